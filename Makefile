@@ -1,0 +1,33 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Each creates .venv and installs the project on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) experiments/train.py --workdir=runs/demo --preset=demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(PY) -m ruff check gem_jax experiments benchmarks tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/select_latency.py --json=benchmarks/results/select_latency_cpu.json
+	$(PY) benchmarks/train_throughput.py --json=benchmarks/results/train_throughput_cpu.json
+
+clean:
+	rm -rf $(VENV) runs

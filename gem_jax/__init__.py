@@ -1,0 +1,33 @@
+"""gem-jax: GEM (Guided Expectation-Maximization) for candidate action selection in offline RL.
+
+Public names (other code depends on them; keep them stable):
+`GEMConfig`, `Batch`, `init_state`, `make_train_step`, `make_policy`, `policy_params`,
+`SelectKnobs`, plus `gem_jax.gmm.GMM`, `gem_jax.gmm.log_prob` and `gem_jax.select.zscore`.
+"""
+
+from gem_jax.config import GEMConfig
+from gem_jax.select import PolicyParams, SelectKnobs, make_policy, policy_params
+from gem_jax.train import (
+    GEMState,
+    init_state,
+    make_fused_train_step,
+    make_train_loop,
+    make_train_step,
+    sample_batch,
+)
+from gem_jax.types import Batch
+
+__all__ = [
+    "Batch",
+    "GEMConfig",
+    "GEMState",
+    "PolicyParams",
+    "SelectKnobs",
+    "init_state",
+    "make_fused_train_step",
+    "make_policy",
+    "make_train_loop",
+    "make_train_step",
+    "policy_params",
+    "sample_batch",
+]

@@ -1,0 +1,158 @@
+"""`GEMConfig`: the one home of every default (SPEC sections 1-5).
+
+Values the paper states are marked *paper*; values it lost (SPEC says so) are marked
+*ours*: they are flags, never claims about the paper. Suite presets return modified
+copies; the CLI overrides single fields with `--config.<field>=<value>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import ml_collections
+
+SOURCES = ("actor", "behavior")
+MODES = ("zscore", "raw")
+VARIANTS = (
+    "gem",
+    "no_pw",
+    "no_lcb",
+    "no_anchor",
+    "anchor_bary",
+    "behavior_only_cands",
+    "unimodal_actor_cands",
+    "raw",
+)
+SUPPORT_MODELS = ("gmm", "empo")
+
+
+@dataclasses.dataclass(frozen=True)
+class GEMConfig:
+    # --- networks (SPEC 1) ---
+    hidden_dims: tuple[int, ...] = (256, 256)  # every MLP trunk (IQL's size)
+    num_components: int = 5  # K of the actor GMM (ours)
+    behavior_num_components: int = 5  # K of the behavior GMM mu_phi (ours)
+    num_critics: int = 5  # E, critic ensemble size (ours)
+    log_std_min: float = -5.0  # clamp of the state-independent log sigma_k (ours)
+    log_std_max: float = 2.0  # (ours)
+    layer_norm: bool = False  # LayerNorm in critic/value trunks (ours, off = IQL)
+
+    # --- Phase I losses (SPEC 2) ---
+    discount: float = 0.99  # gamma
+    expectile: float = 0.7  # tau of the value expectile regression (IQL; antmaze 0.9)
+    adv_temperature: float = 3.0  # beta_adv in omega = exp(beta_adv * A) (IQL; antmaze 10)
+    exp_adv_max: float = 100.0  # EXP_ADV_MAX clamp of omega (ours)
+    entropy_coef: float = 1e-3  # alpha_ent, gating entropy bonus (ours)
+    detach_responsibilities: bool = True  # stop_grad on gamma_k in S_EM (paper default)
+    target_update_rate: float = 0.005  # Polyak rho (paper)
+    gmm_pretrain_steps: int = 0  # steps where only mu_phi trains, before the rest (ours)
+    gmm_freeze_after_pretrain: bool = False  # freeze mu_phi once pretraining ends
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    value_lr: float = 3e-4
+    behavior_lr: float = 3e-4
+    batch_size: int = 256
+
+    # --- Phase II selection knobs (SPEC 3), all changeable after training ---
+    num_candidates: int = 1024  # N (paper's stress point and default)
+    top_k: int = 1  # mean of the top-k candidates; 1 = argmax
+    lcb_lambda: float = 1.0  # lambda in mean - lambda * std (ours, pick by sweep)
+    beta_start: float = 1.0  # beta_0 of the cosine support schedule (ours)
+    beta_end: float = 0.1  # beta_end (ours)
+    horizon: int = 1000  # T of the schedule (episode length)
+    mode: str = "zscore"  # candidate-set normalisation: zscore | raw
+    source: str = "actor"  # candidate source: actor | behavior
+    support_model: str = "gmm"  # behavior support model in selection: gmm | empo
+
+    # --- audits (SPEC 4) ---
+    z_thresh: float = -2.0  # Violation threshold (ours)
+
+    # --- training loop / evaluation (SPEC 5) ---
+    num_steps: int = 1_000_000  # gradient steps (paper: 10^6)
+    steps_per_call: int = 1000  # train steps fused in one jitted lax.scan call
+    normalize_observations: bool = False
+    log_every: int = 5000
+    eval_every: int = 100_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 50_000
+    keep_checkpoints: int = 3
+    seed: int = 0
+
+    def replace(self, **changes: Any) -> GEMConfig:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> GEMConfig:
+        """Raise `ValueError` naming the field and the fix for an invalid value."""
+        checks = [
+            (self.num_critics >= 1, "num_critics must be >= 1"),
+            (self.num_components >= 1, "num_components must be >= 1"),
+            (self.behavior_num_components >= 1, "behavior_num_components must be >= 1"),
+            (self.num_candidates >= 0, "num_candidates (N) must be >= 0 (0 = anchor only)"),
+            (self.top_k >= 1, "top_k must be >= 1"),
+            (
+                self.top_k <= self.num_candidates + 1,
+                f"top_k={self.top_k} exceeds the candidate-set size N + 1 = "
+                f"{self.num_candidates + 1}; lower top_k or raise num_candidates",
+            ),
+            (self.horizon > 0, "horizon (T of the beta schedule) must be > 0"),
+            (self.num_steps >= 0, "num_steps must be >= 0"),
+            (self.steps_per_call >= 1, "steps_per_call must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (0.0 < self.expectile < 1.0, "expectile must lie in (0, 1)"),
+            (0.0 <= self.discount <= 1.0, "discount must lie in [0, 1]"),
+            (self.log_std_min < self.log_std_max, "log_std_min must be < log_std_max"),
+            (self.mode in MODES, f"mode must be one of {MODES}"),
+            (self.source in SOURCES, f"source must be one of {SOURCES}"),
+            (self.support_model in SUPPORT_MODELS, f"support_model must be one of {SUPPORT_MODELS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Invalid GEMConfig: {message}.")
+        return self
+
+
+# --- suite presets (IQL's expectile / temperature per suite) ---
+
+
+def locomotion(config: GEMConfig | None = None) -> GEMConfig:
+    return (config or GEMConfig()).replace(expectile=0.7, adv_temperature=3.0, horizon=1000)
+
+
+def maze2d(config: GEMConfig | None = None) -> GEMConfig:
+    return (config or GEMConfig()).replace(expectile=0.7, adv_temperature=3.0, horizon=800)
+
+
+def antmaze(config: GEMConfig | None = None) -> GEMConfig:
+    return (config or GEMConfig()).replace(expectile=0.9, adv_temperature=10.0, horizon=1000)
+
+
+def nav2d(config: GEMConfig | None = None) -> GEMConfig:
+    return (config or GEMConfig()).replace(expectile=0.7, adv_temperature=3.0, horizon=1000)
+
+
+PRESETS = {"locomotion": locomotion, "maze2d": maze2d, "antmaze": antmaze, "nav2d": nav2d}
+
+
+def preset(name: str, config: GEMConfig | None = None) -> GEMConfig:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[name](config)
+
+
+# --- ml_collections bridge for `--config.<field>=` overrides ---
+
+
+def to_config_dict(config: GEMConfig) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dataclasses.asdict(config))
+
+
+def from_config_dict(config_dict: ml_collections.ConfigDict | dict) -> GEMConfig:
+    values = dict(config_dict.to_dict() if hasattr(config_dict, "to_dict") else config_dict)
+    fields = {f.name for f in dataclasses.fields(GEMConfig)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"Unknown GEMConfig field(s) {unknown}; valid fields: {sorted(fields)}.")
+    if "hidden_dims" in values:
+        values["hidden_dims"] = tuple(int(h) for h in values["hidden_dims"])
+    return GEMConfig(**values)

@@ -1,0 +1,186 @@
+"""Phase II: the action-selection interface (SPEC section 3; paper App. B, G).
+
+For one state: anchor + N candidates, score = LCB_lambda + beta_t * z(behavior log-lik),
+output the mean of the top-k. Written for one observation, vmapped over the batch and
+jitted. Shape-changing knobs (N, k, source, mode, variant) are static; numeric knobs
+(`SelectKnobs`) are traced, so a lambda/beta sweep never recompiles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from gem_jax import gmm as gmm_lib
+from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
+from gem_jax.networks import make_networks
+from gem_jax.train import GEMState, ObsNorm
+
+Z_STD_FLOOR = 1e-6
+
+
+@struct.dataclass
+class SelectKnobs:
+    """Numeric selection knobs, traced scalars (change freely without recompiling)."""
+
+    lcb_lambda: jax.Array
+    beta_start: jax.Array
+    beta_end: jax.Array
+    horizon: jax.Array
+
+    @classmethod
+    def create(cls, lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000) -> SelectKnobs:
+        f = lambda x: jnp.asarray(x, jnp.float32)
+        return cls(f(lcb_lambda), f(beta_start), f(beta_end), f(horizon))
+
+    @classmethod
+    def from_config(cls, config: GEMConfig, **overrides) -> SelectKnobs:
+        values = dict(
+            lcb_lambda=config.lcb_lambda,
+            beta_start=config.beta_start,
+            beta_end=config.beta_end,
+            horizon=config.horizon,
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.create(**values)
+
+
+@struct.dataclass
+class PolicyParams:
+    """Only what selection needs: actor, behavior, online critic ensemble, obs norm."""
+
+    actor: Any
+    behavior: Any
+    critic: Any  # leading E axis
+    obs_norm: ObsNorm
+
+
+def policy_params(state: GEMState) -> PolicyParams:
+    return PolicyParams(
+        actor=state.actor.params,
+        behavior=state.behavior.params,
+        critic=state.critic.params,
+        obs_norm=state.obs_norm,
+    )
+
+
+def zscore(values: jax.Array, axis: int = -1, floor: float = Z_STD_FLOOR) -> jax.Array:
+    """Candidate-set standardisation `(l - mean) / max(std, floor)`, population std (SPEC 3)."""
+    mean = values.mean(axis=axis, keepdims=True)
+    std = values.std(axis=axis, keepdims=True)  # ddof = 0
+    return (values - mean) / jnp.maximum(std, floor)
+
+
+def lcb(q_values: jax.Array, lcb_lambda: jax.Array, axis: int = -1) -> jax.Array:
+    """`LCB = mean_e Q_e - lambda * std_e Q_e`, population std (SPEC 3). Reduces `axis`."""
+    return q_values.mean(axis=axis) - lcb_lambda * q_values.std(axis=axis)
+
+
+def beta_schedule(t: jax.Array, beta_start, beta_end, horizon) -> jax.Array:
+    """Cosine `beta_t = beta_end + (beta_0 - beta_end) * (1 + cos(pi min(t,T)/T)) / 2` (SPEC 3)."""
+    frac = jnp.minimum(jnp.asarray(t, jnp.float32), horizon) / horizon
+    return beta_end + (beta_start - beta_end) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+
+
+def top_k_mean(candidates: jax.Array, scores: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """Mean of the `k` best-scoring candidates (paper Eq. 78). [C, A], [C] -> [A], idx [k]."""
+    _, idx = jax.lax.top_k(scores, k)
+    return candidates[idx].mean(axis=0), idx
+
+
+def check_select_args(num_candidates: int, top_k: int, source: str, mode: str, variant: str):
+    """Raise `ValueError` saying what is wrong with static selection arguments."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; choose one of {list(VARIANTS)}.")
+    if source not in SOURCES:
+        raise ValueError(f"Unknown candidate source {source!r}; choose one of {list(SOURCES)}.")
+    if mode not in MODES:
+        raise ValueError(f"Unknown normalisation mode {mode!r}; choose one of {list(MODES)}.")
+    if num_candidates < 0:
+        raise ValueError(f"num_candidates must be >= 0 (0 = anchor only), got {num_candidates}.")
+    set_size = num_candidates + (0 if variant == "no_anchor" else 1)
+    if set_size < 1:
+        raise ValueError("variant 'no_anchor' needs num_candidates >= 1 (the set would be empty).")
+    if not 1 <= top_k <= set_size:
+        raise ValueError(
+            f"top_k={top_k} must lie in [1, {set_size}] (the candidate-set size); "
+            "lower top_k or raise num_candidates."
+        )
+
+
+def make_policy(
+    config: GEMConfig,
+    num_candidates: int | None = None,
+    top_k: int | None = None,
+    source: str | None = None,
+    mode: str | None = None,
+    variant: str = "gem",
+):
+    """Jitted `policy(params, observations [B, obs], key, t, knobs) -> (actions [B, A], info)`.
+
+    `params = policy_params(state)`; `t` is the episode step, a scalar or `[B]`;
+    `knobs` a `SelectKnobs`. Static arguments default to the config's values; a
+    `variant` from SPEC 3's ablation table changes exactly one factor. `info` holds,
+    per observation, the audit quantities of the top-1 candidate: `support_z`
+    (candidate-set z-score of its behavior log-lik), `lcb`, `behavior_log_prob`,
+    `collapse_dist` (distance to the nearest behavior component mean) and `beta`.
+    """
+    n = config.num_candidates if num_candidates is None else int(num_candidates)
+    k = config.top_k if top_k is None else int(top_k)
+    source = config.source if source is None else source
+    mode = config.mode if mode is None else mode
+    if variant == "behavior_only_cands":
+        source = "behavior"
+    if variant == "raw":
+        mode = "raw"
+    check_select_args(n, k, source, mode, variant)
+
+    def select_one(params: PolicyParams, obs: jax.Array, key: jax.Array, t, knobs: SelectKnobs):
+        nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
+        obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [obs]
+        actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
+        behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
+
+        anchor_fn = gmm_lib.barycentre if variant == "anchor_bary" else gmm_lib.top_component_mean
+        parts = [] if variant == "no_anchor" else [anchor_fn(actor)[None]]  # [1, A]
+        if n > 0:
+            proposal = behavior if source == "behavior" else actor
+            if variant == "unimodal_actor_cands":
+                proposal = gmm_lib.moment_matched(actor)
+            parts.append(gmm_lib.sample(proposal, key, n))  # [N, A]
+        candidates = jnp.clip(jnp.concatenate(parts, axis=0), -1.0, 1.0)  # [C, A]
+
+        def score_inputs(action):  # one candidate -> (Q_e [E], log mu(a|s))
+            return nets.critic_apply(params.critic, obs, action), gmm_lib.log_prob(behavior, action)
+
+        q, log_mu = jax.vmap(score_inputs)(candidates)  # [C, E], [C]
+        lam = 0.0 if variant == "no_lcb" else knobs.lcb_lambda
+        value = lcb(q, lam, axis=-1)  # [C]
+        z = zscore(log_mu)  # [C]
+        support = z if mode == "zscore" else log_mu
+        beta = beta_schedule(t, knobs.beta_start, knobs.beta_end, knobs.horizon)
+        beta = 0.0 * beta if variant == "no_pw" else beta
+        scores = value + beta * support  # [C]
+        action, idx = top_k_mean(candidates, scores, k)
+        best = idx[0]
+        info = {
+            "support_z": z[best],
+            "lcb": value[best],
+            "behavior_log_prob": log_mu[best],
+            "collapse_dist": gmm_lib.nearest_mean_distance(behavior, candidates[best]),
+            "beta": beta,
+        }
+        return action, info
+
+    def policy(params: PolicyParams, observations: jax.Array, key: jax.Array, t, knobs):
+        batch = observations.shape[0]
+        keys = jax.random.split(key, batch)  # [B]
+        t = jnp.broadcast_to(jnp.asarray(t, jnp.float32), (batch,))  # [B]
+        return jax.vmap(select_one, in_axes=(None, 0, 0, 0, None))(
+            params, observations, keys, t, knobs
+        )
+
+    return jax.jit(policy)
