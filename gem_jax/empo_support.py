@@ -1,0 +1,71 @@
+"""The EMPO cluster mixture as GEM's behavior support model (`support_model="empo"`).
+
+The support term of selection (SPEC section 3) scores candidates by a behavior density.
+Instead of the GMM `mu_phi(a|s)`, the `empo` ablation uses the recovered behavior
+clusters (SPEC section 7; seeds/002 Sec. 3.1, 3.3):
+
+    mu(a|s) = sum_z q(z|s) beta_z(a|s),
+    log mu(a|s) = logsumexp_z [log q(z|s) + log beta_z(a|s)],
+
+with `beta_z` the K cluster policies and `q(z|s)` the state classifier fitted to the
+EM responsibilities. Because every `beta_z` is a diagonal Gaussian, the mixture is a
+`gem_jax.gmm.GMM` with gating logits `log q(z|s)` and state-dependent `log_stds`, so all
+GMM functions (log_prob, sample, nearest_mean_distance, ...) apply to it unchanged.
+Observations go in raw (the support carries its own normaliser); actions are in the
+dataset's action units.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from gem_jax import gmm as gmm_lib
+from gem_jax.empo import EMPOConfig, fit_empo
+from gem_jax.empo_model import EMPOModel, classifier_log_probs, cluster_gaussians
+from gem_jax.types import Batch
+
+EMPOSupport = EMPOModel  # K cluster policies [K, ...], the classifier, the normaliser
+
+
+def empo_gmm(support: EMPOSupport, observations: jax.Array) -> gmm_lib.GMM:
+    """The cluster mixture at raw observations `[.., O]` as a `GMM` ([.., K] logits,
+    [.., K, A] means and log_stds)."""
+    means, log_stds = cluster_gaussians(support, observations)  # [.., K, A] each
+    return gmm_lib.GMM(
+        logits=classifier_log_probs(support, observations), means=means, log_stds=log_stds
+    )
+
+
+def empo_log_prob(support: EMPOSupport, observations: jax.Array, actions: jax.Array) -> jax.Array:
+    """`log sum_z q(z|s) beta_z(a|s)` with logsumexp. [.., O], [.., A] -> [..].
+
+    Actions broadcast against the observations' batch dims: one state `[O]` scores `N`
+    candidates `[N, A]` -> `[N]`.
+    """
+    return gmm_lib.log_prob(empo_gmm(support, observations), actions)
+
+
+def fit_empo_support(
+    dataset_batch: Batch,
+    episode_ids,
+    config: EMPOConfig | None = None,
+    key: jax.Array | None = None,
+    progress: bool = True,
+) -> EMPOSupport:
+    """Cluster the dataset (Alg. 1) and return the mixture support; q(z|s) is always fitted.
+
+    dataset_batch: the flat training `Batch` (observations [M, O], actions [M, A]);
+    episode_ids [M]: trajectory id of every transition. `key` defaults to PRNGKey(0).
+    """
+    config = (config or EMPOConfig()).replace(train_classifier=True)
+    key = jax.random.PRNGKey(0) if key is None else key
+    result = fit_empo(
+        np.asarray(dataset_batch.observations),
+        np.asarray(dataset_batch.actions),
+        episode_ids,
+        config,
+        key,
+        progress=progress,
+    )
+    return result.model
