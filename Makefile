@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) experiments/train.py --workdir=runs/demo --preset=demo
+	$(PY) experiments/train.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -48,16 +48,19 @@ class GMMPolicy(nn.Module):
     action_dim: int
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    log_std_init: float = -1.0  # sigma ~ 0.37 at init (ours)
 
     @nn.compact
     def __call__(self, observations: jax.Array) -> GMM:
         k, a = self.num_components, self.action_dim
         h = MLP(self.hidden_dims, activate_final=True)(observations)  # [..., H]
         logits = nn.Dense(k, kernel_init=default_init)(h)  # [..., K]
-        # Spread the initial means so components start apart (no symmetric collapse).
-        means = nn.Dense(k * a, kernel_init=default_init, bias_init=nn.initializers.normal(0.5))(h)
+        # Spread the initial means over the box and start the components narrow, so they
+        # claim different data instead of collapsing onto one broad Gaussian (ours).
+        spread = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -1.5, 1.5)
+        means = nn.Dense(k * a, kernel_init=default_init, bias_init=spread)(h)
         means = jnp.tanh(means).reshape(*observations.shape[:-1], k, a)  # [..., K, A]
-        log_stds = self.param("log_stds", nn.initializers.zeros, (k, a))  # [K, A]
+        log_stds = self.param("log_stds", nn.initializers.constant(self.log_std_init), (k, a))
         log_stds = jnp.clip(log_stds, self.log_std_min, self.log_std_max)
         return GMM(logits=logits, means=means, log_stds=log_stds)
 

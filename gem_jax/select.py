@@ -16,7 +16,7 @@ from flax import struct
 
 from gem_jax import gmm as gmm_lib
 from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
-from gem_jax.networks import make_networks
+from gem_jax.networks import Networks, make_networks
 from gem_jax.train import GEMState, ObsNorm
 
 Z_STD_FLOOR = 1e-6
@@ -111,6 +111,39 @@ def check_select_args(num_candidates: int, top_k: int, source: str, mode: str, v
         )
 
 
+def score_candidates(
+    nets: Networks,
+    params: PolicyParams,
+    obs: jax.Array,
+    candidates: jax.Array,
+    behavior: gmm_lib.GMM,
+    t,
+    knobs: SelectKnobs,
+    mode: str = "zscore",
+    variant: str = "gem",
+):
+    """`score(a) = LCB_lambda(s,a) + beta_t z(a)` for one state's candidates (SPEC 3).
+
+    obs: [obs] (already normalised); candidates: [C, A]; behavior: mu_phi(.|s), GMM [Kb, A].
+    One vmap over candidates evaluates the critic ensemble and the behavior log-lik.
+    Returns scores [C] and the parts: `lcb` [C], `support_z` [C] (always the z-score,
+    for audits), `behavior_log_prob` [C], `beta` [].
+    """
+
+    def score_inputs(action):  # one candidate -> (Q_e [E], log mu(a|s) [])
+        return nets.critic_apply(params.critic, obs, action), gmm_lib.log_prob(behavior, action)
+
+    q, log_mu = jax.vmap(score_inputs)(candidates)  # [C, E], [C]
+    lam = 0.0 if variant == "no_lcb" else knobs.lcb_lambda
+    value = lcb(q, lam, axis=-1)  # [C]
+    z = zscore(log_mu)  # [C]
+    support = z if mode == "zscore" else log_mu
+    beta = beta_schedule(t, knobs.beta_start, knobs.beta_end, knobs.horizon)
+    beta = 0.0 * beta if variant == "no_pw" else beta
+    parts = {"lcb": value, "support_z": z, "behavior_log_prob": log_mu, "beta": beta}
+    return value + beta * support, parts
+
+
 def make_policy(
     config: GEMConfig,
     num_candidates: int | None = None,
@@ -153,25 +186,17 @@ def make_policy(
             parts.append(gmm_lib.sample(proposal, key, n))  # [N, A]
         candidates = jnp.clip(jnp.concatenate(parts, axis=0), -1.0, 1.0)  # [C, A]
 
-        def score_inputs(action):  # one candidate -> (Q_e [E], log mu(a|s))
-            return nets.critic_apply(params.critic, obs, action), gmm_lib.log_prob(behavior, action)
-
-        q, log_mu = jax.vmap(score_inputs)(candidates)  # [C, E], [C]
-        lam = 0.0 if variant == "no_lcb" else knobs.lcb_lambda
-        value = lcb(q, lam, axis=-1)  # [C]
-        z = zscore(log_mu)  # [C]
-        support = z if mode == "zscore" else log_mu
-        beta = beta_schedule(t, knobs.beta_start, knobs.beta_end, knobs.horizon)
-        beta = 0.0 * beta if variant == "no_pw" else beta
-        scores = value + beta * support  # [C]
+        scores, parts = score_candidates(
+            nets, params, obs, candidates, behavior, t, knobs, mode=mode, variant=variant
+        )  # [C]
         action, idx = top_k_mean(candidates, scores, k)
         best = idx[0]
         info = {
-            "support_z": z[best],
-            "lcb": value[best],
-            "behavior_log_prob": log_mu[best],
+            "support_z": parts["support_z"][best],
+            "lcb": parts["lcb"][best],
+            "behavior_log_prob": parts["behavior_log_prob"][best],
             "collapse_dist": gmm_lib.nearest_mean_distance(behavior, candidates[best]),
-            "beta": beta,
+            "beta": parts["beta"],
         }
         return action, info
 

@@ -1,0 +1,168 @@
+"""gem_jax/select.py: z-score, LCB, schedule, top-k and the jitted select step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gem_jax import GEMConfig, SelectKnobs, init_state, make_policy, policy_params
+from gem_jax.select import beta_schedule, lcb, top_k_mean, zscore
+
+floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(floats, min_size=2, max_size=32),
+    shift=st.floats(-1e3, 1e3, allow_nan=False),
+    scale=st.floats(1e-2, 1e2),
+)
+def test_zscore_shift_and_scale_invariant(values, shift, scale):
+    x = np.asarray(values, np.float64)
+    if x.std() < 1e-2:  # below the floor the map is intentionally not scale invariant
+        return
+    z = np.asarray(zscore(jnp.asarray(x)))
+    z2 = np.asarray(zscore(jnp.asarray(x * scale + shift)))
+    np.testing.assert_allclose(z2, z, atol=2e-3)
+
+
+def test_zscore_population_std_by_hand():
+    # mean 2, population std sqrt(2/3) -> z = (-1, 0, 1) / sqrt(2/3)
+    z = np.asarray(zscore(jnp.array([1.0, 2.0, 3.0])))
+    np.testing.assert_allclose(z, np.array([-1.0, 0.0, 1.0]) / np.sqrt(2 / 3), rtol=1e-6)
+
+
+def test_zscore_finite_when_all_equal():
+    z = np.asarray(zscore(jnp.full((17,), -3.25)))
+    assert np.all(np.isfinite(z)) and np.all(z == 0.0)
+
+
+def test_lcb_uses_population_std():
+    q = jnp.array([[1.0, 3.0], [2.0, 2.0]])  # [C=2, E=2]
+    # candidate 0: mean 2, population std 1 (sample std would be sqrt 2)
+    np.testing.assert_allclose(lcb(q, 0.5, axis=-1), [2.0 - 0.5, 2.0])
+
+
+def test_beta_schedule_endpoints_and_midpoint():
+    b = lambda t: float(beta_schedule(t, 2.0, 0.5, 100.0))
+    assert b(0) == pytest.approx(2.0)
+    assert b(50) == pytest.approx(1.25)
+    assert b(100) == pytest.approx(0.5)
+    assert b(10_000) == pytest.approx(0.5)  # min(t, T)
+
+
+def test_top_k_one_is_argmax_and_k_averages():
+    cands = jnp.array([[0.0], [1.0], [2.0], [3.0]])
+    scores = jnp.array([0.1, 0.9, 0.5, -1.0])
+    a1, idx = top_k_mean(cands, scores, 1)
+    assert int(idx[0]) == int(jnp.argmax(scores)) and float(a1[0]) == 1.0
+    a2, _ = top_k_mean(cands, scores, 2)
+    assert float(a2[0]) == pytest.approx(1.5)
+
+
+@pytest.fixture(scope="module")
+def small():
+    cfg = GEMConfig(hidden_dims=(16,), num_critics=3, num_components=3, behavior_num_components=2)
+    state = init_state(jax.random.PRNGKey(0), cfg, obs_dim=4, action_dim=2)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (6, 4))
+    return cfg, policy_params(state), obs
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["gem", "no_pw", "no_lcb", "no_anchor", "anchor_bary", "behavior_only_cands",
+     "unimodal_actor_cands", "raw"],
+)
+def test_every_variant_runs_in_box(small, variant):
+    cfg, params, obs = small
+    policy = make_policy(cfg, num_candidates=8, top_k=2, variant=variant)
+    actions, info = policy(params, obs, jax.random.PRNGKey(2), 3, SelectKnobs.from_config(cfg))
+    assert actions.shape == (6, 2)
+    assert np.all(np.abs(np.asarray(actions)) <= 1.0)
+    for v in info.values():
+        assert v.shape == (6,) and np.all(np.isfinite(np.asarray(v)))
+
+
+def test_anchor_only_returns_top_component_mean(small):
+    cfg, params, obs = small
+    from gem_jax import gmm as G
+    from gem_jax.networks import make_networks
+
+    policy = make_policy(cfg, num_candidates=0, top_k=1)
+    actions, info = policy(params, obs, jax.random.PRNGKey(0), 0, SelectKnobs.from_config(cfg))
+    anchor = G.top_component_mean(make_networks(cfg, 2).actor_apply(params.actor, obs))
+    np.testing.assert_allclose(actions, anchor, atol=1e-6)
+    np.testing.assert_allclose(info["support_z"], 0.0)
+
+
+def test_knobs_do_not_recompile(small):
+    cfg, params, obs = small
+    policy = make_policy(cfg, num_candidates=8)
+    key = jax.random.PRNGKey(0)
+    policy(params, obs, key, 0, SelectKnobs.create(1.0, 1.0, 0.0, 100))
+    n = policy._cache_size()
+    policy(params, obs, key, 5, SelectKnobs.create(0.0, 3.0, 0.5, 50))
+    assert policy._cache_size() == n
+
+
+@pytest.mark.parametrize("mode,variant", [("zscore", "gem"), ("raw", "gem"), ("zscore", "no_lcb"),
+                                          ("zscore", "no_pw")])
+def test_score_candidates_against_numpy(mode, variant):
+    """score = mean_e Q - lam std_e Q + beta_t z(log mu), recomputed in NumPy from the nets."""
+    from gem_jax import gmm as G
+    from gem_jax.networks import make_networks
+    from gem_jax.select import score_candidates
+
+    cfg = GEMConfig(hidden_dims=(8,), num_critics=4, num_components=2, behavior_num_components=3)
+    params = policy_params(init_state(jax.random.PRNGKey(3), cfg, obs_dim=2, action_dim=2))
+    nets = make_networks(cfg, 2)
+    obs = jnp.array([0.3, -0.7])
+    cands = jax.random.uniform(jax.random.PRNGKey(4), (9, 2), minval=-1, maxval=1)
+    behavior = nets.behavior_apply(params.behavior, obs)
+    knobs = SelectKnobs.create(lcb_lambda=0.7, beta_start=2.0, beta_end=0.0, horizon=10)
+    scores, parts = score_candidates(nets, params, obs, cands, behavior, 5, knobs, mode=mode,
+                                     variant=variant)
+    q = np.asarray(nets.critic_apply(params.critic, jnp.broadcast_to(obs, (9, 2)), cands))  # [E, C]
+    ll = np.asarray(G.log_prob(behavior, cands))  # [C]
+    lam = 0.0 if variant == "no_lcb" else 0.7
+    beta = 0.0 if variant == "no_pw" else 1.0  # cosine at t = T/2 between 2 and 0
+    support = (ll - ll.mean()) / ll.std() if mode == "zscore" else ll
+    want = q.mean(0) - lam * q.std(0) + beta * support
+    np.testing.assert_allclose(np.asarray(scores), want, rtol=1e-4, atol=1e-4)
+
+
+def test_large_beta_picks_the_behavior_likeliest_candidate():
+    from gem_jax.networks import make_networks
+    from gem_jax.select import score_candidates
+
+    cfg = GEMConfig(hidden_dims=(8,), num_critics=2, num_components=2, behavior_num_components=1)
+    params = policy_params(init_state(jax.random.PRNGKey(3), cfg, obs_dim=2, action_dim=1))
+    nets = make_networks(cfg, 1)
+    obs = jnp.zeros(2)
+    behavior = nets.behavior_apply(params.behavior, obs)
+    cands = jnp.linspace(-1, 1, 21)[:, None]
+    knobs = SelectKnobs.create(lcb_lambda=0.0, beta_start=1e4, beta_end=1e4, horizon=10)
+    scores, _ = score_candidates(nets, params, obs, cands, behavior, 0, knobs)
+    nearest = jnp.argmin(jnp.abs(cands[:, 0] - behavior.means[0, 0]))
+    assert int(jnp.argmax(scores)) == int(nearest)
+
+
+@pytest.mark.parametrize("kwargs", [dict(num_candidates=-1), dict(num_candidates=3, top_k=5),
+                                    dict(variant="bogus"), dict(num_candidates=0, variant="no_anchor"),
+                                    dict(source="critic"), dict(mode="softmax")])
+def test_invalid_static_knobs_raise(kwargs):
+    with pytest.raises(ValueError):
+        make_policy(GEMConfig(), **kwargs)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.0, 50.0), lam=st.floats(0, 10), beta=st.floats(0, 10))
+def test_select_fuzz_no_nan(small, seed, scale, lam, beta):
+    cfg, params, _ = small
+    policy = make_policy(cfg, num_candidates=8)
+    obs = scale * jax.random.normal(jax.random.PRNGKey(seed), (3, 4))
+    actions, info = policy(params, obs, jax.random.PRNGKey(seed), seed % 1000, SelectKnobs.create(lam, beta, 0.0, 1000))
+    assert np.all(np.isfinite(np.asarray(actions)))
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in info.values())
