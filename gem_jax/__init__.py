@@ -5,6 +5,7 @@ Public names (other code depends on them; keep them stable):
 `SelectKnobs`, plus `gem_jax.gmm.GMM`, `gem_jax.gmm.log_prob` and `gem_jax.select.zscore`.
 """
 
+from gem_jax import envs as _envs  # noqa: F401  (registers gymnasium id gem_jax/Nav2D-v0)
 from gem_jax.config import GEMConfig
 from gem_jax.select import PolicyParams, SelectKnobs, make_policy, policy_params
 from gem_jax.train import (

@@ -1,0 +1,52 @@
+"""Per-suite dataset conventions (SPEC 2, 5), as pure NumPy functions.
+
+* dones are terminals only; a truncation (time limit) is not a done.
+* nav2d, maze2d: rewards as the environment gives them.
+* antmaze: `r - 1` (IQL's convention for the sparse 0/1 reward).
+* locomotion: `r * 1000 / (max_return - min_return)`, the returns taken over the
+  dataset's episodes (IQL's convention).
+* optional observation normalisation `(s - mean) / std` with dataset statistics; the
+  statistics travel with the checkpoint (`GEMState.obs_norm`) so evaluation applies the
+  same map to raw environment observations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OBS_STD_EPS = 1e-3  # added to the std so constant features do not blow up
+
+
+def episode_returns(rewards: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
+    """Undiscounted return of each episode. rewards [M], episode_ids [M] -> [num_episodes]."""
+    return np.bincount(episode_ids, weights=rewards.astype(np.float64))
+
+
+def transform_rewards(rewards: np.ndarray, episode_ids: np.ndarray, suite: str) -> np.ndarray:
+    """Apply the suite's reward convention. rewards [M] raw -> [M] float32."""
+    rewards = rewards.astype(np.float32)
+    if suite in ("nav2d", "maze2d"):
+        return rewards
+    if suite == "antmaze":
+        return rewards - np.float32(1.0)
+    if suite == "locomotion":
+        returns = episode_returns(rewards, episode_ids)  # [E]
+        spread = float(returns.max() - returns.min())
+        if spread <= 0.0:
+            raise ValueError(
+                "Locomotion reward scaling needs episodes with different returns "
+                f"(max - min = {spread}); the dataset has {returns.size} episode(s)."
+            )
+        return (rewards * np.float32(1000.0 / spread)).astype(np.float32)
+    raise ValueError(f"Unknown suite {suite!r}; expected nav2d, maze2d, antmaze or locomotion.")
+
+
+def observation_stats(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (+ eps) of the dataset observations [M, obs_dim] -> ([obs], [obs])."""
+    mean = observations.mean(axis=0, dtype=np.float64)
+    std = observations.std(axis=0, dtype=np.float64) + OBS_STD_EPS
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def normalize(observations: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return ((observations - mean) / std).astype(np.float32)  # [M, obs_dim]

@@ -1,0 +1,37 @@
+"""Evaluation environments of the datasets, observations in the dataset's flat layout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gem_jax.data import storage
+
+
+def make_eval_env(suite: str, dataset_id: str, **kwargs):
+    """The evaluation env of `dataset_id` with flat float32 observations.
+
+    nav2d: `gem_jax/Nav2D-v0`. Minari datasets: `recover_environment(eval_env=True)`,
+    with `continuing_task=False` for AntMaze so that reaching the goal ends the episode
+    and the return is the success (D4RL's antmaze scoring); `kwargs` override.
+    """
+    import gymnasium as gym
+
+    if suite == "nav2d":
+        from gem_jax.envs import NAV2D_ID
+
+        return gym.make(NAV2D_ID, **kwargs)
+    import minari
+
+    if suite in ("maze2d", "antmaze"):
+        import gymnasium_robotics
+
+        gym.register_envs(gymnasium_robotics)
+    if suite == "antmaze":
+        kwargs.setdefault("continuing_task", False)
+    env = minari.load_dataset(dataset_id).recover_environment(eval_env=True, **kwargs)
+    probe = env.observation_space.sample()  # layout only; no reset, no seeding
+    obs_dim = storage.flat_observation(suite, probe).shape[-1]
+    space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+    return gym.wrappers.TransformObservation(
+        env, lambda obs: storage.flat_observation(suite, obs), space
+    )
