@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) experiments/train.py
+	rm -rf runs/demo
+	$(PY) experiments/train.py --env=nav2d --workdir=runs/demo --steps=20000 \
+		--eval_every=5000 --eval_episodes=10 --checkpoint_every=5000 \
+		--config.hidden_dims="(128,128)" --config.num_candidates=64 --config.log_every=1000
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,39 +1,56 @@
-"""Placeholder demo until the data/CLI layer lands: trains GEM on the two-mode toy."""
+"""Train GEM on an offline dataset, evaluate it, and write a run directory.
 
-import json
+    python experiments/train.py --env=antmaze-umaze-v2 --workdir=runs/antmaze
+    python experiments/train.py                       # embedded default: nav2d (built locally)
+    python experiments/train.py --config.num_critics=10 --config.lcb_lambda=2.0
+
+The suite preset (locomotion / maze2d / antmaze / nav2d) follows the dataset family;
+`--config.<field>=` overrides any `GEMConfig` field after it. Writes `metrics.{jsonl,csv}`,
+`eval.{jsonl,csv}`, `checkpoints/`, `summary.json` and `learning_curve.png`.
+"""
+
+from __future__ import annotations
+
 import os
 import sys
 
-import jax
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gem_jax import GEMConfig, SelectKnobs, audits, init_state, make_policy, policy_params  # noqa: E402
-from gem_jax.toy import two_mode_bandit  # noqa: E402
-from gem_jax.train import make_fused_train_step  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from gem_jax.cli import ALGOS, build_config, run_cli  # noqa: E402
+from gem_jax.config import GEMConfig, to_config_dict  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("env", "nav2d", "Dataset: a D4RL name, a Minari id, or a local build (nav2d).")
+flags.DEFINE_enum("algo", "gem", ALGOS, "Algorithm to train.")
+flags.DEFINE_integer("steps", None, "Gradient steps (default: config.num_steps).")
+flags.DEFINE_integer("seed", None, "First seed (default: config.seed).")
+flags.DEFINE_integer("num_seeds", 1, "Seeds trained side by side in one program.")
+flags.DEFINE_string("workdir", "runs/default", "Run directory (created).")
+flags.DEFINE_integer("eval_every", None, "Evaluate every this many steps.")
+flags.DEFINE_integer("eval_episodes", None, "Episodes per evaluation.")
+flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every this many steps.")
+flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
+flags.DEFINE_bool("download", False, "Allow downloading a missing Minari dataset (needs network).")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
 
 
-def main():
-    workdir = "runs/demo"
-    os.makedirs(workdir, exist_ok=True)
-    cfg = GEMConfig(hidden_dims=(64, 64), num_components=2, behavior_num_components=2,
-                    steps_per_call=500, num_candidates=64)
-    data = two_mode_bandit(jax.random.PRNGKey(0), 8192)
-    state = init_state(jax.random.PRNGKey(cfg.seed), cfg, 2, 1)
-    loop = make_fused_train_step(cfg)
-    for _ in range(6):
-        state, metrics = loop(state, data)
-    policy = make_policy(cfg)
-    obs = jax.random.uniform(jax.random.PRNGKey(1), (256, 2), minval=-1, maxval=1)
-    actions, info = policy(policy_params(state), obs, jax.random.PRNGKey(2), 0,
-                           SelectKnobs.from_config(cfg))
-    summary = {"dataset": "two-mode toy (synthetic)", "steps": int(state.step),
-               "mean_abs_action": float(np.abs(np.asarray(actions)).mean()),
-               **audits.summarize(info, cfg.z_thresh)}
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    print(json.dumps(summary, indent=2))
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
+    config = build_config(
+        FLAGS.env, FLAGS.config, sys.argv,
+        num_steps=FLAGS.steps, seed=FLAGS.seed, eval_every=FLAGS.eval_every,
+        eval_episodes=FLAGS.eval_episodes, checkpoint_every=FLAGS.checkpoint_every,
+    )
+    return run_cli(
+        FLAGS.algo, FLAGS.env, config, FLAGS.workdir, num_seeds=FLAGS.num_seeds,
+        resume=FLAGS.resume, download=FLAGS.download, progress=FLAGS.progress,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

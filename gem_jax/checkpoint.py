@@ -1,0 +1,129 @@
+"""Checkpoints (orbax): the whole train state plus a JSON record of how to rebuild it.
+
+A run directory holds `checkpoints/<step>/` written atomically by orbax (a temporary
+directory renamed on completion, so a crash mid-write leaves the previous checkpoint as
+the latest complete one) and keeps the newest `keep` of them. Each checkpoint stores:
+
+* `state`: the `GEMState` pytree (leading seed axis `[S, ...]` on every leaf),
+* `meta`: JSON with the config, dims, seeds, dataset name and action scale.
+
+`load_params(workdir)` rebuilds the state's structure from `meta` and restores it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from gem_jax.config import GEMConfig, from_config_dict
+from gem_jax.select import PolicyParams, policy_params
+from gem_jax.train import GEMState, init_state
+
+
+class CheckpointError(RuntimeError):
+    """A run directory has no usable checkpoint, or one that does not fit."""
+
+
+def checkpoint_dir(workdir: str | pathlib.Path) -> pathlib.Path:
+    return pathlib.Path(workdir).absolute() / "checkpoints"
+
+
+def make_manager(workdir: str | pathlib.Path, keep: int = 3) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def make_meta(
+    config: GEMConfig, obs_dim: int, action_dim: int, seeds: list[int], **extra: Any
+) -> dict:
+    return {
+        "config": dataclasses.asdict(config),
+        "obs_dim": int(obs_dim),
+        "action_dim": int(action_dim),
+        "seeds": [int(s) for s in seeds],
+        **extra,
+    }
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: GEMState, meta: dict) -> None:
+    """Write one checkpoint and wait for it to be complete on disk."""
+    manager.save(
+        int(step),
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=True,
+    )
+    manager.wait_until_finished()
+
+
+def abstract_state(meta: dict) -> GEMState:
+    """Shape/dtype skeleton of the stacked `[S, ...]` state a `meta` describes."""
+    config = from_config_dict(meta["config"])
+    keys = jax.random.split(jax.random.PRNGKey(0), len(meta["seeds"]))
+    init = lambda k: init_state(k, config, meta["obs_dim"], meta["action_dim"])
+    return jax.eval_shape(jax.vmap(init), keys)
+
+
+def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:
+    manager = _existing_manager(workdir)
+    step = manager.latest_step() if step is None else step
+    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    return step, dict(meta)
+
+
+def restore(workdir: str | pathlib.Path, step: int | None = None) -> tuple[GEMState, dict]:
+    """The newest (or given) complete checkpoint: `(stacked state, meta)`."""
+    manager = _existing_manager(workdir)
+    step = manager.latest_step() if step is None else step
+    try:
+        meta = dict(
+            manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        )
+        target = abstract_state(meta)
+        restored = manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+        )
+    except (ValueError, KeyError, OSError, TypeError) as err:
+        raise CheckpointError(
+            f"Checkpoint {checkpoint_dir(workdir) / str(step)} is unreadable or corrupted "
+            f"({type(err).__name__}: {err}). Delete that step directory to fall back to an "
+            "older checkpoint, or retrain."
+        ) from err
+    return restored["state"], meta
+
+
+def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> PolicyParams:
+    """Policy parameters of the newest complete checkpoint in `workdir` as a pytree.
+
+    With `seed_index=None` every leaf keeps its leading seed axis `[S, ...]`; an integer
+    selects that seed's parameters.
+    """
+    state, _ = restore(workdir)
+    params = policy_params(state)
+    if seed_index is not None:
+        num_seeds = jax.tree.leaves(params)[0].shape[0]
+        if not 0 <= seed_index < num_seeds:
+            raise ValueError(f"seed_index={seed_index} is out of range: the run has {num_seeds} seed(s).")
+        params = jax.tree.map(lambda x: x[seed_index], params)
+    return params
+
+
+def _existing_manager(workdir: str | pathlib.Path) -> ocp.CheckpointManager:
+    directory = checkpoint_dir(workdir)
+    if not directory.is_dir():
+        raise CheckpointError(
+            f"No checkpoints in {directory}: train first (experiments/train.py --workdir={workdir})."
+        )
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(create=False))
+    if manager.latest_step() is None:
+        raise CheckpointError(f"No complete checkpoint in {directory}.")
+    return manager
+
+
+def seed_slice(tree, index: int):
+    """The `index`-th seed of a stacked pytree."""
+    return jax.tree.map(lambda x: np.asarray(x)[index], tree)

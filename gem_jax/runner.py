@@ -1,0 +1,249 @@
+"""The training run at the edge: dataset -> device -> fused train calls -> logs, evals,
+checkpoints -> summary. `experiments/train.py` is its command-line face.
+
+The state carries a leading seed axis `[S, ...]`; one jitted program runs the fused
+`lax.scan` loop vmapped over seeds, sharded over devices along the seed axis when there
+are several. Every `steps_per_call` steps the host fetches the stacked metrics once,
+checks them for non-finite values (the divergence guard), and logs, evaluates and
+checkpoints on its intervals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from gem_jax import checkpoint as ckpt
+from gem_jax.config import GEMConfig, from_config_dict
+from gem_jax.evaluation import action_scale, evaluate
+from gem_jax.runlog import MetricsLog, plot_learning_curve, write_json
+from gem_jax.select import SelectKnobs, make_policy, policy_params
+from gem_jax.train import ObsNorm, init_state, make_train_loop
+from gem_jax.types import Batch
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
+def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
+    path = pathlib.Path(workdir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(
+            f"Cannot write to workdir {path} ({err.strerror}); choose another --workdir."
+        ) from None
+    return path
+
+
+def device_dataset(dataset, scale: np.ndarray) -> Batch:
+    """The flat dataset on device, actions mapped to [-1, 1] by the env's action scale."""
+    b = dataset.batch
+    f32 = lambda x: jnp.asarray(np.asarray(x, np.float32))
+    return Batch(
+        observations=f32(b.observations),
+        actions=f32(np.clip(np.asarray(b.actions) / scale, -1.0, 1.0)),
+        rewards=f32(b.rewards),
+        next_observations=f32(b.next_observations),
+        dones=f32(b.dones),
+    )
+
+
+def seed_mesh(num_seeds: int):
+    """A 1-D device mesh over the seed axis using the largest device count dividing S."""
+    devices = jax.devices()
+    d = max(n for n in range(1, len(devices) + 1) if num_seeds % n == 0)
+    if d == 1:
+        return None
+    return jax.sharding.Mesh(np.array(devices[:d]), ("seed",))
+
+
+def shard_seeds(tree, mesh):
+    if mesh is None:
+        return tree
+    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
+    return jax.device_put(tree, spec)
+
+
+def init_seeds(config: GEMConfig, seeds: list[int], obs_dim: int, action_dim: int, obs_norm):
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])  # [S, 2]
+    return jax.vmap(lambda k: init_state(k, config, obs_dim, action_dim, obs_norm))(keys)
+
+
+def make_seed_loop(config: GEMConfig, num_steps: int):
+    """Jitted `(state [S, ...], dataset) -> (state, metrics [S, K])`, state donated."""
+    return jax.jit(jax.vmap(make_train_loop(config, num_steps), in_axes=(0, None)), donate_argnums=0)
+
+
+def find_divergence(metrics: dict, first_step: int) -> str | None:
+    finite = np.asarray(metrics["train/finite"])  # [S, K]
+    if finite.all():
+        return None
+    seed, k = np.argwhere(finite == 0)[0]
+    bad = [n for n in ("value/loss", "critic/loss", "actor/loss", "behavior/nll")
+           if not np.isfinite(np.asarray(metrics[n])[seed, k])]
+    return (f"non-finite {', '.join(bad) or 'loss'} at step {first_step + int(k) + 1} "
+            f"(seed index {int(seed)})")
+
+
+def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=None) -> dict:
+    """Evaluate every seed's policy; per-seed results and their mean/std."""
+    policy = policy or make_policy(config)
+    knobs = SelectKnobs.from_config(config)
+    params = policy_params(state)
+    num_seeds = int(np.asarray(state.step).shape[0])
+    per_seed = []
+    for i in range(num_seeds):
+        p_i = jax.tree.map(lambda x: x[i], params)
+        key = jax.random.fold_in(jax.random.PRNGKey(config.seed + i), step)
+        per_seed.append(evaluate(dataset, policy, p_i, knobs, key, num_episodes, config.z_thresh,
+                                 seed=10_000 + config.seed + i))
+    keys = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
+    out = {k: float(np.mean([r[k] for r in per_seed])) for k in keys}
+    out["normalized_score_seed_std"] = float(np.std([r["normalized_score"] for r in per_seed]))
+    out["normalized_score_episode_std"] = float(
+        np.std([s for r in per_seed for s in r["episode_scores"]]))
+    out["per_seed"] = per_seed
+    return out
+
+
+def train(
+    env: str,
+    config: GEMConfig,
+    workdir: str | pathlib.Path,
+    num_seeds: int = 1,
+    resume: bool = False,
+    download: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train, evaluate, checkpoint and summarise one run; returns the summary dict."""
+    from gem_jax.data import load_dataset
+
+    config.validate()
+    if num_seeds < 1:
+        raise ValueError(f"num_seeds must be >= 1, got {num_seeds}.")
+    workdir = check_workdir(workdir)
+    manager = ckpt.make_manager(workdir, keep=config.keep_checkpoints)
+    start_step, state, meta = 0, None, None
+    if manager.latest_step() is not None:
+        if not resume:
+            raise FileExistsError(
+                f"{workdir} already holds checkpoints; pass --resume to continue that run "
+                "or choose a fresh --workdir."
+            )
+        state, meta = ckpt.restore(workdir)
+        saved = from_config_dict(meta["config"])
+        config = saved.replace(num_steps=config.num_steps)  # the run's own config, new length
+        num_seeds = len(meta["seeds"])
+        start_step = int(np.asarray(state.step)[0])
+
+    dataset = load_dataset(env, download=download,
+                           normalize_observations=config.normalize_observations)
+    probe = dataset.make_env()
+    scale = action_scale(probe)
+    probe.close()
+    if meta is not None and (meta["obs_dim"], meta["action_dim"]) != (dataset.obs_dim, dataset.action_dim):
+        raise ValueError(
+            f"Checkpoint in {workdir} expects obs_dim={meta['obs_dim']}, action_dim="
+            f"{meta['action_dim']} but {env} has obs_dim={dataset.obs_dim}, "
+            f"action_dim={dataset.action_dim}; use the dataset the run was trained on."
+        )
+    seeds = [config.seed + i for i in range(num_seeds)]
+    meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,
+                                  env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
+                                  action_scale=scale.tolist(), algo="gem")
+    data = device_dataset(dataset, scale)
+    mesh = seed_mesh(num_seeds)
+    if state is None:
+        obs_norm = ObsNorm(jnp.asarray(dataset.obs_mean, jnp.float32),
+                           jnp.asarray(dataset.obs_std, jnp.float32))
+        state = init_seeds(config, seeds, dataset.obs_dim, dataset.action_dim, obs_norm)
+    state = shard_seeds(state, mesh)
+
+    train_log, eval_log = MetricsLog(workdir, "metrics"), MetricsLog(workdir, "eval")
+    train_log.truncate_after(start_step)
+    eval_log.truncate_after(start_step)
+    write_json(workdir / "config.json", {"env": env, "num_seeds": num_seeds,
+                                          "config": dataclasses.asdict(config)})
+
+    k = config.steps_per_call
+    t0 = time.perf_counter()
+    loop = make_seed_loop(config, k).lower(state, data).compile()
+    compile_s = time.perf_counter() - t0
+    policy = make_policy(config)
+
+    step, train_time, steps_done, result = start_step, 0.0, 0, None
+    bar = tqdm(total=config.num_steps, initial=start_step, unit="step", disable=not progress,
+               desc=f"GEM {env}", dynamic_ncols=True)
+    while step < config.num_steps:
+        chunk = min(k, config.num_steps - step)
+        if chunk != k:  # the final partial call compiles once more
+            loop = make_seed_loop(config, chunk)
+        t = time.perf_counter()
+        state, metrics = loop(state, data)
+        metrics = jax.device_get(metrics)  # one host transfer per call: [S, K] each
+        train_time += time.perf_counter() - t
+        problem = find_divergence(metrics, step)
+        if problem:
+            bar.close()
+            raise DivergenceError(
+                f"Training diverged: {problem}. The last good checkpoint in "
+                f"{ckpt.checkpoint_dir(workdir)} is kept; lower the learning rates or check the data."
+            )
+        prev, step, steps_done = step, step + chunk, steps_done + chunk
+        bar.update(chunk)
+        crossed = lambda every: every > 0 and (step // every > prev // every or step == config.num_steps)
+        if crossed(config.log_every):
+            row = {name: float(np.mean(v)) for name, v in metrics.items()}
+            row.update(step=step, steps_per_s=steps_done / max(train_time, 1e-9))
+            train_log.write(row)
+            bar.set_postfix(critic=f"{row['critic/loss']:.3g}", nll=f"{row['behavior/nll']:.3g}")
+        if crossed(config.eval_every) and config.eval_episodes > 0:
+            result = evaluate_seeds(dataset, config, state, config.eval_episodes, step, policy)
+            result["step"] = step
+            eval_log.write({"step": step, **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
+            bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
+                      f"Violation {result['violation']:.3f}")
+        if crossed(config.checkpoint_every):
+            ckpt.save(manager, step, state, meta)
+    bar.close()
+    if manager.latest_step() != step:
+        ckpt.save(manager, step, state, meta)
+
+    final = result if result is not None and result["step"] == step else {}
+    if not final and config.eval_episodes > 0:
+        final = evaluate_seeds(dataset, config, state, config.eval_episodes, step, policy)
+    summary = {
+        "env": env,
+        "dataset_id": dataset.dataset_id,
+        "algo": "gem",
+        "steps": step,
+        "num_seeds": num_seeds,
+        "seeds": seeds,
+        "normalized_score": {"mean": final.get("normalized_score", math.nan),
+                             "std": final.get("normalized_score_episode_std", math.nan),
+                             "seed_std": final.get("normalized_score_seed_std", math.nan)},
+        "support_z": final.get("support_z", math.nan),
+        "violation": final.get("violation", math.nan),
+        "collapse_dist": final.get("collapse_dist", math.nan),
+        "per_seed": final.get("per_seed", []),
+        "steps_per_s": steps_done / max(train_time, 1e-9),
+        "compile_s": compile_s,
+        "devices": [str(d) for d in jax.devices()],
+        "config": dataclasses.asdict(config),
+    }
+    write_json(workdir / "summary.json", summary)
+    plot_learning_curve(train_log.rows(), eval_log.rows(), workdir / "learning_curve.png",
+                        f"GEM on {env}")
+    return summary
