@@ -42,7 +42,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     config = build_config(
-        FLAGS.env, FLAGS.config, sys.argv,
+        FLAGS.env, FLAGS.config, sys.argv, algo=FLAGS.algo,
         num_steps=FLAGS.steps, seed=FLAGS.seed, eval_every=FLAGS.eval_every,
         eval_episodes=FLAGS.eval_episodes, checkpoint_every=FLAGS.checkpoint_every,
     )

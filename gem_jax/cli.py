@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from gem_jax.config import GEMConfig, from_config_dict, preset
+from gem_jax.config import ALGORITHMS, GEMConfig, algorithm, from_config_dict, preset
 
-ALGOS = ["gem"]
+ALGOS = sorted(ALGORITHMS)
 
 # Errors that are the user's input, reported as one line and exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
@@ -22,12 +22,15 @@ def explicit_overrides(argv: list[str]) -> set[str]:
     return names
 
 
-def build_config(env: str, config_dict, argv: list[str], **fields) -> GEMConfig:
-    """Suite preset of `env`, then explicit `--config.` overrides, then the named flags."""
+def build_config(
+    env: str, config_dict, argv: list[str], algo: str = "gem", **fields
+) -> GEMConfig:
+    """Suite preset of `env`, then the algorithm's preset, then explicit `--config.`
+    overrides, then the named flags (`--steps`, `--seed`, ...)."""
     from gem_jax.data import resolve_name
 
     suite = resolve_name(env).suite
-    base = preset(suite)
+    base = algorithm(algo, preset(suite))
     given = from_config_dict(config_dict)
     overrides = {name: getattr(given, name) for name in explicit_overrides(argv)}
     overrides.update({k: v for k, v in fields.items() if v is not None})
@@ -41,7 +44,7 @@ def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> i
     from gem_jax.checkpoint import CheckpointError
 
     try:
-        summary = runner.train(env, config, workdir, **kwargs)
+        summary = runner.train(env, config, workdir, algo=algo, **kwargs)
     except runner.DivergenceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -49,7 +52,7 @@ def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> i
         print(f"error: {err}", file=sys.stderr)
         return 2
     score = summary["normalized_score"]
-    print(f"{env}: normalised score {score['mean']:.1f} ± {score['std']:.1f}, "
+    print(f"{algo} on {env}: normalised score {score['mean']:.1f} ± {score['std']:.1f}, "
           f"SupportZ {summary['support_z']:.2f}, Violation {summary['violation']:.3f}, "
           f"CollapseDist {summary['collapse_dist']:.3f}, {summary['steps_per_s']:.0f} steps/s "
           f"(compile {summary['compile_s']:.1f} s) -> {workdir}/summary.json")

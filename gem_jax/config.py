@@ -140,6 +140,32 @@ def preset(name: str, config: GEMConfig | None = None) -> GEMConfig:
     return PRESETS[name](config)
 
 
+# --- algorithms in the same framework (no second copy of any network or loss) ---
+
+
+def iql(config: GEMConfig | None = None) -> GEMConfig:
+    """IQL: a Gaussian actor (K = 1, state-independent log-std, tanh mean) trained by
+    advantage-weighted regression (the guided loss with K = 1 is exactly AWR), two critics
+    with the min reducer, the same value and critic losses; acts with the mean (N = 0)."""
+    return (config or GEMConfig()).replace(
+        num_components=1, num_critics=2, entropy_coef=0.0, num_candidates=0, top_k=1
+    )
+
+
+def bc(config: GEMConfig | None = None) -> GEMConfig:
+    """Gaussian behavior cloning: IQL's actor with every weight 1 (beta_adv = 0)."""
+    return iql(config).replace(adv_temperature=0.0)
+
+
+ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc}
+
+
+def algorithm(name: str, config: GEMConfig | None = None) -> GEMConfig:
+    if name not in ALGORITHMS:
+        raise ValueError(f"Unknown algorithm {name!r}; choose one of {sorted(ALGORITHMS)}.")
+    return ALGORITHMS[name](config)
+
+
 # --- ml_collections bridge for `--config.<field>=` overrides ---
 
 

@@ -11,6 +11,7 @@ checkpoints on its intervals.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import pathlib
 import time
@@ -118,6 +119,11 @@ def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=
     return out
 
 
+def _crossed(prev: int, step: int, last: int, every: int) -> bool:
+    """Whether an interval boundary (or the final step) lies in (prev, step]."""
+    return every > 0 and (step // every > prev // every or step == last)
+
+
 def train(
     env: str,
     config: GEMConfig,
@@ -126,6 +132,7 @@ def train(
     resume: bool = False,
     download: bool = False,
     progress: bool = True,
+    algo: str = "gem",
 ) -> dict:
     """Train, evaluate, checkpoint and summarise one run; returns the summary dict."""
     from gem_jax.data import load_dataset
@@ -162,7 +169,7 @@ def train(
     seeds = [config.seed + i for i in range(num_seeds)]
     meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
-                                  action_scale=scale.tolist(), algo="gem")
+                                  action_scale=scale.tolist(), algo=algo)
     data = device_dataset(dataset, scale)
     mesh = seed_mesh(num_seeds)
     if state is None:
@@ -185,7 +192,7 @@ def train(
 
     step, train_time, steps_done, result = start_step, 0.0, 0, None
     bar = tqdm(total=config.num_steps, initial=start_step, unit="step", disable=not progress,
-               desc=f"GEM {env}", dynamic_ncols=True)
+               desc=f"{algo} {env}", dynamic_ncols=True)
     while step < config.num_steps:
         chunk = min(k, config.num_steps - step)
         if chunk != k:  # the final partial call compiles once more
@@ -203,7 +210,7 @@ def train(
             )
         prev, step, steps_done = step, step + chunk, steps_done + chunk
         bar.update(chunk)
-        crossed = lambda every: every > 0 and (step // every > prev // every or step == config.num_steps)
+        crossed = functools.partial(_crossed, prev, step, config.num_steps)
         if crossed(config.log_every):
             row = {name: float(np.mean(v)) for name, v in metrics.items()}
             row.update(step=step, steps_per_s=steps_done / max(train_time, 1e-9))
@@ -227,7 +234,7 @@ def train(
     summary = {
         "env": env,
         "dataset_id": dataset.dataset_id,
-        "algo": "gem",
+        "algo": meta.get("algo", algo),
         "steps": step,
         "num_seeds": num_seeds,
         "seeds": seeds,
@@ -245,5 +252,5 @@ def train(
     }
     write_json(workdir / "summary.json", summary)
     plot_learning_curve(train_log.rows(), eval_log.rows(), workdir / "learning_curve.png",
-                        f"GEM on {env}")
+                        f"{algo} on {env}")
     return summary
