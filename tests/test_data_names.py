@@ -71,8 +71,9 @@ def test_minari_ids_are_accepted_directly():
 
 
 @pytest.mark.parametrize(
-    "typo, expected", [("maze2d-umaze-v2", "maze2d-umaze-v1"), ("antmaze-umaze-v1", "antmaze-umaze-v2"),
-                       ("nav2", "nav2d"), ("hoper-medium-v2", "hopper-medium-v2")],
+    "typo, expected",
+    [("maze2d-umaze-v2", "maze2d-umaze-v1"), ("antmaze-umaze-v1", "antmaze-umaze-v2"),
+     ("nav2", "nav2d"), ("hoper-medium-v2", "hopper-medium-v2")],
 )  # fmt: skip
 def test_unknown_names_suggest_the_closest(typo, expected):
     with pytest.raises(ValueError, match="Unknown dataset name") as error:

@@ -43,7 +43,11 @@ def test_reward_matches_app_a(landing, reward):
 
 def test_truncation_after_1000_steps_and_not_before():
     state, _ = nav2d.reset(jax.random.PRNGKey(0))
-    step = lambda s, _: (lambda out: (out[0], out[3:]))(nav2d.step(s, jnp.full(2, 0.01)))
+
+    def step(state, _):
+        state, _, _, terminated, truncated = nav2d.step(state, jnp.full(2, 0.01))
+        return state, (terminated, truncated)
+
     _, (terminated, truncated) = jax.lax.scan(step, state, None, length=1000)  # [1000] each
     assert not terminated.any()
     np.testing.assert_array_equal(np.flatnonzero(truncated), [999])  # the 1000th step
