@@ -17,12 +17,15 @@ dataset's action units.
 
 from __future__ import annotations
 
+import pathlib
+
 import jax
 import numpy as np
+from flax import serialization
 
 from gem_jax import gmm as gmm_lib
 from gem_jax.empo import EMPOConfig, fit_empo
-from gem_jax.empo_model import EMPOModel, classifier_log_probs, cluster_gaussians
+from gem_jax.empo_model import EMPOModel, classifier_log_probs, cluster_gaussians, init_model
 from gem_jax.types import Batch
 
 EMPOSupport = EMPOModel  # K cluster policies [K, ...], the classifier, the normaliser
@@ -69,3 +72,37 @@ def fit_empo_support(
         progress=progress,
     )
     return result.model
+
+
+def save_support(path: str | pathlib.Path, support: EMPOSupport) -> None:
+    """Write the support (arrays and architecture) to one msgpack file."""
+    norm = support.norm
+    meta = {
+        "num_clusters": support.num_clusters,
+        "obs_dim": int(norm.obs_mean.shape[-1]),
+        "action_dim": int(norm.act_mean.shape[-1]),
+        "hidden_dims": list(support.hidden_dims),
+        "log_std_min": support.log_std_min,
+        "log_std_max": support.log_std_max,
+    }
+    state = serialization.to_state_dict(jax.device_get(support))
+    pathlib.Path(path).write_bytes(serialization.msgpack_serialize({"meta": meta, "state": state}))
+
+
+def load_support(path: str | pathlib.Path) -> EMPOSupport:
+    """Read a support written by `save_support`."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No EMPO support file at {path}; write one with save_support.")
+    payload = serialization.msgpack_restore(path.read_bytes())
+    meta = payload["meta"]
+    template = init_model(
+        jax.random.PRNGKey(0),
+        np.zeros((2, meta["obs_dim"]), np.float32),
+        np.zeros((2, meta["action_dim"]), np.float32),
+        int(meta["num_clusters"]),
+        tuple(int(h) for h in meta["hidden_dims"]),
+        float(meta["log_std_min"]),
+        float(meta["log_std_max"]),
+    )
+    return serialization.from_state_dict(template, payload["state"])

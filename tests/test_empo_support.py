@@ -7,7 +7,13 @@ from scipy.special import logsumexp
 
 from gem_jax.empo import EMPOConfig
 from gem_jax.empo_model import classifier_log_probs, cluster_gaussians, init_model
-from gem_jax.empo_support import empo_gmm, empo_log_prob, fit_empo_support
+from gem_jax.empo_support import (
+    empo_gmm,
+    empo_log_prob,
+    fit_empo_support,
+    load_support,
+    save_support,
+)
 from gem_jax.types import Batch
 
 
@@ -37,6 +43,18 @@ def test_one_state_scores_many_candidates():
     np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-5)
     batched = jax.jit(empo_log_prob)(model, obs[:4], np.broadcast_to(act[:7, None], (7, 4, 2)))
     assert batched.shape == (7, 4)  # [N, B, A] candidates against [B, O] states
+
+
+def test_save_load_roundtrip(tmp_path):
+    model, obs, act = _model()
+    save_support(tmp_path / "support.msgpack", model)
+    loaded = load_support(tmp_path / "support.msgpack")
+    assert loaded.hidden_dims == model.hidden_dims and loaded.num_clusters == 3
+    for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(
+        empo_log_prob(loaded, obs, act), empo_log_prob(model, obs, act), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_mixture_density_integrates_to_one():
