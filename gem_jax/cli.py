@@ -4,13 +4,14 @@ error reporting (no tracebacks for bad input)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from gem_jax.config import ALGORITHMS, GEMConfig, algorithm, from_config_dict, preset
+from gem_jax.config import ALGORITHM_FIXED, ALGORITHMS, GEMConfig, algorithm, from_config_dict, preset
 
 ALGOS = sorted(ALGORITHMS)
 
 # Errors that are the user's input, reported as one line and exit status 2.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, TimeoutError)
 
 
 def explicit_overrides(argv: list[str]) -> set[str]:
@@ -34,23 +35,64 @@ def build_config(
     given = from_config_dict(config_dict)
     overrides = {name: getattr(given, name) for name in explicit_overrides(argv)}
     overrides.update({k: v for k, v in fields.items() if v is not None})
+    overrides.update(ALGORITHM_FIXED[algo])  # e.g. IQL stays a Gaussian acting with its mean
     config = base.replace(**overrides)
     return config.validate()
+
+
+def quiet_logs() -> None:
+    """Keep library INFO chatter (orbax logs every checkpoint step) off stderr."""
+    import logging as py_logging
+
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
+    py_logging.getLogger("jax._src.xla_bridge").setLevel(py_logging.ERROR)
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (multi-line hints joined)."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def fail(message: str, status: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def guard(body: Callable[[], int | None]) -> int:
+    """Run a CLI body; bad input becomes one line on stderr, never a traceback.
+
+    Exit status: 0 on success (or `body`'s own int), 1 when training diverged, 2 for user
+    errors (unknown names, missing or corrupted data and checkpoints, invalid knobs,
+    unwritable directories), 130 on Ctrl-C.
+    """
+    from gem_jax import runner
+    from gem_jax.checkpoint import CheckpointError
+
+    try:
+        status = body()
+    except runner.DivergenceError as err:
+        return fail(one_line(err), 1)
+    except (*USER_ERRORS, CheckpointError) as err:
+        return fail(one_line(err), 2)
+    except KeyboardInterrupt:
+        return fail("interrupted; continue the run with --resume.", 130)
+    return 0 if status is None else int(status)
 
 
 def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> int:
     """Run training; user errors become one line on stderr and exit status 2."""
     from gem_jax import runner
-    from gem_jax.checkpoint import CheckpointError
 
-    try:
-        summary = runner.train(env, config, workdir, algo=algo, **kwargs)
-    except runner.DivergenceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (*USER_ERRORS, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = {}
+
+    def body() -> None:
+        summary.update(runner.train(env, config, workdir, algo=algo, **kwargs))
+
+    status = guard(body)
+    if status:
+        return status
     score = summary["normalized_score"]
     print(f"{algo} on {env}: normalised score {score['mean']:.1f} ± {score['std']:.1f}, "
           f"SupportZ {summary['support_z']:.2f}, Violation {summary['violation']:.3f}, "

@@ -158,6 +158,12 @@ def bc(config: GEMConfig | None = None) -> GEMConfig:
 
 
 ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc}
+# Fields that define an algorithm: re-applied after any user override.
+ALGORITHM_FIXED = {
+    "gem": {},
+    "iql": dict(num_components=1, num_candidates=0, top_k=1),
+    "bc": dict(num_components=1, num_candidates=0, top_k=1, adv_temperature=0.0),
+}
 
 
 def algorithm(name: str, config: GEMConfig | None = None) -> GEMConfig:

@@ -1,4 +1,28 @@
 import os
 
+import pytest
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_nav2d(tmp_path_factory):
+    """A small nav2d build (20k transitions) in a session-wide temporary Minari root.
+
+    Sets MINARI_DATASETS_PATH / GEM_JAX_CACHE for the rest of the session's tests that use
+    it (and restores them at the end); returns the datasets root.
+    """
+    from gem_jax.data import build_dataset
+
+    root = tmp_path_factory.mktemp("tiny_nav2d")
+    saved = {k: os.environ.get(k) for k in ("MINARI_DATASETS_PATH", "GEM_JAX_CACHE")}
+    os.environ["MINARI_DATASETS_PATH"] = str(root / "minari")
+    os.environ["GEM_JAX_CACHE"] = str(root / "cache")
+    build_dataset("nav2d", num_steps=20_000, progress=False, reference_episodes=20)
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
