@@ -100,6 +100,7 @@ def build(num_steps: int | None = None, seed: int = 0, progress: bool = True) ->
             f"seed {seed}. Exercises the antmaze data path only."
         ),
         requirements=["gymnasium-robotics>=1.3", "mujoco>=3.1"],
+        progress=progress,
     )
     flat = storage.flatten_episodes(map(storage.EpisodeView, episodes), "antmaze", len(episodes))
     storage.write_flat_cache(dataset_id, "antmaze", flat)

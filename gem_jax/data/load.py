@@ -141,6 +141,21 @@ def _ensure_on_disk(name, spec, dataset_id, download_requested, timeout, progres
         raise FileNotFoundError(missing_message(name, spec, dataset_id))
 
 
+def _concatenate(flats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Join flat datasets; in a union (D4RL medium-expert) the component is the label."""
+    if len(flats) == 1:
+        return flats[0]
+    offsets = np.cumsum([0] + [int(f["episode_ids"][-1]) + 1 for f in flats[:-1]])
+    flat = {k: np.concatenate([f[k] for f in flats]) for k in storage.FLAT_KEYS}
+    flat["episode_ids"] = np.concatenate(
+        [f["episode_ids"] + o for f, o in zip(flats, offsets, strict=True)]
+    ).astype(np.int32)
+    flat["labels"] = np.concatenate(
+        [np.full(f["rewards"].shape, j, np.int32) for j, f in enumerate(flats)]
+    )
+    return flat
+
+
 def load_dataset(
     name: str,
     download: bool = False,
@@ -155,19 +170,7 @@ def load_dataset(
         warnings.warn(spec.approximate, UserWarning, stacklevel=2)
     for dataset_id in spec.dataset_ids:
         _ensure_on_disk(name, spec, dataset_id, download, download_timeout, progress)
-    flats = [storage.load_flat(i, spec.suite, progress) for i in spec.dataset_ids]
-    offsets = np.cumsum([0] + [int(f["episode_ids"][-1]) + 1 for f in flats[:-1]])
-    flat = {k: np.concatenate([f[k] for f in flats]) for k in storage.FLAT_KEYS}
-    flat["episode_ids"] = np.concatenate(
-        [f["episode_ids"] + o for f, o in zip(flats, offsets, strict=True)]
-    ).astype(np.int32)
-    if len(flats) > 1:  # a union: the component is the behavior label
-        labels = np.concatenate(
-            [np.full(f["rewards"].shape, j, np.int32) for j, f in enumerate(flats)]
-        )
-    else:
-        labels = flats[0].get("labels")
-
+    flat = _concatenate([storage.load_flat(i, spec.suite, progress) for i in spec.dataset_ids])
     metadata = _metadata(spec.dataset_ids[-1])
     ref_min, ref_max = spec.ref_scores or (
         float(metadata.get("ref_min_score", np.nan)),
@@ -200,7 +203,7 @@ def load_dataset(
         batch=batch,
         timeouts=flat["timeouts"].astype(bool),
         episode_ids=flat["episode_ids"],
-        labels=labels,
+        labels=flat.get("labels"),
         ref_min_score=float(ref_min),
         ref_max_score=float(ref_max),
         obs_mean=obs_mean,

@@ -39,6 +39,7 @@ def write_dataset(
     algorithm_name: str,
     description: str,
     requirements: list[str] | None = None,
+    progress: bool = True,
 ) -> None:
     """Create the Minari dataset from complete episodes.
 
@@ -48,6 +49,7 @@ def write_dataset(
     """
     import minari
     from minari.data_collector import EpisodeBuffer
+    from tqdm.auto import tqdm
 
     buffers = [
         EpisodeBuffer(
@@ -65,7 +67,7 @@ def write_dataset(
         warnings.filterwarnings("ignore", message=".*author_email.*")
         minari.create_dataset_from_buffers(
             dataset_id=dataset_id,
-            buffer=buffers,
+            buffer=tqdm(buffers, disable=not progress, unit="ep", desc=f"writing {dataset_id}"),
             env=env,
             eval_env=eval_env,
             algorithm_name=algorithm_name,

@@ -26,6 +26,7 @@ from gem_jax.envs import nav2d
 
 STEPS_PER_ENV = 3000  # an env's finished trajectories hold >= STEPS_PER_ENV - 1000 steps
 CHUNK = 250  # scan steps per jitted call (one progress-bar tick)
+ROLLOUT_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 
 
 def _collect_step(carry, behavior):
@@ -75,14 +76,9 @@ def collect(key: jax.Array, behaviors: np.ndarray, num_steps_per_env: int, progr
             carry, out = _collect_chunk(carry, behaviors, length)
             chunks.append(jax.device_get(out))
             bar.update(length * num_envs)
-    out = [np.concatenate([c[i] for c in chunks]).swapaxes(0, 1) for i in range(6)]
-    return dict(
-        zip(
-            ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts"),
-            out,
-            strict=True,
-        )
-    )
+    return {  # [T, E, ...] chunks -> [E, T, ...]
+        k: np.concatenate([c[i] for c in chunks]).swapaxes(0, 1) for i, k in enumerate(ROLLOUT_KEYS)
+    }
 
 
 def finished_episodes(rollout: dict[str, np.ndarray], target_steps: int) -> dict[str, np.ndarray]:
@@ -203,6 +199,7 @@ def build(
             f"{scores['random']:.2f}, behavior 0 {scores['behavior0']:.2f}, behavior 1 "
             f"{scores['behavior1']:.2f} ({reference_episodes} episodes each)."
         ),
+        progress=progress,
     )
     flat = storage.flatten_episodes(map(storage.EpisodeView, episodes), "nav2d", len(episodes))
     storage.write_flat_cache(names.NAV2D_ID, "nav2d", flat)

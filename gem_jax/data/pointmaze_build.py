@@ -195,6 +195,7 @@ def build(
             f"{ref_min:.2f}, controller {ref_max:.2f}. Not the official D4RL data."
         ),
         requirements=["gymnasium-robotics>=1.3", "mujoco>=3.1"],
+        progress=progress,
     )
     flat = storage.flatten_episodes(map(storage.EpisodeView, episodes), "maze2d", len(episodes))
     storage.write_flat_cache(dataset_id, "maze2d", flat)
