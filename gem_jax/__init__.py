@@ -2,11 +2,13 @@
 
 Public names (other code depends on them; keep them stable):
 `GEMConfig`, `Batch`, `init_state`, `make_train_step`, `make_policy`, `policy_params`,
-`SelectKnobs`, plus `gem_jax.gmm.GMM`, `gem_jax.gmm.log_prob` and `gem_jax.select.zscore`.
+`SelectKnobs`, `load_params`, `load_policy`, `export_policy`, plus `gem_jax.gmm.GMM`,
+`gem_jax.gmm.log_prob` and `gem_jax.select.zscore`.
 """
 
 from gem_jax import envs as _envs  # noqa: F401  (registers gymnasium id gem_jax/Nav2D-v0)
 from gem_jax.config import GEMConfig
+from gem_jax.export import export_policy, load_params, load_policy
 from gem_jax.select import PolicyParams, SelectKnobs, make_policy, policy_params
 from gem_jax.train import (
     GEMState,
@@ -24,7 +26,10 @@ __all__ = [
     "GEMState",
     "PolicyParams",
     "SelectKnobs",
+    "export_policy",
     "init_state",
+    "load_params",
+    "load_policy",
     "make_fused_train_step",
     "make_policy",
     "make_train_loop",
