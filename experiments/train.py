@@ -16,10 +16,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from gem_jax.cli import ALGOS, build_config, run_cli  # noqa: E402
+from gem_jax.cli import ALGOS, build_config, guard, quiet_logs, run_cli  # noqa: E402
 from gem_jax.config import GEMConfig, to_config_dict  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -40,16 +40,20 @@ config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfi
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
-    config = build_config(
-        FLAGS.env, FLAGS.config, sys.argv, algo=FLAGS.algo,
-        num_steps=FLAGS.steps, seed=FLAGS.seed, eval_every=FLAGS.eval_every,
-        eval_episodes=FLAGS.eval_episodes, checkpoint_every=FLAGS.checkpoint_every,
-    )
-    return run_cli(
-        FLAGS.algo, FLAGS.env, config, FLAGS.workdir, num_seeds=FLAGS.num_seeds,
-        resume=FLAGS.resume, download=FLAGS.download, progress=FLAGS.progress,
-    )
+    quiet_logs()
+
+    def body() -> int:
+        config = build_config(
+            FLAGS.env, FLAGS.config, sys.argv, algo=FLAGS.algo,
+            num_steps=FLAGS.steps, seed=FLAGS.seed, eval_every=FLAGS.eval_every,
+            eval_episodes=FLAGS.eval_episodes, checkpoint_every=FLAGS.checkpoint_every,
+        )
+        return run_cli(
+            FLAGS.algo, FLAGS.env, config, FLAGS.workdir, num_seeds=FLAGS.num_seeds,
+            resume=FLAGS.resume, download=FLAGS.download, progress=FLAGS.progress,
+        )
+
+    return guard(body)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,11 @@ def checkpoint_dir(workdir: str | pathlib.Path) -> pathlib.Path:
 
 
 def make_manager(workdir: str | pathlib.Path, keep: int = 3) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    """Manager keeping the newest `keep` checkpoints; clears temporary directories a
+    killed write left behind (they were never renamed, so they are never restored)."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, cleanup_tmp_directories=True
+    )
     return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
 
 
@@ -69,10 +73,36 @@ def abstract_state(meta: dict) -> GEMState:
 
 
 def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:
+    """`(step, meta)` of the newest (or given) checkpoint, without restoring the state."""
     manager = _existing_manager(workdir)
     step = manager.latest_step() if step is None else step
-    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    return step, dict(meta)
+    try:
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        meta = dict(meta)
+        for field in ("config", "obs_dim", "action_dim", "seeds"):
+            meta[field]  # noqa: B018 - a KeyError here means a damaged record
+    except (ValueError, KeyError, OSError, TypeError) as err:
+        raise _corrupted(workdir, step, err) from err
+    return step, meta
+
+
+def check_dims(meta: dict, obs_dim: int, action_dim: int, workdir, env: str) -> None:
+    """Raise `ValueError` if a checkpoint's observation/action sizes differ from `env`'s."""
+    if (int(meta["obs_dim"]), int(meta["action_dim"])) != (int(obs_dim), int(action_dim)):
+        raise ValueError(
+            f"Checkpoint in {workdir} expects obs_dim={meta['obs_dim']}, action_dim="
+            f"{meta['action_dim']} but {env} has obs_dim={obs_dim}, action_dim={action_dim}; "
+            f"use the dataset the run was trained on ({meta.get('env', 'see its meta')})."
+        )
+
+
+def _corrupted(workdir, step: int, err: BaseException) -> CheckpointError:
+    detail = " ".join(str(err).split())[:300]
+    return CheckpointError(
+        f"Checkpoint {checkpoint_dir(workdir) / str(step)} is unreadable or corrupted "
+        f"({type(err).__name__}: {detail}). Delete that step directory to fall back to an "
+        "older checkpoint, or retrain."
+    )
 
 
 def restore(workdir: str | pathlib.Path, step: int | None = None) -> tuple[GEMState, dict]:
@@ -88,11 +118,7 @@ def restore(workdir: str | pathlib.Path, step: int | None = None) -> tuple[GEMSt
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
         )
     except (ValueError, KeyError, OSError, TypeError) as err:
-        raise CheckpointError(
-            f"Checkpoint {checkpoint_dir(workdir) / str(step)} is unreadable or corrupted "
-            f"({type(err).__name__}: {err}). Delete that step directory to fall back to an "
-            "older checkpoint, or retrain."
-        ) from err
+        raise _corrupted(workdir, step, err) from err
     return restored["state"], meta
 
 
@@ -107,7 +133,9 @@ def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> P
     if seed_index is not None:
         num_seeds = jax.tree.leaves(params)[0].shape[0]
         if not 0 <= seed_index < num_seeds:
-            raise ValueError(f"seed_index={seed_index} is out of range: the run has {num_seeds} seed(s).")
+            raise ValueError(
+                f"seed_index={seed_index} is out of range: the run has {num_seeds} seed(s)."
+            )
         params = jax.tree.map(lambda x: x[seed_index], params)
     return params
 
@@ -116,7 +144,8 @@ def _existing_manager(workdir: str | pathlib.Path) -> ocp.CheckpointManager:
     directory = checkpoint_dir(workdir)
     if not directory.is_dir():
         raise CheckpointError(
-            f"No checkpoints in {directory}: train first (experiments/train.py --workdir={workdir})."
+            f"No checkpoints in {directory}: train first "
+            f"(experiments/train.py --workdir={workdir})."
         )
     manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(create=False))
     if manager.latest_step() is None:

@@ -40,8 +40,14 @@ class MetricsLog:
     def rows(self) -> list[dict]:
         if not self.jsonl.exists():
             return []
+        rows = []
         with open(self.jsonl) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a row torn by a kill mid-write: drop it
+                    continue
+        return rows
 
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after `step` (used on resume, so curves have no duplicates)."""

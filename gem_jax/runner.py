@@ -31,7 +31,41 @@ from gem_jax.types import Batch
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss; the last good checkpoint is kept."""
+    """Training produced a non-finite loss or parameter; the last good checkpoint is kept."""
+
+
+class DatasetError(ValueError):
+    """A dataset is on disk but cannot be read (corrupted or half-written)."""
+
+
+def open_dataset(env: str, download: bool = False, normalize_observations: bool = False,
+                 progress: bool = True):
+    """`gem_jax.data.load_dataset` with every failure turned into a one-line user error.
+
+    Unknown names (`ValueError` listing close matches) and missing datasets
+    (`FileNotFoundError` saying how to get them) pass through; anything else raised while
+    reading a dataset that exists (a truncated HDF5 file, a garbled cache or metadata)
+    becomes a `DatasetError` naming the dataset directory to delete and rebuild.
+    """
+    from gem_jax.data import load_dataset, resolve_name, storage
+
+    spec = resolve_name(env)
+    try:
+        return load_dataset(env, download=download,
+                            normalize_observations=normalize_observations, progress=progress)
+    except TimeoutError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any reader failure means a damaged dataset
+        if isinstance(err, FileNotFoundError) and not all(
+            storage.is_on_disk(i) for i in spec.dataset_ids
+        ):
+            raise  # not on disk: the message says how to get it
+        where = ", ".join(str(storage.dataset_dir(i)) for i in spec.dataset_ids)
+        detail = " ".join(str(err).split())[:300]
+        raise DatasetError(
+            f"Dataset {env!r} at {where} could not be read ({type(err).__name__}: {detail}); "
+            "it looks corrupted: delete that directory and rebuild or re-download it."
+        ) from err
 
 
 def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
@@ -84,7 +118,8 @@ def init_seeds(config: GEMConfig, seeds: list[int], obs_dim: int, action_dim: in
 
 def make_seed_loop(config: GEMConfig, num_steps: int):
     """Jitted `(state [S, ...], dataset) -> (state, metrics [S, K])`, state donated."""
-    return jax.jit(jax.vmap(make_train_loop(config, num_steps), in_axes=(0, None)), donate_argnums=0)
+    loop = jax.vmap(make_train_loop(config, num_steps), in_axes=(0, None))
+    return jax.jit(loop, donate_argnums=0)
 
 
 def find_divergence(metrics: dict, first_step: int) -> str | None:
@@ -94,6 +129,8 @@ def find_divergence(metrics: dict, first_step: int) -> str | None:
     seed, k = np.argwhere(finite == 0)[0]
     bad = [n for n in ("value/loss", "critic/loss", "actor/loss", "behavior/nll")
            if not np.isfinite(np.asarray(metrics[n])[seed, k])]
+    if "train/params_finite" in metrics and not np.asarray(metrics["train/params_finite"])[seed, k]:
+        bad.append("parameters")
     return (f"non-finite {', '.join(bad) or 'loss'} at step {first_step + int(k) + 1} "
             f"(seed index {int(seed)})")
 
@@ -106,7 +143,7 @@ def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=
     num_seeds = int(np.asarray(state.step).shape[0])
     per_seed = []
     for i in range(num_seeds):
-        p_i = jax.tree.map(lambda x: x[i], params)
+        p_i = ckpt.seed_slice(params, i)
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed + i), step)
         per_seed.append(evaluate(dataset, policy, p_i, knobs, key, num_episodes, config.z_thresh,
                                  seed=10_000 + config.seed + i))
@@ -135,8 +172,6 @@ def train(
     algo: str = "gem",
 ) -> dict:
     """Train, evaluate, checkpoint and summarise one run; returns the summary dict."""
-    from gem_jax.data import load_dataset
-
     config.validate()
     if num_seeds < 1:
         raise ValueError(f"num_seeds must be >= 1, got {num_seeds}.")
@@ -149,23 +184,20 @@ def train(
                 f"{workdir} already holds checkpoints; pass --resume to continue that run "
                 "or choose a fresh --workdir."
             )
-        state, meta = ckpt.restore(workdir)
+        _, meta = ckpt.read_meta(workdir)
         saved = from_config_dict(meta["config"])
         config = saved.replace(num_steps=config.num_steps)  # the run's own config, new length
         num_seeds = len(meta["seeds"])
-        start_step = int(np.asarray(state.step)[0])
 
-    dataset = load_dataset(env, download=download,
-                           normalize_observations=config.normalize_observations)
+    dataset = open_dataset(env, download=download,
+                           normalize_observations=config.normalize_observations, progress=progress)
     probe = dataset.make_env()
     scale = action_scale(probe)
     probe.close()
-    if meta is not None and (meta["obs_dim"], meta["action_dim"]) != (dataset.obs_dim, dataset.action_dim):
-        raise ValueError(
-            f"Checkpoint in {workdir} expects obs_dim={meta['obs_dim']}, action_dim="
-            f"{meta['action_dim']} but {env} has obs_dim={dataset.obs_dim}, "
-            f"action_dim={dataset.action_dim}; use the dataset the run was trained on."
-        )
+    if meta is not None:
+        ckpt.check_dims(meta, dataset.obs_dim, dataset.action_dim, workdir, env)
+        state, meta = ckpt.restore(workdir)
+        start_step = int(np.asarray(state.step)[0])
     seeds = [config.seed + i for i in range(num_seeds)]
     meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
@@ -206,7 +238,8 @@ def train(
             bar.close()
             raise DivergenceError(
                 f"Training diverged: {problem}. The last good checkpoint in "
-                f"{ckpt.checkpoint_dir(workdir)} is kept; lower the learning rates or check the data."
+                f"{ckpt.checkpoint_dir(workdir)} is kept; lower the learning rates or check "
+                "the data."
             )
         prev, step, steps_done = step, step + chunk, steps_done + chunk
         bar.update(chunk)
@@ -219,7 +252,8 @@ def train(
         if crossed(config.eval_every) and config.eval_episodes > 0:
             result = evaluate_seeds(dataset, config, state, config.eval_episodes, step, policy)
             result["step"] = step
-            eval_log.write({"step": step, **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
+            eval_log.write({"step": step,
+                            **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
             bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
                       f"Violation {result['violation']:.3f}")
         if crossed(config.checkpoint_every):

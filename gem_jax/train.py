@@ -162,7 +162,12 @@ def make_update(config: GEMConfig):
         metrics = {**value_info, **critic_info, **actor_info, **behavior_info}
         loss_names = ("value/loss", "critic/loss", "actor/loss", "behavior/nll")
         finite = jnp.all(jnp.stack([jnp.isfinite(metrics[n]) for n in loss_names]))
-        metrics["train/finite"] = finite.astype(jnp.float32)
+        # Divergence guard (cheap, no host sync): one reduction over the updated parameters;
+        # any inf/NaN leaf makes the sum non-finite.
+        updated = (value.params, critic.params, actor.params, behavior.params)
+        params_finite = jnp.isfinite(sum(jnp.sum(x) for x in jax.tree.leaves(updated)))
+        metrics["train/params_finite"] = params_finite.astype(jnp.float32)
+        metrics["train/finite"] = (finite & params_finite).astype(jnp.float32)
         new_state = state.replace(
             actor=actor,
             behavior=behavior,
