@@ -4,7 +4,14 @@
 dataset(s) to read, the suite (== `GEMConfig` preset name), which reference scores
 normalise returns, and which local builder can stand in when the data is missing.
 An official name only ever resolves to official data: a local rebuild has its own
-namespace (`gem/...`) and its own short name, and is never substituted silently.
+namespace (`gem/...`) and its own short name (`nav2d`, `pointmaze-<maze>[-dense]`,
+`antmaze-umaze-fixture`, `<env>-<level>` for the SAC-recipe locomotion builds), and is
+never substituted silently.
+
+D4RL locomotion levels map to Minari's `mujoco/<env>/{simple,medium,expert}-v0`:
+`random` -> simple, `medium-expert` -> medium + expert (D4RL's own construction),
+`medium-replay` -> simple + medium, `full-replay` -> all three; every such load warns that
+the data is not byte-identical to D4RL.
 
 Reference scores: a D4RL name uses D4RL's published `REF_MIN_SCORE/REF_MAX_SCORE`
 (`d4rl/infos.py`), so scores sit on the paper's scale (SPEC 5, 6); a Minari id or a
