@@ -3,9 +3,10 @@ checkpoints -> summary. `experiments/train.py` is its command-line face.
 
 The state carries a leading seed axis `[S, ...]`; one jitted program runs the fused
 `lax.scan` loop vmapped over seeds, sharded over devices along the seed axis when there
-are several. Every `steps_per_call` steps the host fetches the stacked metrics once,
-checks them for non-finite values (the divergence guard), and logs, evaluates and
-checkpoints on its intervals.
+are several (`gem_jax.parallel`: S need not be a multiple of the devices; on several
+hosts only process 0 writes logs and summaries). Every `steps_per_call` steps the host
+fetches the stacked metrics once, checks them for non-finite values (the divergence
+guard), and logs, evaluates and checkpoints on its intervals.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from tqdm.auto import tqdm
 from gem_jax import checkpoint as ckpt
 from gem_jax.config import GEMConfig, from_config_dict
 from gem_jax.evaluation import action_scale, evaluate
+from gem_jax.parallel import (
+    fetch,
+    pad_seeds,
+    padded_seeds,
+    replicate,
+    seed_mesh,
+    shard_seeds,
+    unpad_seeds,
+)
 from gem_jax.runlog import MetricsLog, plot_learning_curve, write_json
 from gem_jax.select import SelectKnobs, make_policy, policy_params
 from gem_jax.train import ObsNorm, init_state, make_train_loop
@@ -72,7 +82,7 @@ def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
     path = pathlib.Path(workdir)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write_test"
+        probe = path / f".write_test_{jax.process_index()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
@@ -95,20 +105,17 @@ def device_dataset(dataset, scale: np.ndarray) -> Batch:
     )
 
 
-def seed_mesh(num_seeds: int):
-    """A 1-D device mesh over the seed axis using the largest device count dividing S."""
-    devices = jax.devices()
-    d = max(n for n in range(1, len(devices) + 1) if num_seeds % n == 0)
-    if d == 1:
-        return None
-    return jax.sharding.Mesh(np.array(devices[:d]), ("seed",))
+class _NoLog:
+    """Stands in for a `MetricsLog` on processes other than 0 of a multi-host run."""
 
+    def write(self, row) -> None:
+        pass
 
-def shard_seeds(tree, mesh):
-    if mesh is None:
-        return tree
-    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
-    return jax.device_put(tree, spec)
+    def truncate_after(self, step: int) -> None:
+        pass
+
+    def rows(self) -> list:
+        return []
 
 
 def init_seeds(config: GEMConfig, seeds: list[int], obs_dim: int, action_dim: int, obs_norm):
@@ -203,18 +210,22 @@ def train(
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
                                   action_scale=scale.tolist(), algo=algo)
     data = device_dataset(dataset, scale)
-    mesh = seed_mesh(num_seeds)
+    mesh = seed_mesh(num_seeds)  # seeds split over devices, padded to a multiple of them
+    data = replicate(data, mesh)
+    primary = jax.process_index() == 0  # the one process that writes logs (multi-host)
     if state is None:
         obs_norm = ObsNorm(jnp.asarray(dataset.obs_mean, jnp.float32),
                            jnp.asarray(dataset.obs_std, jnp.float32))
         state = init_seeds(config, seeds, dataset.obs_dim, dataset.action_dim, obs_norm)
-    state = shard_seeds(state, mesh)
+    state = shard_seeds(pad_seeds(state, padded_seeds(num_seeds, mesh)), mesh)
 
-    train_log, eval_log = MetricsLog(workdir, "metrics"), MetricsLog(workdir, "eval")
+    logs = (MetricsLog(workdir, "metrics"), MetricsLog(workdir, "eval")) if primary else None
+    train_log, eval_log = logs or (_NoLog(), _NoLog())
     train_log.truncate_after(start_step)
     eval_log.truncate_after(start_step)
-    write_json(workdir / "config.json", {"env": env, "num_seeds": num_seeds,
-                                          "config": dataclasses.asdict(config)})
+    if primary:
+        write_json(workdir / "config.json", {"env": env, "num_seeds": num_seeds,
+                                              "config": dataclasses.asdict(config)})
 
     k = config.steps_per_call
     t0 = time.perf_counter()
@@ -223,7 +234,8 @@ def train(
     policy = make_policy(config)
 
     step, train_time, steps_done, result = start_step, 0.0, 0, None
-    bar = tqdm(total=config.num_steps, initial=start_step, unit="step", disable=not progress,
+    bar = tqdm(total=config.num_steps, initial=start_step, unit="step",
+               disable=not (progress and primary),
                desc=f"{algo} {env}", dynamic_ncols=True)
     while step < config.num_steps:
         chunk = min(k, config.num_steps - step)
@@ -231,7 +243,7 @@ def train(
             loop = make_seed_loop(config, chunk)
         t = time.perf_counter()
         state, metrics = loop(state, data)
-        metrics = jax.device_get(metrics)  # one host transfer per call: [S, K] each
+        metrics = unpad_seeds(fetch(metrics), num_seeds)  # one host transfer: [S, K] each
         train_time += time.perf_counter() - t
         problem = find_divergence(metrics, step)
         if problem:
@@ -250,21 +262,23 @@ def train(
             train_log.write(row)
             bar.set_postfix(critic=f"{row['critic/loss']:.3g}", nll=f"{row['behavior/nll']:.3g}")
         if crossed(config.eval_every) and config.eval_episodes > 0:
-            result = evaluate_seeds(dataset, config, state, config.eval_episodes, step, policy)
+            result = evaluate_seeds(dataset, config, unpad_seeds(state, num_seeds),
+                                    config.eval_episodes, step, policy)
             result["step"] = step
             eval_log.write({"step": step,
                             **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
             bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
                       f"Violation {result['violation']:.3f}")
         if crossed(config.checkpoint_every):
-            ckpt.save(manager, step, state, meta)
+            ckpt.save(manager, step, unpad_seeds(state, num_seeds), meta)
     bar.close()
     if manager.latest_step() != step:
-        ckpt.save(manager, step, state, meta)
+        ckpt.save(manager, step, unpad_seeds(state, num_seeds), meta)
 
     final = result if result is not None and result["step"] == step else {}
     if not final and config.eval_episodes > 0:
-        final = evaluate_seeds(dataset, config, state, config.eval_episodes, step, policy)
+        final = evaluate_seeds(dataset, config, unpad_seeds(state, num_seeds),
+                               config.eval_episodes, step, policy)
     summary = {
         "env": env,
         "dataset_id": dataset.dataset_id,
@@ -282,9 +296,11 @@ def train(
         "steps_per_s": steps_done / max(train_time, 1e-9),
         "compile_s": compile_s,
         "devices": [str(d) for d in jax.devices()],
+        "seed_devices": 1 if mesh is None else mesh.size,  # devices the seed axis spans
         "config": dataclasses.asdict(config),
     }
-    write_json(workdir / "summary.json", summary)
-    plot_learning_curve(train_log.rows(), eval_log.rows(), workdir / "learning_curve.png",
-                        f"{algo} on {env}")
+    if primary:
+        write_json(workdir / "summary.json", summary)
+        plot_learning_curve(train_log.rows(), eval_log.rows(), workdir / "learning_curve.png",
+                            f"{algo} on {env}")
     return summary
