@@ -267,8 +267,9 @@ def train(
             result["step"] = step
             eval_log.write({"step": step,
                             **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
-            bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
-                      f"Violation {result['violation']:.3f}")
+            if primary:
+                bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
+                          f"Violation {result['violation']:.3f}")
         if crossed(config.checkpoint_every):
             ckpt.save(manager, step, unpad_seeds(state, num_seeds), meta)
     bar.close()
