@@ -1,0 +1,130 @@
+"""benchmarks/: the scripts run end to end at tiny sizes and write the documented JSON, and
+the PyTorch reference computes the same numbers as the library (so the comparison is fair).
+
+No timing assertions: speed is measured by the benchmarks, never by a test.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from gem_jax import GEMConfig, SelectKnobs, init_state, policy_params
+from gem_jax.networks import make_networks
+from gem_jax.select import score_candidates
+from gem_jax.toy import two_mode_bandit
+from gem_jax.train import make_update, sample_batch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--hidden=16", "--obs_dim=3", "--action_dim=2", "--num_critics=2", "--num_components=2"]
+
+
+def run_script(tmp_path, name: str, *args: str) -> dict:
+    """Run `benchmarks/<name>.py args --json=...` in a subprocess and return its JSON."""
+    out = str(tmp_path / f"{name}.json")
+    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", f"{name}.py"), *args, f"--json={out}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        result = json.load(f)
+    assert os.path.exists(os.path.splitext(out)[0] + ".md")
+    return result
+
+
+def positive(*values):
+    for v in values:
+        assert isinstance(v, (int, float)) and v > 0, values
+
+
+def test_select_latency_script_schema(tmp_path):
+    result = run_script(tmp_path, "select_latency", "--num_candidates=64,1", "--repeats=3",
+                        "--batch_size=2", *TINY)
+    assert [r["num_candidates"] for r in result["results"]] == [1, 64]  # measured ascending
+    for row in result["results"]:
+        positive(row["latency_ms"], row["batch_latency_ms"], row["temp_bytes"], row["compile_s"])
+        assert row["latency_ms_spread"] >= 0 and row["repeats"] == 3
+        assert row["peak_bytes"] is None or row["peak_bytes"] > 0  # None on CPU
+    # more candidates need a bigger candidate tensor: temporaries grow with N
+    assert result["results"][1]["temp_bytes"] > result["results"][0]["temp_bytes"]
+    positive(result["compile_s"])
+    assert isinstance(result["device"], str) and result["device"]
+
+
+def test_train_throughput_script_schema(tmp_path):
+    result = run_script(tmp_path, "train_throughput", "--steps_per_call=4", "--repeats=2",
+                        "--num_seeds=1,2", "--batch_size=8", "--dataset_size=64", *TINY)
+    positive(result["steps_per_s"], result["compile_s"])
+    assert result["device"]
+    seeds = {r["num_seeds"]: r for r in result["results"]}
+    assert set(seeds) == {1, 2}
+    np.testing.assert_allclose(seeds[2]["total_steps_per_s"], 2 * seeds[2]["steps_per_s"])
+
+
+def test_int_list_flags_parse_and_reject_bad_entries():
+    sys.path.insert(0, ROOT)
+    from benchmarks.common import parse_int_list
+
+    assert parse_int_list(["1", "64", "2048"], "num_candidates") == [1, 64, 2048]
+    assert parse_int_list("1,4", "num_seeds") == [1, 4]
+    with pytest.raises(ValueError, match="comma-separated list of integers"):
+        parse_int_list(["1", "many"], "num_candidates")
+    with pytest.raises(ValueError, match="at least one integer"):
+        parse_int_list([], "hidden")
+
+
+# --- the PyTorch reference does the library's arithmetic ---
+
+CFG = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2, behavior_num_components=2,
+                batch_size=64)
+
+
+def torch_model(state):
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, ROOT)
+    from benchmarks import torch_reference
+
+    torch.manual_seed(0)
+    model = torch_reference.TorchGEM(2, 1, CFG.hidden_dims, CFG.num_components, CFG.num_critics)
+    return torch, torch_reference.load_jax_params(model, state)
+
+
+def test_torch_train_step_matches_jax_losses():
+    data = two_mode_bandit(jax.random.PRNGKey(0), 512)
+    state = init_state(jax.random.PRNGKey(1), CFG, 2, 1)
+    torch, model = torch_model(state)
+    update = jax.jit(make_update(CFG))
+    for step in range(3):  # later steps check Adam, Polyak and the update order too
+        batch = sample_batch(jax.random.PRNGKey(10 + step), data, CFG.batch_size)
+        state, metrics = update(state, batch)
+        tbatch = {f.name: torch.from_numpy(np.array(getattr(batch, f.name)))
+                  for f in dataclasses.fields(batch)}
+        losses = model.train_step(tbatch)
+        for name, value in losses.items():
+            np.testing.assert_allclose(float(value), float(metrics[name]), rtol=2e-4, atol=2e-5,
+                                       err_msg=f"{name} at step {step}")
+
+
+def test_torch_score_matches_jax_score():
+    state = init_state(jax.random.PRNGKey(2), CFG, 2, 1)
+    torch, model = torch_model(state)
+    params, knobs = policy_params(state), SelectKnobs.create(lcb_lambda=0.7, beta_start=2.0)
+    nets = make_networks(CFG, 1)
+    obs = np.array([0.3, -0.4], np.float32)
+    cands = np.linspace(-1, 1, 9, dtype=np.float32)[:, None]  # [C, A]
+    behavior = nets.behavior_apply(params.behavior, obs)
+    scores, parts = score_candidates(nets, params, obs, cands, behavior, 250.0, knobs)
+    tobs = torch.from_numpy(obs)[None]
+    with torch.no_grad():
+        tscores, tparts = model.score(tobs, torch.from_numpy(cands)[None],
+                                      model.behavior(tobs), 250.0, 0.7, 2.0, 0.1, 1000.0)
+    np.testing.assert_allclose(tscores[0].numpy(), np.asarray(scores), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(tparts["lcb"][0].numpy(), np.asarray(parts["lcb"]), rtol=1e-4,
+                               atol=1e-5)
+    actions, info = model.select(tobs.repeat(3, 1), 8, 0.0)
+    assert actions.shape == (3, 1) and bool((actions.abs() <= 1).all())
+    assert info["support_z"].shape == (3,)
