@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from gem_jax.cli import guard, quiet_logs  # noqa: E402
+from gem_jax.cli import exit_now, guard, quiet_logs  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "nav2d", "Dataset: a D4RL name, a Minari id, or a local build.")
@@ -119,7 +119,7 @@ def main(argv):
         print(f"error: unexpected arguments {argv[1:]}.", file=sys.stderr)
         return 2
     quiet_logs()
-    return guard(body)
+    return exit_now(guard(body))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from gem_jax.cli import ALGOS, build_config, guard, quiet_logs, run_cli  # noqa: E402
+from gem_jax.cli import ALGOS, build_config, exit_now, guard, quiet_logs, run_cli  # noqa: E402
 from gem_jax.config import GEMConfig, to_config_dict  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -53,7 +53,7 @@ def main(argv):
             resume=FLAGS.resume, download=FLAGS.download, progress=FLAGS.progress,
         )
 
-    return guard(body)
+    return exit_now(guard(body))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import shutil
 from typing import Any
 
 import jax
@@ -23,6 +24,8 @@ import orbax.checkpoint as ocp
 from gem_jax.config import GEMConfig, from_config_dict
 from gem_jax.select import PolicyParams, policy_params
 from gem_jax.train import GEMState, init_state
+
+TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a write in progress
 
 
 class CheckpointError(RuntimeError):
@@ -34,12 +37,25 @@ def checkpoint_dir(workdir: str | pathlib.Path) -> pathlib.Path:
 
 
 def make_manager(workdir: str | pathlib.Path, keep: int = 3) -> ocp.CheckpointManager:
-    """Manager keeping the newest `keep` checkpoints; clears temporary directories a
-    killed write left behind (they were never renamed, so they are never restored)."""
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, cleanup_tmp_directories=True
-    )
+    """Manager keeping the newest `keep` checkpoints (for the one process writing this run)."""
+    remove_partial(workdir)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
     return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def remove_partial(workdir: str | pathlib.Path) -> list[str]:
+    """Delete the temporary directories of checkpoint writes a kill interrupted.
+
+    Orbax writes `<step>.orbax-checkpoint-tmp*` and renames it to `<step>` only once it is
+    complete, so these were never visible as checkpoints; removing them just frees space.
+    """
+    directory = checkpoint_dir(workdir)
+    removed = []
+    if directory.is_dir():
+        for path in directory.glob(f"*{TMP_SUFFIX}*"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 def make_meta(

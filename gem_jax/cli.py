@@ -3,10 +3,19 @@ error reporting (no tracebacks for bad input)."""
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from collections.abc import Callable
 
-from gem_jax.config import ALGORITHM_FIXED, ALGORITHMS, GEMConfig, algorithm, from_config_dict, preset
+from gem_jax.config import (
+    ALGORITHM_FIXED,
+    ALGORITHMS,
+    GEMConfig,
+    algorithm,
+    from_config_dict,
+    preset,
+)
 
 ALGOS = sorted(ALGORITHMS)
 
@@ -41,13 +50,15 @@ def build_config(
 
 
 def quiet_logs() -> None:
-    """Keep library INFO chatter (orbax logs every checkpoint step) off stderr."""
+    """Keep library INFO chatter (orbax logs every checkpoint step) off stderr and print
+    Python warnings as one line each (`warning: ...`)."""
     import logging as py_logging
 
     from absl import logging
 
     logging.set_verbosity(logging.WARNING)
     py_logging.getLogger("jax._src.xla_bridge").setLevel(py_logging.ERROR)
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {one_line(message)}\n"
 
 
 def one_line(err: BaseException) -> str:
@@ -79,6 +90,21 @@ def guard(body: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         return fail("interrupted; continue the run with --resume.", 130)
     return 0 if status is None else int(status)
+
+
+def exit_now(status: int) -> int:
+    """Return 0; end a failed CLI process at once with `status` (stderr flushed).
+
+    Skipping interpreter shutdown keeps the error to its one line: after a failed
+    checkpoint read, tensorstore callbacks can otherwise print tracebacks while Python
+    tears its event loops down. Nothing is left to write at that point (checkpoint writes
+    are waited for, log rows are flushed one by one).
+    """
+    if status:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> int:

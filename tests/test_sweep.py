@@ -1,0 +1,150 @@
+"""gem_jax/sweep.py and sweep_report.py: the grid, mass scaling, the table and plots."""
+
+import dataclasses
+
+import gymnasium as gym
+import jax
+import numpy as np
+import pytest
+
+from gem_jax import sweep, sweep_report
+from gem_jax.config import GEMConfig
+from gem_jax.select import policy_params
+from gem_jax.train import init_state
+
+CFG = GEMConfig(num_candidates=16, top_k=2, lcb_lambda=0.5, beta_start=2.0, beta_end=0.2,
+                horizon=500, hidden_dims=(16,), num_critics=2, num_components=2,
+                behavior_num_components=2)
+
+
+def test_unset_knobs_take_the_run_config():
+    settings, skipped = sweep.make_grid(CFG)
+    assert skipped == [] and settings == [sweep.Setting(
+        "gem", 16, 2, "actor", "zscore", 0.5, 2.0, 0.2, 500, 1.0)]
+    knobs = settings[0].knobs()
+    assert float(knobs.lcb_lambda) == 0.5 and float(knobs.horizon) == 500.0
+
+
+def test_grid_is_the_cartesian_product():
+    settings, _ = sweep.make_grid(CFG, num_candidates=[1, 8, 64], lcb_lambda=[0.0, 1.0],
+                                  beta_start=[0.0, 1.0, 4.0], top_k=[1])
+    assert len(settings) == 3 * 2 * 3
+    assert {(s.num_candidates, s.lcb_lambda, s.beta_start) for s in settings} == {
+        (n, lam, b) for n in (1, 8, 64) for lam in (0.0, 1.0) for b in (0.0, 1.0, 4.0)}
+    assert len({s.static_key for s in settings}) == 3  # one compile per N, not per lambda/beta
+
+
+def test_variants_force_their_factor_and_duplicates_drop():
+    settings, _ = sweep.make_grid(CFG, variants=["behavior_only_cands", "raw"],
+                                  source=["actor", "behavior"], mode=["zscore", "raw"])
+    # behavior_only_cands: source forced -> 2 modes; raw: mode forced -> 2 sources
+    assert sorted((s.variant, s.source, s.mode) for s in settings) == [
+        ("behavior_only_cands", "behavior", "raw"), ("behavior_only_cands", "behavior", "zscore"),
+        ("raw", "actor", "raw"), ("raw", "behavior", "raw")]
+
+
+def test_no_anchor_at_zero_candidates_is_skipped():
+    settings, skipped = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
+                                        top_k=[1])
+    assert [(s.variant, s.num_candidates) for s in settings] == [
+        ("gem", 0), ("gem", 4), ("no_anchor", 4)]
+    assert skipped == ["no_anchor at N=0 (empty candidate set)"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_candidates=[4, -1]), "--num_candidates=-1 is invalid"),
+    (dict(top_k=[0]), "--top_k=0 is invalid"),
+    (dict(horizon=[0.0]), "--horizon=0.0 is invalid: horizon T must be > 0"),
+    (dict(variants=["gem", "no_such"]), "--variants='no_such' is invalid"),
+    (dict(mode=["softmax"]), "--mode='softmax' is invalid"),
+    (dict(source=["critic"]), "--source='critic' is invalid"),
+    (dict(lcb_lambda=[float("nan")]), "--lcb_lambda=nan is invalid"),
+    (dict(mass_scale=[0.0]), "--mass_scale=0.0 is invalid"),
+    (dict(num_candidates=[0, 4], top_k=[3]), "top_k=3 must lie in [1, 1]"),
+])
+def test_invalid_knobs_name_the_flag(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        sweep.make_grid(CFG, **kwargs)
+    assert message in str(err.value)
+
+
+def test_mass_scale_multiplies_every_body_mass():
+    base = gym.make("Hopper-v5")
+    scaled = sweep.mass_scaled(lambda: gym.make("Hopper-v5"), 1.5)()
+    want = 1.5 * np.asarray(sweep.mujoco_model(base).body_mass)
+    np.testing.assert_allclose(sweep.mujoco_model(scaled).body_mass, want, rtol=1e-12)
+    assert want.sum() > 0
+    base.close(), scaled.close()
+
+
+def test_mass_scale_needs_mujoco_bodies():
+    from gem_jax.envs import NAV2D_ID
+
+    with pytest.raises(ValueError, match="no MuJoCo body masses"):
+        sweep.mujoco_model(gym.make(NAV2D_ID))
+    with pytest.raises(ValueError, match="point mass"):
+        sweep.check_mass_scale("nav2d", [1.0, 0.5])
+    sweep.check_mass_scale("nav2d", [1.0])  # the identity scale is always fine
+    sweep.check_mass_scale("locomotion", [0.5, 1.5])
+
+
+@dataclasses.dataclass
+class FakeHopperData:
+    """Just what `evaluation.evaluate` reads from a `Dataset`, over Hopper-v5."""
+
+    suite: str = "locomotion"
+    max_episode_steps: int = 25
+
+    def make_env(self, **kwargs):
+        return gym.make("Hopper-v5", **kwargs)
+
+    def normalized_score(self, returns):
+        return np.asarray(returns, np.float64)
+
+
+def test_heavier_bodies_change_the_rollout_same_settings_repeat():
+    """Mass scaling reaches the simulator; the same setting twice gives the same row."""
+    cfg = CFG.replace(num_candidates=4, top_k=1)
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    state = jax.vmap(lambda k: init_state(k, cfg, 11, 3))(keys)  # one seed: [1, ...]
+    settings, _ = sweep.make_grid(cfg, mass_scale=[1.0, 3.0])
+    rows = sweep.run_sweep(FakeHopperData(), cfg, policy_params(state), settings + settings[:1],
+                           num_episodes=2, progress=False)
+    assert [r["mass_scale"] for r in rows] == [1.0, 3.0, 1.0]
+    assert rows[0]["return_mean"] != rows[1]["return_mean"]
+    assert rows[0]["return_mean"] == rows[2]["return_mean"]  # common random numbers
+    assert rows[0]["num_seeds"] == 1 and len(rows[0]["seed_scores"]) == 1
+
+
+ROWS = [
+    dict(variant="gem", num_candidates=0, top_k=1, source="actor", mode="zscore",
+         lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000.0, mass_scale=1.0,
+         normalized_score=12.5, normalized_score_seed_std=1.5, support_z=0.0, violation=0.0,
+         collapse_dist=0.125, seed_scores=[11.25, 13.75]),
+    dict(variant="gem", num_candidates=64, top_k=1, source="actor", mode="zscore",
+         lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000.0, mass_scale=1.0,
+         normalized_score=40.0, normalized_score_seed_std=2.0, support_z=-0.5, violation=0.25,
+         collapse_dist=0.5, seed_scores=[38.0, 42.0]),
+]
+
+
+def test_markdown_table_by_hand():
+    lines = sweep_report.to_markdown(ROWS).splitlines()
+    assert lines[0].startswith("| variant | N | k |") and lines[0].endswith("| CollapseDist |")
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 14
+    assert lines[2] == ("| gem | 0 | 1 | actor | zscore | 1 | 1 | 0.1 | 1000 | 1 | "
+                        "12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
+    assert lines[3] == ("| gem | 64 | 1 | actor | zscore | 1 | 1 | 0.1 | 1000 | 1 | "
+                        "40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
+
+
+def test_csv_and_plots(tmp_path):
+    sweep_report.write_csv(ROWS, tmp_path / "s.csv")
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert len(lines) == 3 and "seed_scores" not in lines[0] and lines[2].startswith("gem,64,")
+    sweep_report.plot_budget(ROWS, tmp_path / "n.png")
+    sweep_report.plot_frontier(ROWS, tmp_path / "f.png")
+    assert (tmp_path / "n.png").stat().st_size > 1000 and (tmp_path / "f.png").stat().st_size > 1000
+    # the budget plot has one line (only N varies), the frontier two (N varies there)
+    assert list(sweep_report._groups(ROWS, ("num_candidates",))) == ["run config"]
+    assert list(sweep_report._groups(ROWS, ("beta_start", "beta_end"))) == ["N=0", "N=64"]
