@@ -3,6 +3,7 @@
     python experiments/train.py --env=antmaze-umaze-v2 --workdir=runs/antmaze
     python experiments/train.py                       # embedded default: nav2d (built locally)
     python experiments/train.py --config.num_critics=10 --config.lcb_lambda=2.0
+    python experiments/train.py --num_seeds=8            # 8 seeds in one program
 
 The suite preset (locomotion / maze2d / antmaze / nav2d) follows the dataset family;
 `--config.<field>=` overrides any `GEMConfig` field after it. Writes `metrics.{jsonl,csv}`,
@@ -35,6 +36,12 @@ flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every this many steps
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
 flags.DEFINE_bool("download", False, "Allow downloading a missing Minari dataset (needs network).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("multihost", False, "Start with jax.distributed.initialize(): one process per "
+                  "host, all with the same flags and a shared --workdir (docs/multihost.md).")
+flags.DEFINE_string("coordinator_address", None, "Multihost: host:port of process 0 (default: "
+                    "auto-detected (SLURM, Open MPI, TPU, k8s) or $JAX_COORDINATOR_ADDRESS).")
+flags.DEFINE_integer("num_processes", None, "Multihost: number of processes (default: detected).")
+flags.DEFINE_integer("process_id", None, "Multihost: this process's index (default: detected).")
 config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
 
 
@@ -43,6 +50,11 @@ def main(argv):
     quiet_logs()
 
     def body() -> int:
+        if FLAGS.multihost:  # before any JAX computation; seeds then span every host's devices
+            import jax
+
+            jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                                       FLAGS.process_id)
         config = build_config(
             FLAGS.env, FLAGS.config, sys.argv, algo=FLAGS.algo,
             num_steps=FLAGS.steps, seed=FLAGS.seed, eval_every=FLAGS.eval_every,
