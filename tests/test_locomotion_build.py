@@ -1,0 +1,91 @@
+"""Tests for gem_jax/data/locomotion.py: deterministic builds from the shipped policies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gem_jax.data import locomotion as loco
+
+
+@pytest.fixture
+def minari_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    return tmp_path
+
+
+def _arrays(dataset) -> dict[str, np.ndarray]:
+    eps = list(dataset.iterate_episodes())
+    return {
+        "observations": np.concatenate([e.observations for e in eps]),
+        "actions": np.concatenate([e.actions for e in eps]),
+        "rewards": np.concatenate([e.rewards for e in eps]),
+        "terminations": np.concatenate([e.terminations for e in eps]),
+        "truncations": np.concatenate([e.truncations for e in eps]),
+    }
+
+
+def test_names_and_scores():
+    assert loco.parse_name("hopper-medium-replay") == ("hopper", "medium-replay")
+    assert loco.dataset_id("walker2d-medium-expert") == "gem/walker2d/medium-expert-v0"
+    with pytest.raises(ValueError, match="hopper-medium"):
+        loco.parse_name("hopper-mediocre")
+    # D4RL: hopper random -20.27 -> 0, expert 3234.3 -> 100; 1607.0 is the midpoint.
+    np.testing.assert_allclose(loco.normalized_score("hopper", [-20.272305, 3234.3, 1607.013848]),
+                               [0.0, 100.0, 50.0], atol=1e-6)
+    assert "hopper-medium" in loco.LOCOMOTION_LOCAL_NAMES  # the shipped policy
+    assert "hopper-medium-replay" in loco.LOCOMOTION_LOCAL_NAMES
+
+
+def test_build_20k_from_shipped_policy_is_deterministic(minari_dir):
+    import minari
+
+    ids = [loco.build_locomotion_dataset("hopper-medium", 20_000, seed=0, progress=False,
+                                         dataset_id_override=f"gem/hopper/test{i}-v0")
+           for i in range(2)]
+    first, second = (minari.load_dataset(i) for i in ids)
+    assert first.total_steps == second.total_steps == 20_000
+    a, b = _arrays(first), _arrays(second)
+    for field in a:
+        np.testing.assert_array_equal(a[field], b[field], err_msg=field)
+    assert first.storage.metadata["ref_min_score"] == pytest.approx(-20.272305)
+    assert first.storage.metadata["ref_max_score"] == pytest.approx(3234.3)
+    # Actions come from the tanh policy; episodes end by falling (terminal) or by the cut.
+    assert np.all(np.abs(a["actions"]) <= 1.0)
+    ends = a["terminations"] | a["truncations"]
+    assert ends.sum() == first.total_episodes
+    # A different seed gives different data.
+    other = loco.generate_episodes("hopper-medium", 2_000, seed=1)
+    assert not np.allclose(other[0]["actions"][:50], a["actions"][:50])
+
+
+def test_medium_replay_segments_follow_the_snapshots(minari_dir):
+    policy = loco.load_policy("hopper", "medium-replay")
+    episodes = loco.generate_episodes("hopper-medium-replay", 6_000, seed=0)
+    steps = np.concatenate([ep["infos"]["policy_step"][:-1] for ep in episodes])
+    assert len(steps) == 6_000
+    # Buffer order: the uniform warm-up (-1) first, then the snapshots in training order.
+    assert steps[0] == -1 and np.all(np.diff(steps) >= 0)
+    assert set(np.unique(steps)) <= {-1, *policy["snapshot_steps"].tolist()}
+    assert policy["total_steps"] > policy["snapshot_steps"].max()
+
+
+def test_medium_expert_labels_sources(minari_dir, monkeypatch):
+    # Stand the medium policy in for the expert one: only the labelling is under test.
+    real = loco.policy_path
+    monkeypatch.setattr(loco, "policy_path", lambda env, level: real(env, "medium"))
+    episodes = loco.generate_episodes("hopper-medium-expert", 4_000, seed=0)
+    sources = np.concatenate([ep["infos"]["source"][:-1] for ep in episodes])
+    assert len(sources) == 4_000 and (sources == 0).sum() == (sources == 1).sum() == 2_000
+    assert np.all(np.diff(sources) >= 0)  # medium episodes, then expert episodes
+
+
+@pytest.mark.parametrize("env", [n.split("-")[0] for n in loco.LOCOMOTION_LOCAL_NAMES
+                                 if n.endswith("-medium")])
+def test_shipped_medium_policy_is_in_the_medium_band(env):
+    policy = loco.load_policy(env, "medium")
+    params = loco.take_snapshot(policy["actor_params"])
+    returns = loco.evaluate(env, params, num_episodes=10, seed=123)
+    score = loco.normalized_score(env, returns.mean())
+    low, high = loco.MEDIUM_BAND
+    assert low <= score <= high, (env, returns.mean(), score)
