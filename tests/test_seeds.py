@@ -139,3 +139,60 @@ def test_seeds_sharded_over_four_devices_match_one_device(tmp_path):
         assert case["state_devices"] == mesh and case["shard_rows"] == rows, (s, case)
         assert case["data_devices"] == mesh and case["metric_rows"] == padded
         assert case["max_diff"] < 1e-5, (s, case)
+
+
+TRAIN_PROCESS = textwrap.dedent("""
+    import json, os, sys
+    root, workdir, pid, nproc, port, devices = sys.argv[1:7]
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    sys.path.insert(0, root)
+    import jax
+    if int(nproc) > 1:
+        jax.distributed.initialize(f"localhost:{port}", int(nproc), int(pid))
+    from gem_jax import runner
+    from gem_jax.config import GEMConfig
+    config = GEMConfig(hidden_dims=(16,), num_components=2, behavior_num_components=2,
+                       num_critics=2, batch_size=16, num_candidates=8, num_steps=40,
+                       steps_per_call=20, eval_every=40, eval_episodes=2,
+                       checkpoint_every=20, log_every=20)
+    summary = runner.train("nav2d", config, workdir, num_seeds=3, progress=False)
+    print(json.dumps({"seed_devices": summary["seed_devices"],
+                      "scores": [r["normalized_score"] for r in summary["per_seed"]]}))
+""")
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process(tiny_nav2d, tmp_path):
+    """runner.train over 2 processes x 2 CPU devices (jax.distributed) == one process."""
+    import socket
+
+    script = tmp_path / "train_process.py"
+    script.write_text(TRAIN_PROCESS)
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+
+    def run(workdir, pid, nproc, devices):  # output to files: a full pipe would stall a peer
+        log = tmp_path / f"{workdir}{pid}.log"
+        with open(log, "w") as out, open(f"{log}.err", "w") as err:
+            proc = subprocess.Popen(
+                [sys.executable, str(script), ROOT, str(tmp_path / workdir), str(pid),
+                 str(nproc), str(port), str(devices)], stdout=out, stderr=err, env=env)
+        return proc, log
+
+    procs = [run("multi", pid, 2, 2) for pid in (0, 1)] + [run("single", 0, 1, 1)]
+    outs = []
+    for proc, log in procs:
+        assert proc.wait(timeout=900) == 0, open(f"{log}.err").read()[-3000:]
+        outs.append(json.loads(log.read_text().strip().splitlines()[-1]))
+    multi0, multi1, single = outs
+    assert multi0["seed_devices"] == 4 and single["seed_devices"] == 1  # 3 seeds padded to 4
+    assert multi0["scores"] == multi1["scores"]  # every process evaluates the same seeds
+    np.testing.assert_allclose(multi0["scores"], single["scores"], rtol=1e-4, atol=1e-3)
+    assert (tmp_path / "multi" / "summary.json").exists()
+
+    from gem_jax.export import load_params
+
+    assert_trees_close(load_params(tmp_path / "multi"), load_params(tmp_path / "single"),
+                       rtol=1e-4, atol=1e-5)
