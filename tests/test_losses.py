@@ -5,9 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gem_jax import GEMConfig, init_state
+from gem_jax import GEMConfig, init_state, losses
 from gem_jax import gmm as G
-from gem_jax import losses
 from gem_jax.networks import make_networks
 from gem_jax.types import Batch
 

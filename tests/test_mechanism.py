@@ -2,7 +2,6 @@
 and the select step returns an action near a mode, not in the gap between them."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
