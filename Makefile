@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(PY) experiments/train.py --env=nav2d --workdir=runs/demo --steps=20000 \
-		--eval_every=5000 --eval_episodes=10 --checkpoint_every=5000 \
+	$(PY) experiments/train.py --env=nav2d --workdir=runs/demo --steps=6000 \
+		--eval_every=2000 --eval_episodes=10 --checkpoint_every=2000 \
 		--config.hidden_dims="(128,128)" --config.num_candidates=64 --config.log_every=1000
 
 test: $(STAMP)

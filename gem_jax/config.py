@@ -128,12 +128,9 @@ def antmaze(config: GEMConfig | None = None) -> GEMConfig:
 
 
 def nav2d(config: GEMConfig | None = None) -> GEMConfig:
-    """Positions in [0, 30]^2 are standardised; beta_0 = 0.3, beta_end = 0 were picked by a
-    lambda/beta sweep (benchmarks/RESULTS.md): a stronger support term keeps the agent in
-    the high-density corners of this aliased two-route dataset (ours)."""
+    """Positions in [0, 30]^2 are standardised (ours)."""
     return (config or GEMConfig()).replace(
-        expectile=0.7, adv_temperature=3.0, horizon=1000, normalize_observations=True,
-        beta_start=0.3, beta_end=0.0,
+        expectile=0.7, adv_temperature=3.0, horizon=1000, normalize_observations=True
     )
 
 
