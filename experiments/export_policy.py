@@ -7,7 +7,7 @@ medium data came from) every `--eval_every` env steps, stops at the first one wh
 normalised score reaches `--medium_target` (or takes `--medium_step`), re-evaluates it on
 `--final_episodes` episodes and writes into `gem_jax/data/policies/`:
   <env>-medium.msgpack         that actor (float32),
-  <env>-medium-replay.msgpack  snapshots every `--replay_snapshot_every` steps up to it (float16),
+  <env>-medium-replay.msgpack  snapshots every `--replay_snapshot_every` steps to it (float16),
   <env>-expert.msgpack         with `--expert_step`, that actor (float32),
   curves/<env>.csv, curves/<env>.png, and the `<env>` entry of manifest.json.
 """
@@ -94,7 +94,7 @@ def main(_):
         r = loco.evaluate(env, medium, FLAGS.final_episodes, 2)
         loco.save_policy(loco.policy_path(env, "medium"), [medium], [medium_step], 0,
                          medium_step)
-        replay_steps = [s for s in steps if s < medium_step and
+        replay_steps = [s for s in steps if s <= medium_step and
                         s % FLAGS.replay_snapshot_every == 0]
         loco.save_policy(loco.policy_path(env, "medium-replay"),
                          [_snapshot(workdir, s, template) for s in replay_steps], replay_steps,

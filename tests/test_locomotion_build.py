@@ -67,7 +67,18 @@ def test_medium_replay_segments_follow_the_snapshots(minari_dir):
     # Buffer order: the uniform warm-up (-1) first, then the snapshots in training order.
     assert steps[0] == -1 and np.all(np.diff(steps) >= 0)
     assert set(np.unique(steps)) <= {-1, *policy["snapshot_steps"].tolist()}
-    assert policy["total_steps"] > policy["snapshot_steps"].max()
+    medium = loco.load_policy("hopper", "medium")
+    assert policy["total_steps"] == policy["snapshot_steps"].max() == medium["snapshot_steps"][0]
+
+
+def test_replay_budgets_split_the_buffer_midpoint_to_midpoint():
+    # Snapshots at 0, 10k, 20k; warm-up 5k; stop at 20k. Warm-up [0, 5k); snapshot 0 gets
+    # [5k, 5k) (empty); 10k gets [5k, 15k); 20k gets [15k, 20k).
+    budgets = loco.replay_budgets(np.array([0, 10_000, 20_000]), 5_000, 20_000)
+    np.testing.assert_array_equal(budgets, [5_000, 0, 10_000, 5_000])
+    # Sparse snapshots: 0 and 30k with warm-up 5k; 0 gets [5k, 15k), 30k gets [15k, 30k).
+    np.testing.assert_array_equal(loco.replay_budgets(np.array([0, 30_000]), 5_000, 30_000),
+                                  [5_000, 10_000, 15_000])
 
 
 def test_medium_expert_labels_sources(minari_dir, monkeypatch):
