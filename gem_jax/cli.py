@@ -50,15 +50,26 @@ def build_config(
 
 
 def quiet_logs() -> None:
-    """Keep library INFO chatter (orbax logs every checkpoint step) off stderr and print
-    Python warnings as one line each (`warning: ...`)."""
+    """Keep library chatter off stderr (orbax logs every checkpoint step at INFO and
+    save timings at WARNING; its errors still show) and print Python warnings as one line
+    each (`warning: ...`)."""
     import logging as py_logging
 
     from absl import logging
 
-    logging.set_verbosity(logging.WARNING)
+    logging.set_verbosity(logging.ERROR)
     py_logging.getLogger("jax._src.xla_bridge").setLevel(py_logging.ERROR)
     warnings.formatwarning = lambda message, *_, **__: f"warning: {one_line(message)}\n"
+    sys.unraisablehook = _drop_closed_loop_noise
+
+
+def _drop_closed_loop_noise(unraisable) -> None:
+    """Silence tensorstore callbacks that land on orbax's already-closed event loop after
+    a failed (corrupted) checkpoint read; everything else goes to Python's default hook."""
+    exc = unraisable.exc_value
+    if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def one_line(err: BaseException) -> str:

@@ -284,17 +284,15 @@ def corrupt_copies(full: pathlib.Path, root: pathlib.Path) -> dict:
 
 @pytest.fixture(scope="module")
 def bad_run(runs, tmp_path_factory):
-    """Bad input against the trained run: knobs, corrupted or mismatched checkpoints."""
+    """Bad input against the trained run: knobs (the rest of the knob checks are unit
+    tests of `sweep.make_grid`), corrupted or mismatched checkpoints."""
     root = tmp_path_factory.mktemp("bad_run")
     full, c = runs["full"], corrupt_copies(runs["full"], root)
     ev = lambda workdir, *args: ("evaluate", [f"--workdir={workdir}", f"--out={root / 'o'}",
                                               "--noprogress", *args], None)
     cases = {
         "existing_run": ("train", [f"--workdir={full}", *TINY], None),
-        "eval_n": ev(full, "--num_candidates=4,-1"),
         "eval_top_k": ev(full, "--num_candidates=0,4", "--top_k=3"),
-        "eval_horizon": ev(full, "--horizon=0"),
-        "eval_variant": ev(full, "--variants=gem,bogus"),
         "eval_number": ev(full, "--lcb_lambda=1,abc"),
         "eval_mass": ev(full, "--mass_scale=0.5,1.0"),
         "corrupted_state": ev(c["ckpt"]),
@@ -307,10 +305,7 @@ def bad_run(runs, tmp_path_factory):
 
 EXPECTED_RUN = {
     "existing_run": "already holds checkpoints; pass --resume",
-    "eval_n": "--num_candidates=-1 is invalid: N must be >= 0",
     "eval_top_k": "top_k=3 must lie in [1, 1]",
-    "eval_horizon": "horizon T must be > 0",
-    "eval_variant": "--variants='bogus' is invalid",
     "eval_number": "--lcb_lambda=1,abc: expected comma-separated numbers",
     "eval_mass": "nav2d is a point mass without MuJoCo bodies",
     "corrupted_state": "checkpoints/100 is unreadable or corrupted",
