@@ -22,7 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from gem_jax.config import GEMConfig, from_config_dict
-from gem_jax.select import PolicyParams, policy_params
+from gem_jax.select import PolicyParams, policy_params, seed_params
 from gem_jax.train import GEMState, init_state
 
 TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a write in progress
@@ -144,16 +144,28 @@ def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> P
     With `seed_index=None` every leaf keeps its leading seed axis `[S, ...]`; an integer
     selects that seed's parameters.
     """
-    state, _ = restore(workdir)
-    params = policy_params(state)
+    state, meta = restore(workdir)
+    params = policy_params(state, load_support(workdir, meta))
     if seed_index is not None:
-        num_seeds = jax.tree.leaves(params)[0].shape[0]
+        num_seeds = jax.tree.leaves(params.actor)[0].shape[0]
         if not 0 <= seed_index < num_seeds:
             raise ValueError(
                 f"seed_index={seed_index} is out of range: the run has {num_seeds} seed(s)."
             )
-        params = jax.tree.map(lambda x: x[seed_index], params)
+        params = seed_params(params, seed_index)
     return params
+
+
+SUPPORT_FILE = "empo_support.msgpack"
+
+
+def load_support(workdir: str | pathlib.Path, meta: dict):
+    """The run's fitted EMPO support when its config asks for one (SPEC 7), else None."""
+    if meta["config"].get("support_model", "gmm") != "empo":
+        return None
+    from gem_jax.empo_support import load_support as _load
+
+    return _load(pathlib.Path(workdir) / SUPPORT_FILE)
 
 
 def _existing_manager(workdir: str | pathlib.Path) -> ocp.CheckpointManager:

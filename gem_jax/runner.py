@@ -35,7 +35,7 @@ from gem_jax.parallel import (
     unpad_seeds,
 )
 from gem_jax.runlog import MetricsLog, plot_learning_curve, write_json
-from gem_jax.select import SelectKnobs, make_policy, policy_params
+from gem_jax.select import SelectKnobs, make_policy, policy_params, seed_params
 from gem_jax.train import ObsNorm, init_state, make_train_loop
 from gem_jax.types import Batch
 
@@ -142,15 +142,16 @@ def find_divergence(metrics: dict, first_step: int) -> str | None:
             f"(seed index {int(seed)})")
 
 
-def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=None) -> dict:
+def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=None,
+                   support=None) -> dict:
     """Evaluate every seed's policy; per-seed results and their mean/std."""
     policy = policy or make_policy(config)
     knobs = SelectKnobs.from_config(config)
-    params = policy_params(state)
+    params = policy_params(state, support)
     num_seeds = int(np.asarray(state.step).shape[0])
     per_seed = []
     for i in range(num_seeds):
-        p_i = ckpt.seed_slice(params, i)
+        p_i = seed_params(params, i)
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed + i), step)
         per_seed.append(evaluate(dataset, policy, p_i, knobs, key, num_episodes, config.z_thresh,
                                  seed=10_000 + config.seed + i))
@@ -161,6 +162,25 @@ def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=
         np.std([s for r in per_seed for s in r["episode_scores"]]))
     out["per_seed"] = per_seed
     return out
+
+
+def empo_support(dataset, scale: np.ndarray, workdir: pathlib.Path, seed: int,
+                 progress: bool):
+    """Fit (or reload) the EMPO cluster-mixture support of `dataset` (SPEC 7), on raw
+    observations and actions in [-1, 1], saved as `<workdir>/empo_support.msgpack`."""
+    from gem_jax.empo_support import fit_empo_support, load_support, save_support
+
+    path = workdir / ckpt.SUPPORT_FILE
+    if path.is_file():
+        return load_support(path)
+    b = dataset.batch
+    raw = lambda x: np.asarray(x) * dataset.obs_std + dataset.obs_mean  # undo standardising
+    batch = Batch(raw(b.observations), np.clip(np.asarray(b.actions) / scale, -1, 1),
+                  b.rewards, raw(b.next_observations), b.dones)
+    support = fit_empo_support(batch, dataset.episode_ids, key=jax.random.PRNGKey(seed),
+                               progress=progress)
+    save_support(path, support)
+    return support
 
 
 def _crossed(prev: int, step: int, last: int, every: int) -> bool:
@@ -210,6 +230,9 @@ def train(
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
                                   action_scale=scale.tolist(), algo=algo)
     data = device_dataset(dataset, scale)
+    support = None
+    if config.support_model == "empo":  # the behavior support in selection (SPEC 7 ablation)
+        support = empo_support(dataset, scale, workdir, config.seed, progress)
     mesh = seed_mesh(num_seeds)  # seeds split over devices, padded to a multiple of them
     data = replicate(data, mesh)
     primary = jax.process_index() == 0  # the one process that writes logs (multi-host)
@@ -263,7 +286,7 @@ def train(
             bar.set_postfix(critic=f"{row['critic/loss']:.3g}", nll=f"{row['behavior/nll']:.3g}")
         if crossed(config.eval_every) and config.eval_episodes > 0:
             result = evaluate_seeds(dataset, config, unpad_seeds(state, num_seeds),
-                                    config.eval_episodes, step, policy)
+                                    config.eval_episodes, step, policy, support)
             result["step"] = step
             eval_log.write({"step": step,
                             **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
@@ -279,7 +302,7 @@ def train(
     final = result if result is not None and result["step"] == step else {}
     if not final and config.eval_episodes > 0:
         final = evaluate_seeds(dataset, config, unpad_seeds(state, num_seeds),
-                               config.eval_episodes, step, policy)
+                               config.eval_episodes, step, policy, support)
     summary = {
         "env": env,
         "dataset_id": dataset.dataset_id,

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from gem_jax import gmm as gmm_lib
+from gem_jax.empo_support import empo_gmm
 from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
 from gem_jax.networks import Networks, make_networks
 from gem_jax.train import GEMState, ObsNorm
@@ -56,15 +57,24 @@ class PolicyParams:
     behavior: Any
     critic: Any  # leading E axis
     obs_norm: ObsNorm
+    support: Any = None  # EMPO cluster mixture when config.support_model == "empo"
 
 
-def policy_params(state: GEMState) -> PolicyParams:
+def policy_params(state: GEMState, support: Any = None) -> PolicyParams:
+    """Selection parameters of a state; `support` is the fitted EMPO support (or None)."""
     return PolicyParams(
         actor=state.actor.params,
         behavior=state.behavior.params,
         critic=state.critic.params,
         obs_norm=state.obs_norm,
+        support=support,
     )
+
+
+def seed_params(params: PolicyParams, index: int) -> PolicyParams:
+    """One seed of seed-stacked `[S, ...]` params; the (dataset-level) support is shared."""
+    sliced = jax.tree.map(lambda x: x[index], params.replace(support=None))
+    return sliced.replace(support=params.support)
 
 
 def zscore(values: jax.Array, axis: int = -1, floor: float = Z_STD_FLOOR) -> jax.Array:
@@ -173,9 +183,16 @@ def make_policy(
 
     def select_one(params: PolicyParams, obs: jax.Array, key: jax.Array, t, knobs: SelectKnobs):
         nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
+        raw_obs = obs
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [obs]
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
-        behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
+        if config.support_model == "empo":  # SPEC 7: sum_z q(z|s) beta_z(a|s), raw obs
+            if params.support is None:
+                raise ValueError("support_model='empo' needs PolicyParams.support (a fitted "
+                                 "EMPO support: gem_jax.empo_support.fit_empo_support).")
+            behavior = empo_gmm(params.support, raw_obs)  # GMM [Z, A]
+        else:
+            behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
 
         anchor_fn = gmm_lib.barycentre if variant == "anchor_bary" else gmm_lib.top_component_mean
         parts = [] if variant == "no_anchor" else [anchor_fn(actor)[None]]  # [1, A]

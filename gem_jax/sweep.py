@@ -21,7 +21,13 @@ from tqdm.auto import tqdm
 
 from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
 from gem_jax.evaluation import evaluate
-from gem_jax.select import PolicyParams, SelectKnobs, check_select_args, make_policy
+from gem_jax.select import (
+    PolicyParams,
+    SelectKnobs,
+    check_select_args,
+    make_policy,
+    seed_params,
+)
 
 STATIC = ("variant", "num_candidates", "top_k", "source", "mode")
 TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon")
@@ -195,7 +201,7 @@ def evaluate_setting(
     num_seeds = jax.tree.leaves(params)[0].shape[0]
     per_seed = []
     for i in range(num_seeds):  # a handful of seeds, at the edge
-        p_i = jax.tree.map(lambda x, i=i: x[i], params)
+        p_i = seed_params(params, i)
         key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
         per_seed.append(evaluate(env_data, policy, p_i, setting.knobs(), key, num_episodes,
                                  z_thresh, seed=10_000 + seed + i))

@@ -166,3 +166,27 @@ def test_select_fuzz_no_nan(small, seed, scale, lam, beta):
     actions, info = policy(params, obs, jax.random.PRNGKey(seed), seed % 1000, SelectKnobs.create(lam, beta, 0.0, 1000))
     assert np.all(np.isfinite(np.asarray(actions)))
     assert all(np.all(np.isfinite(np.asarray(v))) for v in info.values())
+
+
+def test_empo_support_model_scores_with_the_cluster_mixture():
+    """support_model='empo': the top-1's behavior log-lik is log sum_z q(z|s) beta_z(a|s)."""
+    from gem_jax.empo import EMPOConfig
+    from gem_jax.empo_support import empo_log_prob, fit_empo_support
+    from gem_jax.toy import two_mode_bandit
+
+    data = jax.tree.map(np.asarray, two_mode_bandit(jax.random.PRNGKey(0), 256))
+    episodes = np.arange(256) // 8
+    support = fit_empo_support(data, episodes, EMPOConfig(em_epochs=1, pretrain_epochs=1,
+                               bias_epochs=0, hidden_dims=(8,)), key=jax.random.PRNGKey(0),
+                               progress=False)
+    cfg = GEMConfig(hidden_dims=(8,), num_critics=2, num_components=2, support_model="empo")
+    params = policy_params(init_state(jax.random.PRNGKey(1), cfg, 2, 1), support)
+    obs = jnp.asarray(data.observations[:5])
+    actions, info = make_policy(cfg, num_candidates=8)(params, obs, jax.random.PRNGKey(2), 0,
+                                                        SelectKnobs.from_config(cfg))
+    want = empo_log_prob(support, obs, actions)  # k = 1: the action is the top-1 candidate
+    np.testing.assert_allclose(info["behavior_log_prob"], want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="support"):
+        make_policy(cfg, num_candidates=8)(policy_params(init_state(jax.random.PRNGKey(1), cfg,
+                                                                    2, 1)), obs,
+                                           jax.random.PRNGKey(2), 0, SelectKnobs.from_config(cfg))
