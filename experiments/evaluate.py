@@ -93,8 +93,9 @@ def body() -> int:
                            progress=FLAGS.progress)
     ckpt.check_dims(meta, dataset.obs_dim, dataset.action_dim, FLAGS.workdir, env)
     state, meta = ckpt.restore(FLAGS.workdir, step)
-    rows = sweep.run_sweep(dataset, config, policy_params(state, ckpt.load_support(FLAGS.workdir, meta)), settings,
-                           FLAGS.eval_episodes, FLAGS.seed, FLAGS.progress)
+    params = policy_params(state, ckpt.load_support(FLAGS.workdir, meta))
+    rows = sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes, FLAGS.seed,
+                           FLAGS.progress)
 
     title = f"{meta.get('algo', 'gem')} on {env}, step {step}"
     sweep_report.write_csv(rows, out / "sweep.csv")

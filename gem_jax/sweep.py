@@ -198,7 +198,7 @@ def evaluate_setting(
 ) -> dict:
     """Score one setting for every seed of `params` (leading seed axis `[S, ...]`)."""
     env_data = with_mass_scale(dataset, setting.mass_scale)
-    num_seeds = jax.tree.leaves(params)[0].shape[0]
+    num_seeds = jax.tree.leaves(params.actor)[0].shape[0]
     per_seed = []
     for i in range(num_seeds):  # a handful of seeds, at the edge
         p_i = seed_params(params, i)
