@@ -50,13 +50,19 @@ def _batch(key, n=16, obs_dim=3, action_dim=2) -> Batch:
     )
 
 
-def test_first_temperature_step_moves_log_alpha_by_lr():
-    # At init the policy is near-uniform: log pi(a|s) + H_target = log pi - |A| < 0, so
-    # dL/dlog_alpha = -mean(log pi + H_target) > 0 and Adam's first step is exactly -lr.
+@pytest.fixture(scope="module")
+def one_step():
+    """A fresh state and the state after one jitted update (shared: one compile)."""
     config = _tiny_config()
     state = sac.init_sac_state(jax.random.PRNGKey(0), config, 3, 2)
-    update = sac.make_update(config, 2)
-    new_state, metrics = jax.jit(update)(state, _batch(jax.random.PRNGKey(1)))
+    new_state, metrics = jax.jit(sac.make_update(config, 2))(state, _batch(jax.random.PRNGKey(1)))
+    return config, state, new_state, metrics
+
+
+def test_first_temperature_step_moves_log_alpha_by_lr(one_step):
+    # At init the policy is near-uniform: log pi(a|s) + H_target = log pi - |A| < 0, so
+    # dL/dlog_alpha = -mean(log pi + H_target) > 0 and Adam's first step is exactly -lr.
+    config, _, new_state, metrics = one_step
     assert float(metrics["actor/entropy"]) > -2.0  # i.e. log pi + H_target < 0
     np.testing.assert_allclose(new_state.log_alpha.params, -config.alpha_lr, atol=1e-7)
     assert int(new_state.step) == 1
@@ -77,14 +83,16 @@ def test_critic_regresses_rewards_when_discount_is_zero():
     assert float(metrics["critic/loss"][-1]) < 0.01 * float(metrics["critic/loss"][0])
 
 
-def test_target_critic_is_polyak_average():
-    config = _tiny_config()
-    state = sac.init_sac_state(jax.random.PRNGKey(0), config, 3, 2)
-    new_state, _ = sac.make_update(config, 2)(state, _batch(jax.random.PRNGKey(1)))
+def test_target_critic_is_polyak_average(one_step):
+    config, state, new_state, _ = one_step
     expected = jax.tree.map(lambda q, t: config.tau * q + (1 - config.tau) * t,
                             new_state.critic.params, state.target_critic_params)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-7),
                  new_state.target_critic_params, expected)
+    # The critic moved, so the target moved by exactly tau of that.
+    moved = jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(),
+                         new_state.critic.params, state.critic.params)
+    assert max(jax.tree.leaves(moved)) > 0
 
 
 def test_act_is_deterministic_given_key_and_in_range():
