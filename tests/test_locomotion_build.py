@@ -100,3 +100,19 @@ def test_shipped_medium_policy_is_in_the_medium_band(env):
     score = loco.normalized_score(env, returns.mean())
     low, high = loco.MEDIUM_BAND
     assert low <= score <= high, (env, returns.mean(), score)
+
+
+def test_save_and_load_policy_roundtrip(tmp_path, monkeypatch):
+    monkeypatch.setattr(loco, "POLICY_DIR", tmp_path)
+    snaps = [{"w": np.full((2, 3), 0.1 * k, np.float32), "b": np.arange(3.0) + k} for k in (1, 2)]
+    loco.save_policy(loco.policy_path("hopper", "medium-replay"), snaps, [0, 10_000], 5_000,
+                     20_000, dtype=np.float16)
+    policy = loco.load_policy("hopper", "medium-replay")
+    assert policy["actor_params"]["w"].shape == (2, 2, 3)
+    assert policy["actor_params"]["w"].dtype == np.float32  # float16 on disk, float32 loaded
+    np.testing.assert_allclose(policy["actor_params"]["w"][1], 0.2, rtol=1e-3)  # fp16 rounding
+    np.testing.assert_array_equal(loco.take_snapshot(policy["actor_params"], 1)["b"], [2, 3, 4])
+    np.testing.assert_array_equal(policy["snapshot_steps"], [0, 10_000])
+    assert (policy["uniform_steps"], policy["total_steps"]) == (5_000, 20_000)
+    with pytest.raises(FileNotFoundError, match="train_sac.py"):
+        loco.load_policy("walker2d", "expert")
