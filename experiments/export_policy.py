@@ -125,6 +125,10 @@ def main(_):
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
+    previous = manifest.get(env, {}).get("medium", {})
+    if "medium" in entry and previous.get("env_step") == entry["medium"]["env_step"]:
+        # Same stop as before: keep the wall time measured when training had just passed it.
+        entry["medium"]["train_wall_hours_to_here"] = previous["train_wall_hours_to_here"]
     manifest[env] = entry
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
