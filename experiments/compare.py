@@ -17,10 +17,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from gem_jax.cli import ALGOS, USER_ERRORS, build_config  # noqa: E402
+from gem_jax.cli import ALGOS, absl_main, build_config  # noqa: E402
 from gem_jax.config import GEMConfig, to_config_dict  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -35,28 +35,23 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
+def body() -> int:
     from gem_jax.compare import compare
 
     unknown = sorted(set(FLAGS.algos) - set(ALGOS))
     if unknown:
-        print(f"error: unknown algorithm(s) {unknown}; choose from {ALGOS}.", file=sys.stderr)
-        return 2
-    try:
-        configs = {
-            algo: build_config(FLAGS.env, FLAGS.config, sys.argv, algo=algo, num_steps=FLAGS.steps,
-                               seed=FLAGS.seed, eval_episodes=FLAGS.eval_episodes,
-                               eval_every=FLAGS.steps, checkpoint_every=FLAGS.steps)
-            for algo in FLAGS.algos
-        }
-        table = compare(FLAGS.env, configs, FLAGS.out, FLAGS.seeds, progress=FLAGS.progress)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(table)
+        raise ValueError(f"unknown algorithm(s) {unknown}; choose from {ALGOS}.")
+    configs = {
+        algo: build_config(FLAGS.env, FLAGS.config, sys.argv, algo=algo, num_steps=FLAGS.steps,
+                           seed=FLAGS.seed, eval_episodes=FLAGS.eval_episodes,
+                           eval_every=FLAGS.steps, checkpoint_every=FLAGS.steps)
+        for algo in FLAGS.algos
+    }
+    print(compare(FLAGS.env, configs, FLAGS.out, FLAGS.seeds, progress=FLAGS.progress))
     return 0
+
+
+main = absl_main(body)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from gem_jax.cli import exit_now, guard, quiet_logs  # noqa: E402
+from gem_jax.cli import absl_main  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "nav2d", "Dataset: a D4RL name, a Minari id, or a local build.")
@@ -114,12 +114,7 @@ def body() -> int:
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}.", file=sys.stderr)
-        return 2
-    quiet_logs()
-    return exit_now(guard(body))
+main = absl_main(body)
 
 
 if __name__ == "__main__":

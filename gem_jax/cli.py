@@ -118,6 +118,19 @@ def exit_now(status: int) -> int:
     return status
 
 
+def absl_main(body: Callable[[], int | None]) -> Callable[[list[str]], int]:
+    """The `main(argv)` for `absl.app.run` of a script whose work is `body()`: stray
+    arguments rejected, library logs quieted, errors through `guard`."""
+
+    def main(argv: list[str]) -> int:
+        if len(argv) > 1:
+            return exit_now(fail(f"unexpected arguments {argv[1:]}."))
+        quiet_logs()
+        return exit_now(guard(body))
+
+    return main
+
+
 def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> int:
     """Run training; user errors become one line on stderr and exit status 2."""
     from gem_jax import runner
