@@ -104,7 +104,10 @@ class GEMConfig:
             (self.log_std_min < self.log_std_max, "log_std_min must be < log_std_max"),
             (self.mode in MODES, f"mode must be one of {MODES}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
-            (self.support_model in SUPPORT_MODELS, f"support_model must be one of {SUPPORT_MODELS}"),
+            (
+                self.support_model in SUPPORT_MODELS,
+                f"support_model must be one of {SUPPORT_MODELS}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -93,4 +93,7 @@ def behavior_loss(behavior_params, nets: Networks, observations: jax.Array, acti
     """Behavior maximum likelihood `L_mu = -E[log mu_phi(a|s)]` (SPEC 2; paper Eq. 54)."""
     dist = nets.behavior_apply(behavior_params, observations)  # GMM [B, K, A]
     nll = -gmm_lib.log_prob(dist, actions).mean()
-    return nll, {"behavior/nll": nll, "behavior/gating_entropy": gmm_lib.gating_entropy(dist).mean()}
+    return nll, {
+        "behavior/nll": nll,
+        "behavior/gating_entropy": gmm_lib.gating_entropy(dist).mean(),
+    }

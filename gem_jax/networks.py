@@ -57,7 +57,9 @@ class GMMPolicy(nn.Module):
         logits = nn.Dense(k, kernel_init=default_init)(h)  # [..., K]
         # Spread the initial means over the box and start the components narrow, so they
         # claim different data instead of collapsing onto one broad Gaussian (ours).
-        spread = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -1.5, 1.5)
+        spread = lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+            key, shape, dtype, -1.5, 1.5
+        )
         means = nn.Dense(k * a, kernel_init=default_init, bias_init=spread)(h)
         means = jnp.tanh(means).reshape(*observations.shape[:-1], k, a)  # [..., K, A]
         log_stds = self.param("log_stds", nn.initializers.constant(self.log_std_init), (k, a))

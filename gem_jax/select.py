@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from gem_jax import gmm as gmm_lib
-from gem_jax.empo_support import empo_gmm
 from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
+from gem_jax.empo_support import empo_gmm
 from gem_jax.networks import Networks, make_networks
 from gem_jax.train import GEMState, ObsNorm
 
@@ -188,8 +188,10 @@ def make_policy(
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
         if config.support_model == "empo":  # SPEC 7: sum_z q(z|s) beta_z(a|s), raw obs
             if params.support is None:
-                raise ValueError("support_model='empo' needs PolicyParams.support (a fitted "
-                                 "EMPO support: gem_jax.empo_support.fit_empo_support).")
+                raise ValueError(
+                    "support_model='empo' needs PolicyParams.support (a fitted "
+                    "EMPO support: gem_jax.empo_support.fit_empo_support)."
+                )
             behavior = empo_gmm(params.support, raw_obs)  # GMM [Z, A]
         else:
             behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]

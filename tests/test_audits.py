@@ -30,13 +30,23 @@ def test_nll_gap_against_scipy():
     nll_top1 = -np.log(n0)
     assert float(out["nll_mix"]) == pytest.approx(nll_mix, rel=1e-5)
     assert float(out["nll_top1"]) == pytest.approx(nll_top1, rel=1e-5)
-    assert float(out["gap"]) == pytest.approx(nll_top1 - nll_mix, rel=1e-5) and float(out["gap"]) > 0
+    assert (
+        float(out["gap"]) == pytest.approx(nll_top1 - nll_mix, rel=1e-5) and float(out["gap"]) > 0
+    )
 
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(num_critics=0), dict(num_candidates=-1), dict(top_k=3, num_candidates=1),
-     dict(horizon=0), dict(num_steps=-5), dict(mode="x"), dict(source="x"), dict(expectile=1.0)],
+    [
+        dict(num_critics=0),
+        dict(num_candidates=-1),
+        dict(top_k=3, num_candidates=1),
+        dict(horizon=0),
+        dict(num_steps=-5),
+        dict(mode="x"),
+        dict(source="x"),
+        dict(expectile=1.0),
+    ],
 )
 def test_invalid_config_raises(changes):
     with pytest.raises(ValueError, match="Invalid GEMConfig"):

@@ -3,8 +3,6 @@
 import csv
 import os
 
-import pytest
-
 from gem_jax.cli import build_config
 from gem_jax.compare import compare
 from gem_jax.config import to_config_dict
@@ -13,8 +11,12 @@ from gem_jax.config import to_config_dict
 def test_baseline_presets_keep_their_definition():
     # Even with N overridden on the command line, IQL and BC act with their Gaussian mean.
     argv = ["--config.num_candidates=16", "--config.num_critics=3"]
-    cfg = build_config("nav2d", to_config_dict(__import__("gem_jax").GEMConfig(num_candidates=16,
-                       num_critics=3)), argv, algo="iql")
+    cfg = build_config(
+        "nav2d",
+        to_config_dict(__import__("gem_jax").GEMConfig(num_candidates=16, num_critics=3)),
+        argv,
+        algo="iql",
+    )
     assert (cfg.num_components, cfg.num_candidates, cfg.num_critics) == (1, 0, 3)
     assert cfg.adv_temperature == 3.0 and cfg.entropy_coef == 0.0
     bc = build_config("nav2d", to_config_dict(cfg), [], algo="bc")
@@ -24,16 +26,40 @@ def test_baseline_presets_keep_their_definition():
 def test_tiny_compare_writes_one_row_per_algorithm(tiny_nav2d, tmp_path):
     from gem_jax import GEMConfig
 
-    base = GEMConfig(hidden_dims=(8,), num_critics=2, num_components=2,
-                     behavior_num_components=2, num_candidates=4, num_steps=20,
-                     steps_per_call=10, eval_episodes=1, eval_every=20, checkpoint_every=20,
-                     log_every=10)
-    configs = {a: build_config("nav2d", to_config_dict(base), [], algo=a,
-                               **{f: getattr(base, f) for f in ("num_steps", "eval_episodes")})
-               for a in ("bc", "iql", "gem")}
-    configs = {a: c.replace(hidden_dims=(8,), steps_per_call=10, eval_every=20,
-                            checkpoint_every=20, log_every=10, num_critics=2)
-               for a, c in configs.items()}
+    base = GEMConfig(
+        hidden_dims=(8,),
+        num_critics=2,
+        num_components=2,
+        behavior_num_components=2,
+        num_candidates=4,
+        num_steps=20,
+        steps_per_call=10,
+        eval_episodes=1,
+        eval_every=20,
+        checkpoint_every=20,
+        log_every=10,
+    )
+    configs = {
+        a: build_config(
+            "nav2d",
+            to_config_dict(base),
+            [],
+            algo=a,
+            **{f: getattr(base, f) for f in ("num_steps", "eval_episodes")},
+        )
+        for a in ("bc", "iql", "gem")
+    }
+    configs = {
+        a: c.replace(
+            hidden_dims=(8,),
+            steps_per_call=10,
+            eval_every=20,
+            checkpoint_every=20,
+            log_every=10,
+            num_critics=2,
+        )
+        for a, c in configs.items()
+    }
     table = compare("nav2d", configs, tmp_path / "cmp", num_seeds=2, progress=False)
     with open(tmp_path / "cmp" / "compare.csv") as f:
         rows = list(csv.DictReader(f))

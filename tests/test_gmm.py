@@ -22,7 +22,8 @@ def scipy_log_prob(g, x):
     """Reference: log sum_k w_k prod_j N(x_j; m_kj, s_kj) for one mixture, one action."""
     w = softmax(g.logits)
     comps = [
-        np.log(w[k]) + stats.multivariate_normal(g.means[k], np.diag(np.exp(2 * g.log_stds[k]))).logpdf(x)
+        np.log(w[k])
+        + stats.multivariate_normal(g.means[k], np.diag(np.exp(2 * g.log_stds[k]))).logpdf(x)
         for k in range(len(w))
     ]
     return logsumexp(comps)
@@ -62,7 +63,10 @@ def test_responsibilities_sum_to_one_and_match_bayes():
     np.testing.assert_allclose(r.sum(-1), 1.0, atol=1e-6)
     # Bayes by hand for the first action.
     w = softmax(g.logits)
-    dens = [w[k] * stats.multivariate_normal(g.means[k], np.diag(np.exp(2 * g.log_stds[k]))).pdf(xs[0]) for k in range(3)]
+    dens = [
+        w[k] * stats.multivariate_normal(g.means[k], np.diag(np.exp(2 * g.log_stds[k]))).pdf(xs[0])
+        for k in range(3)
+    ]
     np.testing.assert_allclose(r[0], np.array(dens) / np.sum(dens), rtol=1e-4, atol=1e-6)
 
 

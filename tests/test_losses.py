@@ -48,7 +48,9 @@ def test_critic_loss_matches_numpy(setup):
     cfg, state, nets, batch = setup
     next_v = jnp.array([0.5, 9.0, -0.2, 1.0, 3.0])
     loss, _ = losses.critic_loss(state.critic.params, nets, batch, next_v, 0.9)
-    q = np.asarray(nets.critic_apply(state.critic.params, batch.observations, batch.actions))  # [E, B]
+    q = np.asarray(
+        nets.critic_apply(state.critic.params, batch.observations, batch.actions)
+    )  # [E, B]
     # y = r + 0.9 (1 - d) V': the done rows (1 and 4) ignore V'.
     y = np.array([1 + 0.45, 0.0, -1 - 0.18, 0.5 + 0.9, 2.0])
     assert float(loss) == pytest.approx(np.mean((q - y) ** 2), rel=1e-5)
@@ -66,8 +68,9 @@ def test_value_loss_matches_numpy(setup):
 def test_actor_loss_matches_numpy(setup):
     cfg, state, nets, batch = setup
     adv = jnp.array([0.0, 0.3, -0.5, 2.0, 0.1])
-    loss, info = losses.actor_loss(state.actor.params, nets, batch.observations, batch.actions,
-                                   adv, 3.0, 100.0, 1e-3)
+    loss, info = losses.actor_loss(
+        state.actor.params, nets, batch.observations, batch.actions, adv, 3.0, 100.0, 1e-3
+    )
     dist = nets.actor_apply(state.actor.params, batch.observations)
     lj = np.asarray(G.component_log_joint(dist, batch.actions))  # [B, K]
     resp = np.exp(lj - lj.max(-1, keepdims=True))
@@ -86,8 +89,9 @@ def test_detached_responsibilities_give_the_m_step_gradient(setup):
     ones = jnp.zeros(5)  # A = 0 -> omega = 1
 
     def loss_fn(p, detach):
-        return losses.actor_loss(p, nets, batch.observations, batch.actions, ones, 1.0, 100.0, 0.0,
-                                 detach)[0]
+        return losses.actor_loss(
+            p, nets, batch.observations, batch.actions, ones, 1.0, 100.0, 0.0, detach
+        )[0]
 
     def nll(p):
         return -G.log_prob(nets.actor_apply(p, batch.observations), batch.actions).mean()

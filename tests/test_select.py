@@ -72,8 +72,16 @@ def small():
 
 @pytest.mark.parametrize(
     "variant",
-    ["gem", "no_pw", "no_lcb", "no_anchor", "anchor_bary", "behavior_only_cands",
-     "unimodal_actor_cands", "raw"],
+    [
+        "gem",
+        "no_pw",
+        "no_lcb",
+        "no_anchor",
+        "anchor_bary",
+        "behavior_only_cands",
+        "unimodal_actor_cands",
+        "raw",
+    ],
 )
 def test_every_variant_runs_in_box(small, variant):
     cfg, params, obs = small
@@ -107,8 +115,9 @@ def test_knobs_do_not_recompile(small):
     assert policy._cache_size() == n
 
 
-@pytest.mark.parametrize("mode,variant", [("zscore", "gem"), ("raw", "gem"), ("zscore", "no_lcb"),
-                                          ("zscore", "no_pw")])
+@pytest.mark.parametrize(
+    "mode,variant", [("zscore", "gem"), ("raw", "gem"), ("zscore", "no_lcb"), ("zscore", "no_pw")]
+)
 def test_score_candidates_against_numpy(mode, variant):
     """score = mean_e Q - lam std_e Q + beta_t z(log mu), recomputed in NumPy from the nets."""
     from gem_jax import gmm as G
@@ -122,8 +131,9 @@ def test_score_candidates_against_numpy(mode, variant):
     cands = jax.random.uniform(jax.random.PRNGKey(4), (9, 2), minval=-1, maxval=1)
     behavior = nets.behavior_apply(params.behavior, obs)
     knobs = SelectKnobs.create(lcb_lambda=0.7, beta_start=2.0, beta_end=0.0, horizon=10)
-    scores, parts = score_candidates(nets, params, obs, cands, behavior, 5, knobs, mode=mode,
-                                     variant=variant)
+    scores, parts = score_candidates(
+        nets, params, obs, cands, behavior, 5, knobs, mode=mode, variant=variant
+    )
     q = np.asarray(nets.critic_apply(params.critic, jnp.broadcast_to(obs, (9, 2)), cands))  # [E, C]
     ll = np.asarray(G.log_prob(behavior, cands))  # [C]
     lam = 0.0 if variant == "no_lcb" else 0.7
@@ -149,21 +159,36 @@ def test_large_beta_picks_the_behavior_likeliest_candidate():
     assert int(jnp.argmax(scores)) == int(nearest)
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_candidates=-1), dict(num_candidates=3, top_k=5),
-                                    dict(variant="bogus"), dict(num_candidates=0, variant="no_anchor"),
-                                    dict(source="critic"), dict(mode="softmax")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(num_candidates=-1),
+        dict(num_candidates=3, top_k=5),
+        dict(variant="bogus"),
+        dict(num_candidates=0, variant="no_anchor"),
+        dict(source="critic"),
+        dict(mode="softmax"),
+    ],
+)
 def test_invalid_static_knobs_raise(kwargs):
     with pytest.raises(ValueError):
         make_policy(GEMConfig(), **kwargs)
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**16), scale=st.floats(0.0, 50.0), lam=st.floats(0, 10), beta=st.floats(0, 10))
+@given(
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.0, 50.0),
+    lam=st.floats(0, 10),
+    beta=st.floats(0, 10),
+)
 def test_select_fuzz_no_nan(small, seed, scale, lam, beta):
     cfg, params, _ = small
     policy = make_policy(cfg, num_candidates=8)
     obs = scale * jax.random.normal(jax.random.PRNGKey(seed), (3, 4))
-    actions, info = policy(params, obs, jax.random.PRNGKey(seed), seed % 1000, SelectKnobs.create(lam, beta, 0.0, 1000))
+    actions, info = policy(
+        params, obs, jax.random.PRNGKey(seed), seed % 1000, SelectKnobs.create(lam, beta, 0.0, 1000)
+    )
     assert np.all(np.isfinite(np.asarray(actions)))
     assert all(np.all(np.isfinite(np.asarray(v))) for v in info.values())
 
@@ -176,17 +201,26 @@ def test_empo_support_model_scores_with_the_cluster_mixture():
 
     data = jax.tree.map(np.asarray, two_mode_bandit(jax.random.PRNGKey(0), 256))
     episodes = np.arange(256) // 8
-    support = fit_empo_support(data, episodes, EMPOConfig(em_epochs=1, pretrain_epochs=1,
-                               bias_epochs=0, hidden_dims=(8,)), key=jax.random.PRNGKey(0),
-                               progress=False)
+    support = fit_empo_support(
+        data,
+        episodes,
+        EMPOConfig(em_epochs=1, pretrain_epochs=1, bias_epochs=0, hidden_dims=(8,)),
+        key=jax.random.PRNGKey(0),
+        progress=False,
+    )
     cfg = GEMConfig(hidden_dims=(8,), num_critics=2, num_components=2, support_model="empo")
     params = policy_params(init_state(jax.random.PRNGKey(1), cfg, 2, 1), support)
     obs = jnp.asarray(data.observations[:5])
-    actions, info = make_policy(cfg, num_candidates=8)(params, obs, jax.random.PRNGKey(2), 0,
-                                                        SelectKnobs.from_config(cfg))
+    actions, info = make_policy(cfg, num_candidates=8)(
+        params, obs, jax.random.PRNGKey(2), 0, SelectKnobs.from_config(cfg)
+    )
     want = empo_log_prob(support, obs, actions)  # k = 1: the action is the top-1 candidate
     np.testing.assert_allclose(info["behavior_log_prob"], want, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="support"):
-        make_policy(cfg, num_candidates=8)(policy_params(init_state(jax.random.PRNGKey(1), cfg,
-                                                                    2, 1)), obs,
-                                           jax.random.PRNGKey(2), 0, SelectKnobs.from_config(cfg))
+        make_policy(cfg, num_candidates=8)(
+            policy_params(init_state(jax.random.PRNGKey(1), cfg, 2, 1)),
+            obs,
+            jax.random.PRNGKey(2),
+            0,
+            SelectKnobs.from_config(cfg),
+        )

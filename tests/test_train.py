@@ -9,8 +9,14 @@ from gem_jax import GEMConfig, init_state, make_train_step, sample_batch
 from gem_jax.toy import two_mode_bandit
 from gem_jax.train import make_fused_train_step, make_train_loop
 
-CFG = GEMConfig(hidden_dims=(32, 32), num_critics=2, num_components=2, behavior_num_components=2,
-                batch_size=128, steps_per_call=50)
+CFG = GEMConfig(
+    hidden_dims=(32, 32),
+    num_critics=2,
+    num_components=2,
+    behavior_num_components=2,
+    batch_size=128,
+    steps_per_call=50,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +81,9 @@ def test_pretrain_then_freeze_behavior(data):
     s1, _ = loop(s0, data)  # steps 0..19: behavior only
     s0 = s0_host
     s1_host = snap(s1)
-    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    same = lambda a, b: all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
     assert same(s1.actor.params, s0.actor.params) and same(s1.critic.params, s0.critic.params)
     assert same(s1.target_critic_params, s0.target_critic_params)
     assert not same(s1.behavior.params, s0.behavior.params)
@@ -91,8 +99,11 @@ def test_target_is_polyak_average(data):
     old_target = jax.tree.map(np.asarray, s0.target_critic_params)
     s0 = jax.tree.map(jnp.copy, s0)
     s1, _ = step(s0, sample_batch(jax.random.PRNGKey(1), data, cfg.batch_size))
-    for t_new, t_old, q in zip(jax.tree.leaves(s1.target_critic_params), jax.tree.leaves(old_target),
-                               jax.tree.leaves(s1.critic.params)):
+    for t_new, t_old, q in zip(
+        jax.tree.leaves(s1.target_critic_params),
+        jax.tree.leaves(old_target),
+        jax.tree.leaves(s1.critic.params),
+    ):
         np.testing.assert_allclose(t_new, 0.75 * t_old + 0.25 * np.asarray(q), rtol=1e-5, atol=1e-7)
 
 
