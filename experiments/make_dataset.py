@@ -19,6 +19,7 @@ import time
 from absl import app, flags
 
 from gem_jax import data
+from gem_jax.cli import absl_main
 from gem_jax.data import load, storage
 
 FLAGS = flags.FLAGS
@@ -38,8 +39,7 @@ flags.DEFINE_integer("reference_episodes", 100, "Episodes per reference policy."
 flags.DEFINE_boolean("list", False, "List accepted dataset names and exit.")
 
 
-def main(argv: list[str]) -> None:
-    del argv
+def body() -> None:
     if FLAGS.list:
         for name in data.list_datasets():
             spec = data.resolve_name(name)
@@ -47,12 +47,12 @@ def main(argv: list[str]) -> None:
             print(f"{name:28s} {spec.dataset_id:60s} {spec.suite:10s} {kind}")
         return
     if not FLAGS.dataset:
-        raise app.UsageError("--dataset is required (see --list).")
+        raise ValueError("--dataset is required (see --list).")
     spec = data.resolve_name(FLAGS.dataset)
     start = time.time()
     if FLAGS.download:
         if spec.local:
-            raise app.UsageError(f"{FLAGS.dataset} is a local build; run without --download.")
+            raise ValueError(f"{FLAGS.dataset} is a local build; run without --download.")
         for dataset_id in spec.dataset_ids:
             if FLAGS.force or not storage.is_on_disk(dataset_id):
                 load.download_minari(dataset_id, FLAGS.download_timeout)
@@ -73,6 +73,8 @@ def main(argv: list[str]) -> None:
         + (" (PIPELINE FIXTURE, NOT A BENCHMARK)" if "fixture" in dataset_id else "")
     )
 
+
+main = absl_main(body)
 
 if __name__ == "__main__":
     app.run(main)

@@ -105,8 +105,9 @@ def load_policy(env: str, level: str) -> dict:
     path = policy_path(env, level)
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} is not shipped; train it with experiments/train_sac.py and export it "
-            f"(see gem_jax/data/policies/README.md). Shipped: {LOCOMOTION_LOCAL_NAMES}."
+            f"{path} is not shipped; train it with experiments/train_sac.py and ship it with "
+            "experiments/ship_sac_policies.py (see gem_jax/data/policies/README.md). "
+            f"Shipped: {LOCOMOTION_LOCAL_NAMES}."
         )
     payload = serialization.msgpack_restore(path.read_bytes())
     payload["actor_params"] = jax.tree.map(
