@@ -89,8 +89,11 @@ def machine_info() -> dict:
     """What the figures ran on: JAX device, CPU model and cores, load, versions, date."""
     device = jax.devices()[0]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    kind = getattr(device, "device_kind", str(device))
+    if device.platform == "cpu":
+        kind = f"{cpu_model()}, {os.cpu_count()} cores"
     return {
-        "device": f"{device.platform}: {getattr(device, 'device_kind', str(device))}",
+        "device": f"{device.platform}: {kind}",
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "load_1min_at_start": load,
@@ -109,7 +112,7 @@ def time_calls(
     """Milliseconds per call of `fn` (`block`ing on its outputs), after `warmup` discarded calls.
 
     If `max_seconds` is given and `repeats` calls would clearly exceed it (judged from the
-    warm-up), the count drops to what fits, but never below 5; `repeats` in the result is
+    warm-up), the count drops to what fits, but never below 3; `repeats` in the result is
     the count actually used. At least one warm-up call always runs.
     """
     if repeats < 1:
@@ -119,7 +122,7 @@ def time_calls(
         block(fn())
     per_call = (time.perf_counter() - start) / max(warmup, 1)
     if max_seconds is not None and per_call * repeats > max_seconds:
-        repeats = max(min(repeats, 5), int(max_seconds / max(per_call, 1e-9)))
+        repeats = max(min(repeats, 3), int(max_seconds / max(per_call, 1e-9)))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -129,11 +132,16 @@ def time_calls(
 
 
 def summarize_ms(times: Sequence[float]) -> dict:
-    """Median, IQR spread, mean, std and count of a list of per-call milliseconds."""
+    """Median, IQR spread, min, mean, std and count of a list of per-call milliseconds.
+
+    The min is the least disturbed call: on cores shared with other work it is the better
+    estimate of the uncontended speed, the median of what a user sees.
+    """
     arr = np.asarray(times, np.float64)
     p25, p75 = np.percentile(arr, [25, 75])
     return {
         "median_ms": float(np.median(arr)),
+        "min_ms": float(arr.min()),
         "spread_ms": float(p75 - p25),
         "mean_ms": float(arr.mean()),
         "std_ms": float(arr.std()),

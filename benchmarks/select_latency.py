@@ -55,6 +55,7 @@ def run(
     """Measure every N (ascending, so the process-wide GPU peak grows with N); return JSON."""
     if obs_dim < 1 or action_dim < 1 or batch_size < 0:
         raise ValueError("obs_dim and action_dim must be >= 1 and batch_size >= 0.")
+    machine = common.machine_info()  # load and date at the start
     config = common.bench_config(num_critics, num_components, hidden)
     param_key, obs_key, select_key = jax.random.split(jax.random.PRNGKey(seed), 3)
     params = policy_params(init_state(param_key, config, obs_dim, action_dim))
@@ -71,7 +72,8 @@ def run(
         one, row["compile_s"] = common.timed_compile(policy, *args)
         stats = common.time_calls(functools.partial(one, *args), repeats, max_seconds)
         row.update(latency_ms=stats["median_ms"], latency_ms_spread=stats["spread_ms"],
-                   latency_ms_mean=stats["mean_ms"], latency_ms_std=stats["std_ms"],
+                   latency_ms_min=stats["min_ms"], latency_ms_mean=stats["mean_ms"],
+                   latency_ms_std=stats["std_ms"],
                    repeats=stats["repeats"], **common.memory_analysis(one))
         if batch_size > 0:
             args = (params, obs_batch, select_key, t, knobs)
@@ -80,6 +82,7 @@ def run(
             batch_mem = common.memory_analysis(many)
             row.update(batch_latency_ms=stats["median_ms"],
                        batch_latency_ms_spread=stats["spread_ms"],
+                       batch_latency_ms_min=stats["min_ms"],
                        batch_repeats=stats["repeats"], batch_temp_bytes=batch_mem["temp_bytes"])
         row["peak_bytes"] = common.peak_device_bytes()
         print({k: row[k] for k in ("num_candidates", "latency_ms", "temp_bytes")}, flush=True)
@@ -87,7 +90,7 @@ def run(
 
     return {
         "results": results,
-        **common.machine_info(),
+        **machine,
         "compile_s": sum(r["compile_s"] + r.get("batch_compile_s", 0.0) for r in results),
         "sizes": {"obs_dim": obs_dim, "action_dim": action_dim, "num_critics": num_critics,
                   "num_components": num_components, "hidden": list(hidden),
@@ -99,12 +102,12 @@ def run(
 
 def table(result: dict) -> str:
     b = result["sizes"]["batch_size"]
-    header = ["N", "latency ms (1 state)", "IQR ms", f"latency ms ({b} states)", "temp MB",
-              "peak MB", "compile s", "repeats"]
+    header = ["N", "latency ms (1 state)", "IQR ms", "fastest ms", f"latency ms ({b} states)",
+              "temp MB", f"temp MB ({b} states)", "peak MB", "compile s", "repeats"]
     mb = lambda x: None if x is None else x / 2**20
-    rows = [[r["num_candidates"], r["latency_ms"], r["latency_ms_spread"],
-             r.get("batch_latency_ms"), mb(r["temp_bytes"]), mb(r["peak_bytes"]),
-             r["compile_s"], r["repeats"]] for r in result["results"]]
+    rows = [[r["num_candidates"], r["latency_ms"], r["latency_ms_spread"], r["latency_ms_min"],
+             r.get("batch_latency_ms"), mb(r["temp_bytes"]), mb(r.get("batch_temp_bytes")),
+             mb(r["peak_bytes"]), r["compile_s"], r["repeats"]] for r in result["results"]]
     return common.markdown_table(header, rows)
 
 
@@ -127,10 +130,13 @@ def plot(result: dict, path: str) -> None:
                       label=f"{b} states")
     ax_t.set(xscale="log", yscale="log", xlabel="candidates N", ylabel="latency per call (ms)")
     ax_t.legend()
-    ax_m.plot(n, [(r["temp_bytes"] or 0) / 2**20 for r in rows], marker="o", label="temp (1 state)")
+    ax_m.plot(n, [(r["temp_bytes"] or 0) / 2**20 for r in rows], marker="o", label="temp, 1 state")
+    if "batch_temp_bytes" in rows[0]:
+        ax_m.plot(n, [(r["batch_temp_bytes"] or 0) / 2**20 for r in rows], marker="s",
+                  label=f"temp, {result['sizes']['batch_size']} states")
     if any(r["peak_bytes"] for r in rows):
         ax_m.plot(n, [(r["peak_bytes"] or 0) / 2**20 for r in rows], marker="s", label="peak")
-    ax_m.set(xscale="log", xlabel="candidates N", ylabel="MB")
+    ax_m.set(xscale="log", yscale="log", xlabel="candidates N", ylabel="compiled temp MB")
     ax_m.legend()
     fig.suptitle(f"GEM select step, {result['device']}", fontsize=9)
     fig.tight_layout()

@@ -78,6 +78,7 @@ def run(
     """Steps per second for each seed count S; returns the JSON-ready result."""
     if min(num_seeds) < 1 or steps_per_call < 1 or batch_size < 1 or dataset_size < 1:
         raise ValueError("num_seeds, steps_per_call, batch_size and dataset_size must be >= 1.")
+    machine = common.machine_info()  # load and date at the start
     config = common.bench_config(num_critics, num_components, hidden).replace(
         batch_size=batch_size, steps_per_call=steps_per_call
     )
@@ -99,7 +100,8 @@ def run(
         steps_per_s = steps_per_call / (stats["median_ms"] / 1e3)
         row = {"num_seeds": s, "steps_per_s": steps_per_s, "total_steps_per_s": s * steps_per_s,
                "compile_s": compile_s, "call_ms": stats["median_ms"],
-               "call_ms_spread": stats["spread_ms"], "repeats": stats["repeats"],
+               "call_ms_spread": stats["spread_ms"], "call_ms_min": stats["min_ms"],
+               "repeats": stats["repeats"],
                "temp_bytes": mem["temp_bytes"], "peak_bytes": common.peak_device_bytes()}
         print({k: row[k] for k in ("num_seeds", "steps_per_s", "compile_s")}, flush=True)
         results.append(row)
@@ -110,7 +112,7 @@ def run(
         "compile_s": first["compile_s"],
         "num_seeds": first["num_seeds"],
         "results": results,
-        **common.machine_info(),
+        **machine,
         "sizes": {"obs_dim": obs_dim, "action_dim": action_dim, "num_critics": num_critics,
                   "num_components": num_components, "hidden": list(hidden),
                   "batch_size": batch_size, "steps_per_call": steps_per_call,

@@ -56,13 +56,15 @@ def test_select_latency_script_schema(tmp_path):
 
 
 def test_train_throughput_script_schema(tmp_path):
+    # S = 2 seeds vmapped (the script's own code); one seed is the library's fused step
     result = run_script(tmp_path, "train_throughput", "--steps_per_call=4", "--repeats=2",
-                        "--num_seeds=1,2", "--batch_size=8", "--dataset_size=64", *TINY)
+                        "--num_seeds=2", "--batch_size=8", "--dataset_size=64", *TINY)
     positive(result["steps_per_s"], result["compile_s"])
-    assert result["device"]
-    seeds = {r["num_seeds"]: r for r in result["results"]}
-    assert set(seeds) == {1, 2}
-    np.testing.assert_allclose(seeds[2]["total_steps_per_s"], 2 * seeds[2]["steps_per_s"])
+    assert result["device"] and result["num_seeds"] == 2
+    (row,) = result["results"]
+    assert row["repeats"] == 2
+    np.testing.assert_allclose(row["total_steps_per_s"], 2 * row["steps_per_s"])
+    np.testing.assert_allclose(row["steps_per_s"], 4 / (row["call_ms"] / 1e3))
 
 
 def test_int_list_flags_parse_and_reject_bad_entries():
@@ -128,3 +130,46 @@ def test_torch_score_matches_jax_score():
     actions, info = model.select(tobs.repeat(3, 1), 8, 0.0)
     assert actions.shape == (3, 1) and bool((actions.abs() <= 1).all())
     assert info["support_z"].shape == (3,)
+
+
+def test_compare_picks_fastest_torch_threads_and_median_over_rounds():
+    sys.path.insert(0, ROOT)
+    from benchmarks import compare_torch
+
+    def torch_run(threads, select_ms, batch_ms, steps):
+        return {"torch_version": "x", "torch_threads": threads, "select_ms": select_ms,
+                "select_repeats": 50, "batch_select_ms": batch_ms, "train_steps_per_s": steps}
+
+    best = compare_torch.best_of([torch_run(2, 9.0, 100.0, 50.0), torch_run(1, 6.0, 120.0, 40.0)])
+    assert (best["select_ms"], best["select_threads"]) == (6.0, 1)
+    assert (best["batch_select_ms"], best["batch_select_threads"]) == (100.0, 2)
+    assert (best["train_steps_per_s"], best["train_threads"]) == (50.0, 2)
+    assert best["select_repeats"] == 50
+
+    rounds = [{"speedup": {"select": v, "batch_select": 2 * v, "train": 3 * v},
+               "speedup_best_call": {"select": v, "batch_select": v, "train": v}, "tag": i}
+              for i, v in enumerate([1.5, 1.0, 2.0])]
+    summary = compare_torch.summarize_rounds(rounds)
+    assert summary["speedup"] == {"select": 1.5, "batch_select": 3.0, "train": 4.5}
+    assert summary["speedup_range"]["train"] == [3.0, 6.0]
+    assert summary["tag"] == 1 and len(summary["rounds"]) == 3  # the middle round's figures
+
+
+@pytest.mark.slow
+def test_compare_torch_runs_end_to_end():
+    """Both `run`s in-process, incl. the one-seed train path (`make_fused_train_step`)."""
+    pytest.importorskip("torch")
+    sys.path.insert(0, ROOT)
+    from benchmarks import compare_torch
+
+    result = compare_torch.run(
+        num_candidates=8, select_batch_size=2, batch_size=16, steps_per_call=3, torch_steps=2,
+        repeats=3, train_repeats=2, torch_threads=(1,), dataset_size=64, rounds=2, obs_dim=3,
+        action_dim=2, num_critics=2, num_components=2, hidden=(16,), seed=0)
+    assert len(result["rounds"]) == 2
+    for name in ("select", "batch_select", "train"):
+        low, high = sorted(r["speedup"][name] for r in result["rounds"])
+        assert result["speedup"][name] == pytest.approx((low + high) / 2)  # median of two
+        positive(result["speedup_best_call"][name])
+    positive(result["jax"]["select_ms"], result["torch"]["train_steps_per_s"])
+    assert "speed-up" in compare_torch.table(result)
