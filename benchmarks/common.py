@@ -195,11 +195,18 @@ def write_outputs(path: str | None, result: dict, table: str) -> None:
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    with open(os.path.splitext(path)[0] + ".md", "w") as f:
-        f.write(f"<!-- {result.get('command', '')} -->\n")
-        f.write(f"{result['device']}, {result.get('cpu', '')}, {result.get('date', '')}\n\n")
-        f.write(table)
+    write_markdown(os.path.splitext(path)[0] + ".md", result, table)
     print(f"wrote {path}")
+
+
+def write_markdown(path: str, result: dict, table: str) -> None:
+    """The table with what produced it: command, device, load at the start, date."""
+    load = result.get("load_1min_at_start")
+    with open(path, "w") as f:
+        f.write(f"`{result.get('command', '')}`\n\n")
+        f.write(f"{result['device']}; 1-min load at start {load:.2f}; jax "
+                f"{result.get('jax_version', '?')}; {result.get('date', '')}\n\n")
+        f.write(table)
 
 
 def median(values: Sequence[float]) -> float:
