@@ -17,7 +17,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from gem_jax.cli import absl_main  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -34,31 +36,25 @@ flags.DEFINE_list("platforms", ["cpu", "cuda"], "Backends the artifact can run o
 flags.mark_flag_as_required("workdir")
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-    from gem_jax.checkpoint import CheckpointError
-    from gem_jax.cli import USER_ERRORS
+def body() -> int:
     from gem_jax.export import export_policy
 
     out = FLAGS.out or os.path.join(FLAGS.workdir, f"policy_seed{FLAGS.seed_index}.bin")
     knobs = {name: getattr(FLAGS, name) for name in ("top_k", "lcb_lambda", "beta_start",
                                                       "beta_end")}
-    try:
-        exported = export_policy(
-            FLAGS.workdir, out, FLAGS.batch_size or None, FLAGS.num_candidates,
-            seed_index=FLAGS.seed_index, with_time=FLAGS.with_time,
-            platforms=tuple(FLAGS.platforms),
-            **{k: v for k, v in knobs.items() if v is not None},
-        )
-    except (*USER_ERRORS, CheckpointError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
+    exported = export_policy(
+        FLAGS.workdir, out, FLAGS.batch_size or None, FLAGS.num_candidates,
+        seed_index=FLAGS.seed_index, with_time=FLAGS.with_time,
+        platforms=tuple(FLAGS.platforms),
+        **{k: v for k, v in knobs.items() if v is not None},
+    )
     print(f"wrote {out} ({os.path.getsize(out) / 1e6:.2f} MB): call(" +
           ", ".join(str(a) for a in exported.in_avals) + f") -> {exported.out_avals[0]}; "
           f"platforms {list(exported.platforms)}; convention in {out}.json")
     return 0
 
+
+main = absl_main(body)
 
 if __name__ == "__main__":
     app.run(main)
