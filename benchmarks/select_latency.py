@@ -37,6 +37,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("repeats", 50, "Timed calls per case (after warm-up).")
     flags.DEFINE_float("max_seconds", 30.0, "Time budget per case; slower cases repeat less.")
     flags.DEFINE_string("plot", None, "Plot path (default: the JSON path with .png).")
+    flags.DEFINE_integer("state_chunk", -1, "States per chunk in the batched case "
+                         "(GEMConfig.state_chunk: 0 = vmap all, -1 = auto).")
 
 
 def run(
@@ -51,6 +53,7 @@ def run(
     repeats: int = 50,
     max_seconds: float | None = 30.0,
     seed: int = 0,
+    state_chunk: int = -1,
 ) -> dict:
     """Measure every N (ascending, so the process-wide GPU peak grows with N); return JSON."""
     if obs_dim < 1 or action_dim < 1 or batch_size < 0:
@@ -66,7 +69,7 @@ def run(
 
     results = []
     for n in sorted(num_candidates):
-        policy = make_policy(config, num_candidates=n, top_k=top_k)
+        policy = make_policy(config, num_candidates=n, top_k=top_k, state_chunk=state_chunk)
         row = {"num_candidates": n}
         args = (params, obs_one, select_key, t, knobs)
         one, row["compile_s"] = common.timed_compile(policy, *args)
@@ -94,7 +97,7 @@ def run(
         "compile_s": sum(r["compile_s"] + r.get("batch_compile_s", 0.0) for r in results),
         "sizes": {"obs_dim": obs_dim, "action_dim": action_dim, "num_critics": num_critics,
                   "num_components": num_components, "hidden": list(hidden),
-                  "batch_size": batch_size, "top_k": top_k},
+                  "batch_size": batch_size, "top_k": top_k, "state_chunk": state_chunk},
         "timing": "median and IQR (p75-p25) of blocking calls after 3 warm-up calls; "
                   "peak_bytes is the process-wide device peak (GPU only)",
     }
@@ -152,6 +155,7 @@ def main(argv):
         top_k=FLAGS.top_k,
         repeats=FLAGS.repeats,
         max_seconds=FLAGS.max_seconds,
+        state_chunk=FLAGS.state_chunk,
         **common.size_kwargs(FLAGS),
     )
     result["command"] = "python " + " ".join(sys.argv)

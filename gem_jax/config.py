@@ -64,6 +64,9 @@ class GEMConfig:
     mode: str = "zscore"  # candidate-set normalisation: zscore | raw
     source: str = "actor"  # candidate source: actor | behavior
     support_model: str = "gmm"  # behavior support model in selection: gmm | empo
+    state_chunk: int = -1  # states per vmapped chunk of a batched select call (speed only,
+    # same actions): 0 = all at once; -1 = auto: on a CPU, ~2048 candidates a chunk so
+    # the [E, C, H] activations stay in cache (benchmarks/RESULTS.md), elsewhere 0
 
     # --- audits (SPEC 4) ---
     z_thresh: float = -2.0  # Violation threshold (ours)
@@ -96,6 +99,7 @@ class GEMConfig:
                 f"{self.num_candidates + 1}; lower top_k or raise num_candidates",
             ),
             (self.horizon > 0, "horizon (T of the beta schedule) must be > 0"),
+            (self.state_chunk >= -1, "state_chunk must be >= -1 (0 = no chunking, -1 = auto)"),
             (self.num_steps >= 0, "num_steps must be >= 0"),
             (self.steps_per_call >= 1, "steps_per_call must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),

@@ -27,7 +27,7 @@ import numpy as np
 from gem_jax.config import from_config_dict
 from gem_jax.select import PolicyParams, SelectKnobs, make_policy
 
-STATIC_ARGS = ("top_k", "source", "mode", "variant")
+STATIC_ARGS = ("top_k", "source", "mode", "variant", "state_chunk")
 KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon")
 
 
@@ -69,7 +69,8 @@ def load_policy(
 
     `num_candidates` and `**knobs` override the run's config: the static selection
     arguments `top_k`, `source`, `mode`, `variant` and the numeric `SelectKnobs`
-    `lcb_lambda`, `beta_start`, `beta_end`, `horizon` (SPEC 3).
+    `lcb_lambda`, `beta_start`, `beta_end`, `horizon` (SPEC 3); `state_chunk` only
+    changes speed (`make_policy`).
     """
     from gem_jax import checkpoint
 
@@ -117,6 +118,8 @@ def export_policy(
     """
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1 (or None for any), got {batch_size}.")
+    # The artifact may run on another backend than this one: no host-specific chunking.
+    knobs.setdefault("state_chunk", 0)
     policy = load_policy(workdir, seed_index, num_candidates, **knobs)
     obs_dim, action_dim = int(policy.meta["obs_dim"]), int(policy.meta["action_dim"])
     if batch_size is None:

@@ -101,6 +101,20 @@ def top_k_mean(candidates: jax.Array, scores: jax.Array, k: int) -> tuple[jax.Ar
     return candidates[idx].mean(axis=0), idx
 
 
+CPU_CHUNK_CANDIDATES = 2048  # about this many candidates per chunk on a CPU
+
+
+def auto_state_chunk(num_candidates: int, backend: str) -> int:
+    """`state_chunk=-1`: on a CPU, chunks of about 2048 candidates; elsewhere 0 (no chunks).
+
+    Measured on 2 CPU cores (benchmarks/RESULTS.md): chunks of 1-2k candidates were the
+    fastest at N = 64 to 8192, e.g. 16 states at N = 1024 took 51 ms in pairs, 83 ms at once.
+    """
+    if backend != "cpu":
+        return 0
+    return max(1, round(CPU_CHUNK_CANDIDATES / (num_candidates + 1)))
+
+
 def check_select_args(num_candidates: int, top_k: int, source: str, mode: str, variant: str):
     """Raise `ValueError` saying what is wrong with static selection arguments."""
     if variant not in VARIANTS:
@@ -161,6 +175,7 @@ def make_policy(
     source: str | None = None,
     mode: str | None = None,
     variant: str = "gem",
+    state_chunk: int | None = None,
 ):
     """Jitted `policy(params, observations [B, obs], key, t, knobs) -> (actions [B, A], info)`.
 
@@ -170,6 +185,8 @@ def make_policy(
     per observation, the audit quantities of the top-1 candidate: `support_z`
     (candidate-set z-score of its behavior log-lik), `lcb`, `behavior_log_prob`,
     `collapse_dist` (distance to the nearest behavior component mean) and `beta`.
+    `state_chunk` (default `config.state_chunk`; -1 = `auto_state_chunk`) only changes
+    how a batch is computed: `lax.map` over groups of that many vmapped states.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
     k = config.top_k if top_k is None else int(top_k)
@@ -179,7 +196,12 @@ def make_policy(
         source = "behavior"
     if variant == "raw":
         mode = "raw"
+    chunk = config.state_chunk if state_chunk is None else int(state_chunk)
     check_select_args(n, k, source, mode, variant)
+    if chunk < -1:
+        raise ValueError(f"state_chunk must be >= -1 (0 = no chunking, -1 = auto), got {chunk}.")
+    if chunk == -1:
+        chunk = auto_state_chunk(n, jax.default_backend())
 
     def select_one(params: PolicyParams, obs: jax.Array, key: jax.Array, t, knobs: SelectKnobs):
         nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
@@ -219,12 +241,23 @@ def make_policy(
         }
         return action, info
 
+    select_many = jax.vmap(select_one, in_axes=(None, 0, 0, 0, None))
+
     def policy(params: PolicyParams, observations: jax.Array, key: jax.Array, t, knobs):
         batch = observations.shape[0]
         keys = jax.random.split(key, batch)  # [B]
         t = jnp.broadcast_to(jnp.asarray(t, jnp.float32), (batch,))  # [B]
-        return jax.vmap(select_one, in_axes=(None, 0, 0, 0, None))(
-            params, observations, keys, t, knobs
+        if chunk == 0 or not isinstance(batch, int) or batch <= chunk:  # symbolic B: vmap
+            return select_many(params, observations, keys, t, knobs)
+        # Chunked: lax.map over [B / chunk] groups of `chunk` vmapped states. Each state
+        # keeps its own key, so the actions equal the unchunked ones.
+        pad = -batch % chunk
+        group = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]).reshape(
+            -1, chunk, *x.shape[1:]
+        )  # [B + pad, ...] -> [G, chunk, ...]
+        out = jax.lax.map(
+            lambda xs: select_many(params, *xs, knobs), jax.tree.map(group, (observations, keys, t))
         )
+        return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[:batch], out)
 
     return jax.jit(policy)

@@ -168,11 +168,42 @@ def test_large_beta_picks_the_behavior_likeliest_candidate():
         dict(num_candidates=0, variant="no_anchor"),
         dict(source="critic"),
         dict(mode="softmax"),
+        dict(state_chunk=-2),
     ],
 )
 def test_invalid_static_knobs_raise(kwargs):
     with pytest.raises(ValueError):
         make_policy(GEMConfig(), **kwargs)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_state_chunk_gives_the_unchunked_actions(small, chunk):
+    """lax.map over chunks of vmapped states (padding 7 states up to a multiple) changes
+    the layout only: every state keeps its key, so actions and audits match vmap-all."""
+    cfg, params, _ = small
+    obs = jax.random.normal(jax.random.PRNGKey(4), (7, 4))
+    knobs = SelectKnobs.create(1.0, 1.0, 0.1, 100)
+    t = jnp.arange(7.0)
+    want, want_info = make_policy(cfg, num_candidates=8, state_chunk=0)(
+        params, obs, jax.random.PRNGKey(5), t, knobs
+    )
+    got, info = make_policy(cfg, num_candidates=8, state_chunk=chunk)(
+        params, obs, jax.random.PRNGKey(5), t, knobs
+    )
+    assert got.shape == want.shape == (7, 2)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for name in want_info:
+        np.testing.assert_allclose(info[name], want_info[name], rtol=1e-4, atol=1e-4)
+
+
+def test_auto_state_chunk():
+    from gem_jax.select import auto_state_chunk
+
+    assert auto_state_chunk(1024, "cpu") == 2  # 2 * 1025 candidates a chunk
+    assert auto_state_chunk(8192, "cpu") == 1
+    assert auto_state_chunk(63, "cpu") == 32
+    assert auto_state_chunk(255, "cpu") == 8
+    assert auto_state_chunk(1024, "gpu") == 0  # accelerators: vmap all states
 
 
 @settings(max_examples=15, deadline=None)
