@@ -4,6 +4,7 @@
     python experiments/evaluate.py --workdir=runs/nav2d --variants=gem,no_pw,no_lcb,no_anchor
     python experiments/evaluate.py --workdir=runs/nav2d --beta_start=0,0.5,1,2,4 --lcb_lambda=0,1
     python experiments/evaluate.py --workdir=runs/hopper --mass_scale=0.5,1.0,1.5
+    python experiments/evaluate.py --workdir=runs/nav2d --support_model=gmm,empo
 
 Loads the newest checkpoint of `--workdir` (every seed it holds) and scores the Cartesian
 grid of the given knobs; an unset knob keeps the run's config value. Every list flag is
@@ -20,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from gem_jax.cli import absl_main  # noqa: E402
@@ -40,6 +42,8 @@ flags.DEFINE_list("mode", None, "Candidate-set normalisation: zscore and/or raw.
 flags.DEFINE_list("source", None, "Candidate source: actor and/or behavior.")
 flags.DEFINE_list("variants", None, "Ablation variants (SPEC 3), default gem.")
 flags.DEFINE_list("mass_scale", None, "Body-mass scales at test time (MuJoCo envs only).")
+flags.DEFINE_list("support_model", None, "Behavior support in the score: gmm and/or empo "
+                  "(empo: the EMPO cluster mixture, fitted once and kept in the workdir).")
 flags.DEFINE_bool("download", False, "Allow downloading a missing Minari dataset.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
@@ -61,7 +65,8 @@ def grid_flags() -> dict:
     floats = ("lcb_lambda", "beta_start", "beta_end", "horizon", "mass_scale")
     out = {name: parse_list(name, int) for name in ints}
     out.update({name: parse_list(name, float) for name in floats})
-    out.update({name: FLAGS[name].value for name in ("mode", "source", "variants")})
+    out.update({name: FLAGS[name].value
+                for name in ("mode", "source", "variants", "support_model")})
     return out
 
 
@@ -71,7 +76,7 @@ def body() -> int:
     from gem_jax.config import from_config_dict
     from gem_jax.data import resolve_name
     from gem_jax.runlog import write_json
-    from gem_jax.runner import check_workdir, open_dataset
+    from gem_jax.runner import check_workdir, empo_support, open_dataset
     from gem_jax.select import policy_params
 
     if not FLAGS.workdir:
@@ -93,7 +98,19 @@ def body() -> int:
                            progress=FLAGS.progress)
     ckpt.check_dims(meta, dataset.obs_dim, dataset.action_dim, FLAGS.workdir, env)
     state, meta = ckpt.restore(FLAGS.workdir, step)
-    params = policy_params(state, ckpt.load_support(FLAGS.workdir, meta))
+    support = ckpt.load_support(FLAGS.workdir, meta)
+    if support is None and any(s.support_model == "empo" for s in settings):
+        # The run trained with the GMM support: fit EMPO's on its training data (SPEC 7).
+        fitted = (pathlib.Path(FLAGS.workdir) / ckpt.SUPPORT_FILE).is_file()
+        if env != meta["env"] and not fitted:
+            raise ValueError(
+                f"--support_model=empo fits the support on the run's own data ({meta['env']}),"
+                f" not on --env={env}; evaluate once without --env first (it keeps the "
+                "fitted support in the workdir)."
+            )
+        support = empo_support(dataset, np.asarray(meta["action_scale"], np.float32),
+                               pathlib.Path(FLAGS.workdir), config.seed, FLAGS.progress)
+    params = policy_params(state, support)
     rows = sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes, FLAGS.seed,
                            FLAGS.progress)
 

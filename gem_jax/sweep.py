@@ -1,7 +1,7 @@
 """Retrain-free sweeps of the selection knobs over one trained run (SPEC 3-5).
 
 A `Setting` is one point of the grid: the static knobs that change the selection
-program's shapes (variant, N, k, source, mode), the traced `SelectKnobs`
+program (variant, N, k, source, mode, support model), the traced `SelectKnobs`
 (lambda, beta_0, beta_end, T) and the test-time `mass_scale`. `run_sweep` compiles one
 policy per distinct static key and re-uses it for every numeric setting, so a lambda /
 beta / T sweep never recompiles. Each setting is scored with the same evaluation keys and
@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
+from gem_jax.config import MODES, SOURCES, SUPPORT_MODELS, VARIANTS, GEMConfig
 from gem_jax.evaluation import evaluate
 from gem_jax.select import (
     PolicyParams,
@@ -29,7 +29,7 @@ from gem_jax.select import (
     seed_params,
 )
 
-STATIC = ("variant", "num_candidates", "top_k", "source", "mode")
+STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model")
 TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon")
 RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
 
@@ -48,6 +48,7 @@ class Setting:
     beta_end: float
     horizon: float
     mass_scale: float = 1.0
+    support_model: str = "gmm"  # behavior support in the score: gmm | empo (SPEC 7)
 
     @property
     def static_key(self) -> tuple:
@@ -79,6 +80,7 @@ def make_grid(
     beta_end: Sequence[float] | None = None,
     horizon: Sequence[float] | None = None,
     mass_scale: Sequence[float] | None = None,
+    support_model: Sequence[str] | None = None,
 ) -> tuple[list[Setting], list[str]]:
     """Cartesian grid of settings; an unset knob takes the run's config value.
 
@@ -110,6 +112,9 @@ def make_grid(
         "mass_scale": _check_values("mass_scale", mass_scale or [1.0],
                                     lambda v: math.isfinite(v) and v > 0,
                                     "mass scales must be > 0"),
+        "support_model": _check_values(
+            "support_model", support_model or [config.support_model],
+            lambda v: v in SUPPORT_MODELS, f"choose from {list(SUPPORT_MODELS)}"),
     }
     settings, skipped, seen = [], [], set()
     for values in itertools.product(*axes.values()):
@@ -128,7 +133,7 @@ def make_grid(
                 skipped.append(note)
             continue
         try:
-            check_select_args(*setting.static_key[1:], setting.variant)
+            check_select_args(*setting.static_key[1:5], setting.variant)
         except ValueError as err:
             raise ValueError(f"Invalid setting {describe(setting)}: {err}") from None
         settings.append(setting)
@@ -225,16 +230,27 @@ def run_sweep(
     seed: int = 0,
     progress: bool = True,
 ) -> list[dict]:
-    """One row per setting (in grid order); one compiled policy per static key."""
+    """One row per setting (in grid order); one compiled policy per static key.
+
+    A `support_model="empo"` setting scores with `params.support` (SPEC 7), which must
+    hold a fitted EMPO support (`runner.empo_support`).
+    """
     if num_episodes < 1:
         raise ValueError(f"eval_episodes must be >= 1, got {num_episodes}.")
+    if params.support is None and any(s.support_model == "empo" for s in settings):
+        raise ValueError(
+            "support_model='empo' settings need a fitted EMPO support in params.support "
+            "(gem_jax.runner.empo_support fits one from the dataset)."
+        )
     check_mass_scale(dataset.suite, [s.mass_scale for s in settings])  # before any rollout
     policies = {}
     rows = []
     for setting in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
         if setting.static_key not in policies:
-            variant, n, k, source, mode = setting.static_key
-            policies[setting.static_key] = make_policy(config, n, k, source, mode, variant)
+            variant, n, k, source, mode, support_model = setting.static_key
+            policies[setting.static_key] = make_policy(
+                config.replace(support_model=support_model), n, k, source, mode, variant
+            )
         policy = policies[setting.static_key]
         rows.append(evaluate_setting(dataset, policy, params, setting, num_episodes,
                                      config.z_thresh, seed))

@@ -19,7 +19,7 @@ KNOBS = (*STATIC, *TRACED, "mass_scale")
 HEADERS = {
     "variant": "variant", "num_candidates": "N", "top_k": "k", "source": "source",
     "mode": "mode", "lcb_lambda": "λ", "beta_start": "β₀", "beta_end": "β_end",
-    "horizon": "T", "mass_scale": "mass",
+    "horizon": "T", "mass_scale": "mass", "support_model": "support",
 }
 
 

@@ -87,6 +87,9 @@ def runs(tiny_nav2d, tmp_path_factory):
         "sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep'}",
                         "--eval_episodes=2", "--num_candidates=0,4",
                         "--variants=gem,no_anchor", "--beta_start=0,1", "--noprogress"),
+        "empo_sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep_empo'}",
+                             "--eval_episodes=1", "--num_candidates=4",
+                             "--support_model=gmm,empo", "--noprogress"),
         "nll": launch("nll_gap", "--num_components=1,2", "--seeds=2", "--steps=300",
                       "--hidden_dims=16,16", "--eval_pairs=4096", f"--out={root / 'nll'}",
                       "--noprogress"),
@@ -152,6 +155,18 @@ def test_evaluate_sweeps_budgets_variants_and_beta(runs):
     assert all(r["support_z"] == 0.0 for r in anchor_only)  # z of a single candidate
     assert len({(r["normalized_score"], r["collapse_dist"]) for r in anchor_only}) == 1
     assert {r["variant"] for r in rows if r["num_candidates"] == 4} == {"gem", "no_anchor"}
+
+
+def test_evaluate_compares_support_models_on_a_gmm_run(runs):
+    """--support_model=gmm,empo on a run trained with the GMM support: EMPO's support is
+    fitted once on the run's data, saved in the workdir, and scores the empo rows."""
+    done = runs["empo_sweep"]
+    assert done.rc == 0, done.stderr
+    rows = json.loads((runs["root"] / "sweep_empo" / "sweep.json").read_text())["rows"]
+    assert [r["support_model"] for r in rows] == ["gmm", "empo"]
+    assert (runs["full"] / "empo_support.msgpack").is_file()
+    assert rows[0]["collapse_dist"] != rows[1]["collapse_dist"]  # a different support
+    assert "| support |" in (runs["root"] / "sweep_empo" / "sweep.md").read_text()
 
 
 def test_nll_gap_table(runs):

@@ -60,6 +60,7 @@ def test_no_anchor_at_zero_candidates_is_skipped():
     (dict(source=["critic"]), "--source='critic' is invalid"),
     (dict(lcb_lambda=[float("nan")]), "--lcb_lambda=nan is invalid"),
     (dict(mass_scale=[0.0]), "--mass_scale=0.0 is invalid"),
+    (dict(support_model=["knn"]), "--support_model='knn' is invalid"),
     (dict(num_candidates=[0, 4], top_k=[3]), "top_k=3 must lie in [1, 1]"),
 ])
 def test_invalid_knobs_name_the_flag(kwargs, message):
@@ -116,14 +117,46 @@ def test_heavier_bodies_change_the_rollout_same_settings_repeat():
     assert rows[0]["num_seeds"] == 1 and len(rows[0]["seed_scores"]) == 1
 
 
+def test_support_model_is_a_static_axis_and_empo_needs_a_fitted_support():
+    """gmm vs empo (SPEC 7) compile apart; empo scores with params.support, so CollapseDist
+    (distance to the nearest *support* component mean) changes; without one: a clear error."""
+    from gem_jax.empo import EMPOConfig
+    from gem_jax.empo_support import fit_empo_support
+    from gem_jax.types import Batch
+
+    cfg = CFG.replace(num_candidates=8, top_k=1)
+    settings, _ = sweep.make_grid(cfg, support_model=["gmm", "empo"])
+    assert [s.support_model for s in settings] == ["gmm", "empo"]
+    assert len({s.static_key for s in settings}) == 2
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    state = jax.vmap(lambda k: init_state(k, cfg, 11, 3))(keys)  # one seed: [1, ...]
+    with pytest.raises(ValueError, match="fitted EMPO support"):
+        sweep.run_sweep(FakeHopperData(), cfg, policy_params(state), settings, 1, progress=False)
+
+    rng = np.random.default_rng(0)
+    obs, act = rng.normal(size=(512, 11)).astype(np.float32), rng.uniform(-1, 1, (512, 3))
+    batch = Batch(obs, act.astype(np.float32), np.zeros(512, np.float32), obs,
+                  np.zeros(512, np.float32))
+    support = fit_empo_support(batch, np.arange(512) // 16, progress=False,
+                               config=EMPOConfig(em_epochs=1, pretrain_epochs=1, bias_epochs=0,
+                                                 hidden_dims=(8,)))
+    rows = sweep.run_sweep(FakeHopperData(), cfg, policy_params(state, support), settings, 1,
+                           progress=False)
+    assert [r["support_model"] for r in rows] == ["gmm", "empo"]
+    assert all(np.isfinite(r["collapse_dist"]) for r in rows)
+    assert rows[0]["collapse_dist"] != rows[1]["collapse_dist"]
+
+
 ROWS = [
     dict(variant="gem", num_candidates=0, top_k=1, source="actor", mode="zscore",
          lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000.0, mass_scale=1.0,
-         normalized_score=12.5, normalized_score_seed_std=1.5, support_z=0.0, violation=0.0,
+         support_model="gmm", normalized_score=12.5, normalized_score_seed_std=1.5,
+         support_z=0.0, violation=0.0,
          collapse_dist=0.125, seed_scores=[11.25, 13.75]),
     dict(variant="gem", num_candidates=64, top_k=1, source="actor", mode="zscore",
          lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000.0, mass_scale=1.0,
-         normalized_score=40.0, normalized_score_seed_std=2.0, support_z=-0.5, violation=0.25,
+         support_model="gmm", normalized_score=40.0, normalized_score_seed_std=2.0,
+         support_z=-0.5, violation=0.25,
          collapse_dist=0.5, seed_scores=[38.0, 42.0]),
 ]
 
@@ -131,10 +164,10 @@ ROWS = [
 def test_markdown_table_by_hand():
     lines = sweep_report.to_markdown(ROWS).splitlines()
     assert lines[0].startswith("| variant | N | k |") and lines[0].endswith("| CollapseDist |")
-    assert len(lines) == 4 and lines[1] == "|" + "---|" * 14
-    assert lines[2] == ("| gem | 0 | 1 | actor | zscore | 1 | 1 | 0.1 | 1000 | 1 | "
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 15
+    assert lines[2] == ("| gem | 0 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 1 | "
                         "12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
-    assert lines[3] == ("| gem | 64 | 1 | actor | zscore | 1 | 1 | 0.1 | 1000 | 1 | "
+    assert lines[3] == ("| gem | 64 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 1 | "
                         "40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
 
 
