@@ -41,9 +41,13 @@ flags.DEFINE_boolean("list", False, "List accepted dataset names and exit.")
 
 def body() -> None:
     if FLAGS.list:
+        from gem_jax.data.locomotion import LOCOMOTION_LOCAL_NAMES
+
         for name in data.list_datasets():
             spec = data.resolve_name(name)
             kind = "local build" if spec.local else "official"
+            if spec.local and spec.suite == "locomotion" and name not in LOCOMOTION_LOCAL_NAMES:
+                kind = "local build, behavior policy not shipped yet"
             print(f"{name:28s} {spec.dataset_id:60s} {spec.suite:10s} {kind}")
         return
     if not FLAGS.dataset:

@@ -98,3 +98,22 @@ def test_build_refuses_official_names():
 def test_locomotion_local_names_are_separate_from_d4rl():
     assert names.LOCAL["hopper-medium"].dataset_ids == ("gem/hopper/medium-v0",)
     assert resolve_name("hopper-medium-v2").builder == "hopper-medium"
+
+
+def test_make_dataset_list_marks_locomotion_builds_without_a_shipped_policy():
+    import pathlib
+    import subprocess
+    import sys
+
+    from gem_jax.data.locomotion import LOCOMOTION_LOCAL_NAMES
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "experiments" / "make_dataset.py"), "--list"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "hopper-medium" in LOCOMOTION_LOCAL_NAMES  # shipped in the repository
+    local = [n for n, line in rows.items() if "locomotion" in line and "local build" in line]
+    assert len(local) == 12  # 3 envs x (medium, medium-replay, expert, medium-expert)
+    for name in local:
+        assert ("not shipped" in rows[name]) == (name not in LOCOMOTION_LOCAL_NAMES), rows[name]
+    assert "not shipped" not in rows["nav2d"] and "official" in rows["hopper-medium-v2"]
