@@ -87,6 +87,7 @@ def runs(tiny_nav2d, tmp_path_factory):
         "sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep'}",
                         "--eval_episodes=2", "--num_candidates=0,4",
                         "--variants=gem,no_anchor", "--beta_start=0,1", "--noprogress"),
+        "trace": launch("nav2d_trace", f"--workdir={full}", f"--out={root / 'trace'}"),
         "empo_sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep_empo'}",
                              "--eval_episodes=1", "--num_candidates=4",
                              "--support_model=gmm,empo", "--noprogress"),
@@ -167,6 +168,20 @@ def test_evaluate_compares_support_models_on_a_gmm_run(runs):
     assert (runs["full"] / "empo_support.msgpack").is_file()
     assert rows[0]["collapse_dist"] != rows[1]["collapse_dist"]  # a different support
     assert "| support |" in (runs["root"] / "sweep_empo" / "sweep.md").read_text()
+
+
+def test_nav2d_trace_draws_the_path_and_scores_directions_where_it_ends(runs):
+    done = runs["trace"]
+    assert done.rc == 0, done.stderr
+    rows = json.loads((runs["root"] / "trace" / "trace.json").read_text())["rows"]
+    assert len(rows) == 1 and 1 <= rows[0]["steps"] <= 1000
+    end = np.asarray(rows[0]["end"])
+    assert end.shape == (2,) and np.all((end >= 0) & (end <= 30))  # the nav2d box
+    terms = rows[0]["at_end"]
+    assert list(terms) == ["E", "NE", "N", "NW", "W", "SW", "S", "SE", "stay"]
+    assert all(np.isfinite(t["q_mean"]) and t["q_std"] >= 0 for t in terms.values())
+    assert (runs["root"] / "trace" / "trace.png").stat().st_size > 1000
+    assert "Q mean" in done.stdout
 
 
 def test_nll_gap_table(runs):
