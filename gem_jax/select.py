@@ -249,15 +249,10 @@ def make_policy(
         t = jnp.broadcast_to(jnp.asarray(t, jnp.float32), (batch,))  # [B]
         if chunk == 0 or not isinstance(batch, int) or batch <= chunk:  # symbolic B: vmap
             return select_many(params, observations, keys, t, knobs)
-        # Chunked: lax.map over [B / chunk] groups of `chunk` vmapped states. Each state
-        # keeps its own key, so the actions equal the unchunked ones.
-        pad = -batch % chunk
-        group = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]).reshape(
-            -1, chunk, *x.shape[1:]
-        )  # [B + pad, ...] -> [G, chunk, ...]
-        out = jax.lax.map(
-            lambda xs: select_many(params, *xs, knobs), jax.tree.map(group, (observations, keys, t))
+        # Chunked: lax.map over groups of `chunk` vmapped states (the remainder vmapped
+        # apart). Each state keeps its own key, so the actions equal the unchunked ones.
+        return jax.lax.map(
+            lambda xs: select_one(params, *xs, knobs), (observations, keys, t), batch_size=chunk
         )
-        return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[:batch], out)
 
     return jax.jit(policy)
