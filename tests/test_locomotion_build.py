@@ -102,6 +102,15 @@ def test_shipped_medium_policy_is_in_the_medium_band(env):
     assert low <= score <= high, (env, returns.mean(), score)
 
 
+@pytest.mark.parametrize("env", [n.split("-")[0] for n in loco.LOCOMOTION_LOCAL_NAMES
+                                 if n.endswith("-expert") and "medium" not in n])
+def test_shipped_expert_policy_scores_like_an_expert(env):
+    """Shipped experts score >= EXPERT_MIN normalised (D4RL's experts: ~108 to ~110)."""
+    policy = loco.load_policy(env, "expert")
+    returns = loco.evaluate(env, loco.take_snapshot(policy["actor_params"]), 10, seed=123)
+    assert loco.normalized_score(env, returns.mean()) >= loco.EXPERT_MIN, (env, returns)
+
+
 def test_save_and_load_policy_roundtrip(tmp_path, monkeypatch):
     monkeypatch.setattr(loco, "POLICY_DIR", tmp_path)
     snaps = [{"w": np.full((2, 3), 0.1 * k, np.float32), "b": np.arange(3.0) + k} for k in (1, 2)]

@@ -38,6 +38,7 @@ LEVELS = ("medium", "medium-replay", "expert", "medium-expert")
 # Normalised-score band a shipped medium policy must fall in: D4RL's medium is "about one
 # third of expert" and its medium datasets score 40-60 (Fu et al., 2020, Table 2).
 MEDIUM_BAND = (30.0, 60.0)
+EXPERT_MIN = 80.0  # shipped expert policies score at least this (normalised)
 DEFAULT_NUM_STEPS = 1_000_000
 NUM_WORKERS = 10  # parallel envs sharing one jitted policy call for medium / expert
 POLICY_DIR = Path(__file__).with_name("policies")
