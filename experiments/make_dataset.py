@@ -37,6 +37,7 @@ flags.DEFINE_boolean("download", False, "Download an official dataset instead of
 flags.DEFINE_float("download_timeout", 900.0, "Seconds before a download is abandoned.")
 flags.DEFINE_integer("reference_episodes", 100, "Episodes per reference policy.")
 flags.DEFINE_boolean("list", False, "List accepted dataset names and exit.")
+flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 
 def body() -> None:
@@ -66,6 +67,7 @@ def body() -> None:
         FLAGS.dataset,
         num_steps=FLAGS.num_steps,
         seed=FLAGS.seed,
+        progress=FLAGS.progress,
         force=FLAGS.force,
         reference_episodes=FLAGS.reference_episodes,
     )
