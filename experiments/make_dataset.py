@@ -71,7 +71,7 @@ def body() -> None:
         force=FLAGS.force,
         reference_episodes=FLAGS.reference_episodes,
     )
-    dataset = data.load_dataset(FLAGS.dataset)
+    dataset = data.load_dataset(FLAGS.dataset, progress=FLAGS.progress)
     print(
         f"built {dataset_id} in {time.time() - start:.1f} s at {storage.dataset_dir(dataset_id)}: "
         f"{len(dataset.batch)} transitions, {dataset.num_episodes} episodes, "
