@@ -130,6 +130,18 @@ def test_reward_conventions():
         conventions.transform_rewards(rewards, np.zeros(4, np.int32), "locomotion")
 
 
+def test_maze2d_rewards_by_hand():
+    """D4RL's relabelling: the eval env's reward toward its one goal, on s'."""
+    positions = np.array([[1.0, 2.0], [1.45, 2.0], [1.0, 2.46], [4.0, 6.0]])  # dist 0, .45, .46, 5
+    goal = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(conventions.maze2d_rewards(positions, goal, "sparse"),
+                                  [1.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(conventions.maze2d_rewards(positions, goal, "dense"),
+                               np.exp(-np.array([0.0, 0.45, 0.46, 5.0])), rtol=1e-6)
+    with pytest.raises(ValueError, match="reward_type"):
+        conventions.maze2d_rewards(positions, goal, "shaped")
+
+
 def _fake_mujoco(dataset_id, returns, terminal_last):
     """A tiny Minari dataset with hopper's spaces: one 5-step episode per return."""
     buffers = []

@@ -118,6 +118,21 @@ def test_load_and_normalised_scores(built):
     assert obs.shape == (4,) and obs.dtype == np.float32
 
 
+def test_loaded_rewards_are_relabelled_to_the_evaluation_goal(built):
+    """The data chase goals that move after each success; the loaded rewards are the eval
+    env's sparse reward toward its one goal (U-maze: the cell centre (-1, 1)), as D4RL."""
+    dataset_id, dataset, loaded = built
+    flat = storage.read_flat_cache(dataset_id, "maze2d")
+    dist = np.linalg.norm(flat["next_observations"][:, :2] - np.array([-1.0, 1.0]), axis=1)
+    np.testing.assert_array_equal(loaded.batch.rewards, (dist <= 0.45).astype(np.float32))
+    assert loaded.batch.rewards.sum() > 0  # the controller passes by the eval goal
+    stored = np.concatenate([ep.rewards for ep in dataset.iterate_episodes()])
+    assert not np.array_equal(stored, loaded.batch.rewards)  # collection goals differ
+    env = loaded.make_env()  # the eval episode's goal: that centre, +-0.25 of noise
+    env.reset(seed=0)
+    assert np.abs(env.unwrapped.goal - np.array([-1.0, 1.0])).max() <= 0.25
+
+
 def test_build_is_deterministic(built, tmp_path, monkeypatch):
     dataset_id, _, first = built
     first_flat = storage.read_flat_cache(dataset_id, "maze2d")

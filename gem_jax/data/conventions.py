@@ -1,7 +1,12 @@
 """Per-suite dataset conventions (SPEC 2, 5), as pure NumPy functions.
 
 * dones are terminals only; a truncation (time limit) is not a done.
-* nav2d, maze2d: rewards as the environment gives them.
+* nav2d: rewards as the environment gives them.
+* maze2d: rewards relabelled to the evaluation goal, as D4RL's maze2d datasets were
+  (`relabel_maze2d_rewards.py`): the data were collected toward goals that moved after
+  every success, while evaluation has one fixed goal g and no goal in the observation.
+  `maze2d_rewards` recomputes the eval env's reward on the next position: sparse
+  `1[||s'_xy - g|| <= 0.45]`, dense `exp(-||s'_xy - g||)`.
 * antmaze: `r - 1` (IQL's convention for the sparse 0/1 reward).
 * locomotion: `r * 1000 / (max_return - min_return)`, the returns taken over the
   dataset's episodes (IQL's convention).
@@ -20,6 +25,19 @@ OBS_STD_EPS = 1e-3  # added to the std so constant features do not blow up
 def episode_returns(rewards: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
     """Undiscounted return of each episode. rewards [M], episode_ids [M] -> [num_episodes]."""
     return np.bincount(episode_ids, weights=rewards.astype(np.float64))
+
+
+MAZE_SPARSE_RADIUS = 0.45  # gymnasium-robotics PointMaze's sparse success radius
+
+
+def maze2d_rewards(next_positions: np.ndarray, goal: np.ndarray, reward_type: str) -> np.ndarray:
+    """The eval env's reward for reaching `goal`. next_positions [M, 2], goal [2] -> [M]."""
+    distance = np.linalg.norm(np.asarray(next_positions, np.float64) - goal, axis=-1)  # [M]
+    if reward_type == "sparse":
+        return (distance <= MAZE_SPARSE_RADIUS).astype(np.float32)
+    if reward_type == "dense":
+        return np.exp(-distance).astype(np.float32)
+    raise ValueError(f"Unknown maze reward_type {reward_type!r}; expected sparse or dense.")
 
 
 def transform_rewards(rewards: np.ndarray, episode_ids: np.ndarray, suite: str) -> np.ndarray:

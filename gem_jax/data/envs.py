@@ -35,3 +35,17 @@ def make_eval_env(suite: str, dataset_id: str, **kwargs):
     return gym.wrappers.TransformObservation(
         env, lambda obs: storage.flat_observation(suite, obs), space
     )
+
+
+def maze2d_goal(dataset_id: str) -> tuple[np.ndarray, str]:
+    """`(goal_xy [2], reward_type)` of a maze2d dataset's evaluation env (its one goal cell)."""
+    env = make_eval_env("maze2d", dataset_id)
+    inner = env.unwrapped
+    goals = inner.maze.unique_goal_locations
+    env.close()
+    if len(goals) != 1:
+        raise ValueError(
+            f"{dataset_id}: the evaluation maze has {len(goals)} goal cells; the D4RL reward "
+            "relabelling needs exactly one."
+        )
+    return np.asarray(goals[0], np.float64), str(inner.reward_type)

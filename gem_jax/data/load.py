@@ -188,7 +188,15 @@ def load_dataset(
         obs_mean, obs_std = conventions.observation_stats(observations)
         observations = conventions.normalize(observations, obs_mean, obs_std)
         next_observations = conventions.normalize(next_observations, obs_mean, obs_std)
-    rewards = conventions.transform_rewards(flat["rewards"], flat["episode_ids"], spec.suite)
+    raw_rewards = flat["rewards"]
+    if spec.suite == "maze2d":  # D4RL: rewards toward the one evaluation goal
+        from gem_jax.data.envs import maze2d_goal
+
+        goal, reward_type = maze2d_goal(spec.dataset_id.split("+")[0])
+        raw_rewards = conventions.maze2d_rewards(
+            flat["next_observations"][:, :2], goal, reward_type
+        )  # raw [x, y, vx, vy] layout, before any normalisation
+    rewards = conventions.transform_rewards(raw_rewards, flat["episode_ids"], spec.suite)
     batch = Batch(
         observations=observations.astype(np.float32),
         actions=flat["actions"].astype(np.float32),
