@@ -35,12 +35,15 @@ def explicit_overrides(argv: list[str]) -> set[str]:
 def build_config(
     env: str, config_dict, argv: list[str], algo: str = "gem", **fields
 ) -> GEMConfig:
-    """Suite preset of `env`, then the algorithm's preset, then explicit `--config.`
-    overrides, then the named flags (`--steps`, `--seed`, ...)."""
+    """Suite preset of `env` (with the beta schedule's horizon T set to the dataset's
+    episode length where it is known, e.g. 300 for the U-maze), then the algorithm's preset,
+    then explicit `--config.` overrides, then the named flags (`--steps`, `--seed`, ...)."""
     from gem_jax.data import resolve_name
 
-    suite = resolve_name(env).suite
-    base = algorithm(algo, preset(suite))
+    spec = resolve_name(env)
+    base = algorithm(algo, preset(spec.suite))
+    if spec.max_episode_steps:  # SPEC 3: T is the episode length
+        base = base.replace(horizon=int(spec.max_episode_steps))
     given = from_config_dict(config_dict)
     overrides = {name: getattr(given, name) for name in explicit_overrides(argv)}
     overrides.update({k: v for k, v in fields.items() if v is not None})

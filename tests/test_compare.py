@@ -23,6 +23,15 @@ def test_baseline_presets_keep_their_definition():
     assert bc.adv_temperature == 0.0  # every weight exp(0 * A) = 1: plain likelihood
 
 
+def test_schedule_horizon_follows_the_dataset_episode_length_unless_given():
+    empty = to_config_dict(__import__("gem_jax").GEMConfig())
+    assert build_config("pointmaze-umaze", empty, []).horizon == 300
+    assert build_config("maze2d-large-v1", empty, []).horizon == 800
+    assert build_config("antmaze-umaze-v2", empty, []).horizon == 700
+    given = to_config_dict(__import__("gem_jax").GEMConfig(horizon=500))
+    assert build_config("pointmaze-umaze", given, ["--config.horizon=500"]).horizon == 500
+
+
 def test_tiny_compare_writes_one_row_per_algorithm(tiny_nav2d, tmp_path):
     from gem_jax import GEMConfig
 
