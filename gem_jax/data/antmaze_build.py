@@ -27,9 +27,10 @@ EVAL_MAP = [[1, 1, 1, 1, 1], [1, 0, 0, R, 1], [1, 0, 1, 1, 1], [1, 0, 0, G, 1], 
 
 def make_envs():
     import gymnasium as gym
-    import gymnasium_robotics
 
-    gym.register_envs(gymnasium_robotics)
+    from gem_jax.data.envs import register_robotics
+
+    register_robotics()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "v4 is out of date"
         collect_env = gym.make(

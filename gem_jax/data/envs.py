@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+import warnings
+
 import numpy as np
 
 from gem_jax.data import storage
+
+
+def register_robotics():
+    """Import gymnasium-robotics quietly and register its envs; returns the module.
+
+    The one place gem-jax imports it. Its import prints a Farama notification about the
+    Adroit v1 rewards to stderr (nothing to do with the maze envs used here), and may warn;
+    both are swallowed on the first import. Import errors still raise.
+    """
+    import gymnasium as gym
+
+    if "gymnasium_robotics" not in sys.modules:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            import gymnasium_robotics  # noqa: F401
+    robotics = sys.modules["gymnasium_robotics"]
+    gym.register_envs(robotics)
+    return robotics
 
 
 def make_eval_env(suite: str, dataset_id: str, **kwargs):
@@ -23,9 +46,7 @@ def make_eval_env(suite: str, dataset_id: str, **kwargs):
     import minari
 
     if suite in ("maze2d", "antmaze"):
-        import gymnasium_robotics
-
-        gym.register_envs(gymnasium_robotics)
+        register_robotics()
     if suite == "antmaze":
         kwargs.setdefault("continuing_task", False)
     env = minari.load_dataset(dataset_id).recover_environment(eval_env=True, **kwargs)

@@ -61,9 +61,10 @@ def env_id(maze: str, dense: bool) -> str:
 def make_envs(maze: str, dense: bool):
     """(collection env, evaluation env), both gymnasium-robotics PointMaze v3."""
     import gymnasium as gym
-    import gymnasium_robotics
 
-    gym.register_envs(gymnasium_robotics)
+    from gem_jax.data.envs import register_robotics
+
+    register_robotics()
     collect_env = gym.make(
         env_id(maze, dense), continuing_task=True, reset_target=True, max_episode_steps=1_000_000
     )
