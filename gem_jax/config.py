@@ -25,6 +25,8 @@ VARIANTS = (
     "raw",
 )
 SUPPORT_MODELS = ("gmm", "empo")
+ACTION_BOUNDARIES = ("censored", "density")
+LOG_STD_CLAMPS = ("soft", "hard")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,13 @@ class GEMConfig:
     log_std_min: float = -5.0  # clamp of the state-independent log sigma_k (ours)
     log_std_max: float = 2.0  # (ours)
     layer_norm: bool = False  # LayerNorm in critic/value trunks (ours, off = IQL)
+    # Likelihood of an action coordinate on the box edge +-1 (SPEC 1, boundary clause; ours):
+    # "censored" = the latent Gaussian's tail mass beyond the edge (Tobit), "density" = the
+    # paper's plain density, under which components collapse onto clipped actions at the
+    # log_std_min clamp (experiments/RESULTS.md, issue: GEM vs its IQL backbone).
+    action_boundary: str = "censored"
+    latent_mean_bound: float = 1.5  # |mean| bound of censored components (ours; density: 1)
+    log_std_clamp: str = "soft"  # "soft" (ours: gradient never vanishes) | "hard" (clip)
 
     # --- Phase I losses (SPEC 2) ---
     discount: float = 0.99  # gamma
@@ -106,6 +115,15 @@ class GEMConfig:
             (0.0 < self.expectile < 1.0, "expectile must lie in (0, 1)"),
             (0.0 <= self.discount <= 1.0, "discount must lie in [0, 1]"),
             (self.log_std_min < self.log_std_max, "log_std_min must be < log_std_max"),
+            (
+                self.action_boundary in ACTION_BOUNDARIES,
+                f"action_boundary must be one of {ACTION_BOUNDARIES}",
+            ),
+            (self.latent_mean_bound >= 1.0, "latent_mean_bound must be >= 1 (the box edge)"),
+            (
+                self.log_std_clamp in LOG_STD_CLAMPS,
+                f"log_std_clamp must be one of {LOG_STD_CLAMPS}",
+            ),
             (self.mode in MODES, f"mode must be one of {MODES}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
             (
@@ -156,9 +174,17 @@ def preset(name: str, config: GEMConfig | None = None) -> GEMConfig:
 def iql(config: GEMConfig | None = None) -> GEMConfig:
     """IQL: a Gaussian actor (K = 1, state-independent log-std, tanh mean) trained by
     advantage-weighted regression (the guided loss with K = 1 is exactly AWR), two critics
-    with the min reducer, the same value and critic losses; acts with the mean (N = 0)."""
+    with the min reducer, the same value and critic losses; acts with the mean (N = 0).
+    Its likelihood is the published one (plain density, hard log-std clip); override
+    `action_boundary` / `log_std_clamp` to give IQL GEM's edge handling."""
     return (config or GEMConfig()).replace(
-        num_components=1, num_critics=2, entropy_coef=0.0, num_candidates=0, top_k=1
+        num_components=1,
+        num_critics=2,
+        entropy_coef=0.0,
+        num_candidates=0,
+        top_k=1,
+        action_boundary="density",
+        log_std_clamp="hard",
     )
 
 
@@ -184,6 +210,9 @@ def algorithm(name: str, config: GEMConfig | None = None) -> GEMConfig:
 
 # --- ml_collections bridge for `--config.<field>=` overrides ---
 
+# A saved config without these fields was trained before they existed, with these values.
+LEGACY_DEFAULTS = {"action_boundary": "density", "log_std_clamp": "hard"}
+
 
 def to_config_dict(config: GEMConfig) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dataclasses.asdict(config))
@@ -197,4 +226,6 @@ def from_config_dict(config_dict: ml_collections.ConfigDict | dict) -> GEMConfig
         raise ValueError(f"Unknown GEMConfig field(s) {unknown}; valid fields: {sorted(fields)}.")
     if "hidden_dims" in values:
         values["hidden_dims"] = tuple(int(h) for h in values["hidden_dims"])
+    for name, legacy in LEGACY_DEFAULTS.items():  # configs saved before the field existed
+        values.setdefault(name, legacy)
     return GEMConfig(**values)

@@ -3,6 +3,16 @@
 A `GMM` holds `logits [..., K]`, `means [..., K, A]` and `log_stds` broadcastable to
 `[..., K, A]`. Leading batch dimensions `...` are free; actions `[..., A]` broadcast
 against them, so one state's mixture scores `N` candidates `[N, A]` directly.
+
+`censored` (static) selects the likelihood of an action coordinate on the box edge ±1
+(SPEC 1, the boundary clause; *ours*): the datasets clip controller + noise to the box, so
+many coordinates sit exactly at ±1. A plain Gaussian density rewards a component without
+bound for shrinking onto such a point mass (its log-density grows as -log sigma), and the
+components then die at the `log_std_min` clamp. The censored (Tobit) likelihood treats an
+edge coordinate as "the latent action was at or beyond the edge": `log P(x >= 1) =
+log Phi((m - 1) / sigma)` (and `log Phi((-1 - m) / sigma)` at -1), which is at most 0, so
+no component gains by collapsing; interior coordinates keep the Gaussian density. With
+`censored=False` this is the paper's plain density.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import jax.numpy as jnp
 from flax import struct
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+BOUNDARY_TOL = 1e-6  # a coordinate with |a| >= 1 - BOUNDARY_TOL is on the box edge
 
 
 @struct.dataclass
@@ -21,6 +32,7 @@ class GMM:
     logits: jax.Array  # [..., K] gating logits, w = softmax(logits)
     means: jax.Array  # [..., K, A]
     log_stds: jax.Array  # broadcastable to [..., K, A]
+    censored: bool = struct.field(pytree_node=False, default=False)  # edge likelihood (above)
 
     @property
     def num_components(self) -> int:
@@ -36,13 +48,24 @@ def log_weights(gmm: GMM) -> jax.Array:
     return jax.nn.log_softmax(gmm.logits, axis=-1)
 
 
-def gaussian_log_prob(means: jax.Array, log_stds: jax.Array, actions: jax.Array) -> jax.Array:
-    """Diagonal Gaussian log-density summed over the action axis (SPEC 1, bracket term).
+def gaussian_log_prob(
+    means: jax.Array, log_stds: jax.Array, actions: jax.Array, censored: bool = False
+) -> jax.Array:
+    """Diagonal Gaussian log-likelihood summed over the action axis (SPEC 1, bracket term).
 
-    means, log_stds: [..., A]; actions: [..., A] -> [...].
+    means, log_stds: [..., A]; actions: [..., A] -> [...]. With `censored`, a coordinate on
+    the box edge contributes the latent Gaussian's tail mass beyond that edge instead of
+    its density (module docstring).
     """
-    z = (actions - means) * jnp.exp(-log_stds)
-    return jnp.sum(-0.5 * z**2 - log_stds - _HALF_LOG_2PI, axis=-1)
+    z = (actions - means) * jnp.exp(-log_stds)  # [..., A]
+    per_dim = -0.5 * z**2 - log_stds - _HALF_LOG_2PI  # [..., A]
+    if censored:
+        inv_std = jnp.exp(-log_stds)
+        upper = jax.scipy.special.log_ndtr((means - 1.0) * inv_std)  # log P(x >= 1)
+        lower = jax.scipy.special.log_ndtr((-1.0 - means) * inv_std)  # log P(x <= -1)
+        per_dim = jnp.where(actions >= 1.0 - BOUNDARY_TOL, upper, per_dim)
+        per_dim = jnp.where(actions <= -1.0 + BOUNDARY_TOL, lower, per_dim)
+    return jnp.sum(per_dim, axis=-1)
 
 
 def component_log_joint(gmm: GMM, actions: jax.Array) -> jax.Array:
@@ -51,7 +74,7 @@ def component_log_joint(gmm: GMM, actions: jax.Array) -> jax.Array:
     actions: [..., A] -> [..., K].
     """
     log_stds = jnp.broadcast_to(gmm.log_stds, gmm.means.shape)  # [..., K, A]
-    comp = gaussian_log_prob(gmm.means, log_stds, actions[..., None, :])  # [..., K]
+    comp = gaussian_log_prob(gmm.means, log_stds, actions[..., None, :], gmm.censored)  # [..., K]
     return log_weights(gmm) + comp
 
 
@@ -112,6 +135,7 @@ def moment_matched(gmm: GMM) -> GMM:
         logits=jnp.zeros(gmm.logits.shape[:-1] + (1,), gmm.logits.dtype),
         means=mean[..., None, :],
         log_stds=0.5 * jnp.log(var)[..., None, :],
+        censored=gmm.censored,
     )
 
 
@@ -128,7 +152,7 @@ def top1_log_prob(gmm: GMM, actions: jax.Array) -> jax.Array:
     log_stds = jnp.broadcast_to(gmm.log_stds, gmm.means.shape)
     mean = jnp.take_along_axis(gmm.means, k, axis=-2)[..., 0, :]
     log_std = jnp.take_along_axis(log_stds, k, axis=-2)[..., 0, :]
-    return gaussian_log_prob(mean, log_std, actions)
+    return gaussian_log_prob(mean, log_std, actions, gmm.censored)
 
 
 def nearest_mean_distance(gmm: GMM, actions: jax.Array) -> jax.Array:

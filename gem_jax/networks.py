@@ -36,11 +36,31 @@ class MLP(nn.Module):
         return x
 
 
+def clamp_log_std(x: jax.Array, low: float, high: float, mode: str) -> jax.Array:
+    """Bound a raw log-std to [low, high] (SPEC 1).
+
+    `hard`: `clip` (the paper's form; zero gradient once saturated, so a component that
+    reaches the bound never moves again). `soft` (*ours*): `high - softplus(high - x)`, then
+    `low + softplus(. - low)` (the PETS / MBPO bounds): smooth, inside the bounds, and its
+    gradient never vanishes, so a component pushed to the floor can recover.
+    """
+    if mode == "hard":
+        return jnp.clip(x, low, high)
+    if mode == "soft":
+        x = high - jax.nn.softplus(high - x)
+        return low + jax.nn.softplus(x - low)
+    raise ValueError(f"Unknown log_std clamp {mode!r}; expected 'hard' or 'soft'.")
+
+
 class GMMPolicy(nn.Module):
-    """`s -> GMM(logits [.., K], tanh means [.., K, A], clamped log_stds [K, A])`.
+    """`s -> GMM(logits [.., K], bounded means [.., K, A], clamped log_stds [K, A])`.
 
     `log sigma_k` is a learned parameter per component and action dim, not a function of
-    `s`, clipped to [log_std_min, log_std_max] (zero gradient when saturated, SPEC 1).
+    `s`, bounded to [log_std_min, log_std_max] by `clamp_log_std` (SPEC 1). Means are
+    `mean_bound * tanh(.)`: inside the box (bound 1) for the plain density; with the
+    censored edge likelihood (`gem_jax.gmm`) they are latent means and may sit a little
+    beyond the edge (*ours*), so a state whose data are all clipped to +1 is explained by a
+    component centred past +1 instead of a spike on it.
     """
 
     hidden_dims: Sequence[int]
@@ -49,6 +69,9 @@ class GMMPolicy(nn.Module):
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     log_std_init: float = -1.0  # sigma ~ 0.37 at init (ours)
+    log_std_clamp: str = "hard"
+    censored: bool = False
+    mean_bound: float = 1.0
 
     @nn.compact
     def __call__(self, observations: jax.Array) -> GMM:
@@ -61,10 +84,11 @@ class GMMPolicy(nn.Module):
             key, shape, dtype, -1.5, 1.5
         )
         means = nn.Dense(k * a, kernel_init=default_init, bias_init=spread)(h)
-        means = jnp.tanh(means).reshape(*observations.shape[:-1], k, a)  # [..., K, A]
+        means = self.mean_bound * jnp.tanh(means)
+        means = means.reshape(*observations.shape[:-1], k, a)  # [..., K, A]
         log_stds = self.param("log_stds", nn.initializers.constant(self.log_std_init), (k, a))
-        log_stds = jnp.clip(log_stds, self.log_std_min, self.log_std_max)
-        return GMM(logits=logits, means=means, log_stds=log_stds)
+        log_stds = clamp_log_std(log_stds, self.log_std_min, self.log_std_max, self.log_std_clamp)
+        return GMM(logits=logits, means=means, log_stds=log_stds, censored=self.censored)
 
 
 class QNetwork(nn.Module):
@@ -128,7 +152,17 @@ class Networks:
 
 def make_networks(config: GEMConfig, action_dim: int) -> Networks:
     hidden = tuple(config.hidden_dims)
-    gmm = lambda k: GMMPolicy(hidden, k, action_dim, config.log_std_min, config.log_std_max)
+    censored = config.action_boundary == "censored"
+    gmm = lambda k: GMMPolicy(
+        hidden,
+        k,
+        action_dim,
+        config.log_std_min,
+        config.log_std_max,
+        log_std_clamp=config.log_std_clamp,
+        censored=censored,
+        mean_bound=config.latent_mean_bound if censored else 1.0,
+    )
     return Networks(
         actor=gmm(config.num_components),
         behavior=gmm(config.behavior_num_components),
