@@ -67,8 +67,12 @@ def rollout_gym(
     seed: int = 0,
     max_steps: int | None = None,
     progress: bool = False,
+    step_rewards: list | None = None,
 ):
-    """Host-stepped envs, one batched policy call per step for all live envs."""
+    """Host-stepped envs, one batched policy call per step for all live envs.
+
+    If `step_rewards` is a list, each step appends the rewards `[E]` (0 for ended envs).
+    """
     envs = [make_env() for _ in range(num_episodes)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
     limit = max_steps or envs[0].spec.max_episode_steps or 1000
@@ -83,12 +87,16 @@ def rollout_gym(
         actions = np.asarray(actions) * scale
         zs.append(np.asarray(info["support_z"])[alive])
         dists.append(np.asarray(info["collapse_dist"])[alive])
+        rewards = np.zeros(num_episodes)
         for i in np.flatnonzero(alive):
             o, r, term, trunc, _ = envs[i].step(actions[i])
             obs[i] = o
+            rewards[i] = r
             ret[i] += r
             length[i] += 1
             alive[i] = not (term or trunc)
+        if step_rewards is not None:
+            step_rewards.append(rewards)
         bar.update(1)
         if not alive.any():
             break

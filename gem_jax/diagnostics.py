@@ -1,0 +1,147 @@
+"""Diagnostics of a trained run's mixtures, weights and candidate sets (issue: GEM vs IQL).
+
+Pure functions of parameters and a sample of dataset states; `experiments/diagnose.py`
+is the command-line face (files, rollouts). Every number is per seed:
+
+* `gmm_report`: sigma of every component per action dim, how many sit at the
+  `log_std_min` floor (a hard clip has zero gradient there, SPEC 1), how close the
+  component means sit to the box edge, gating entropy and max gating weight.
+* `edge_fraction`: share of dataset action coordinates on the box edge (|a| = 1).
+* `weight_report`: the advantage weights omega (SPEC 2) and the share at `exp_adv_max`.
+* `candidate_report`: per state, how many of the N + 1 candidates are distinct, and the
+  spread over the candidate set of the LCB term against that of beta_t * z (SPEC 3), with
+  how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gem_jax import gmm as gmm_lib
+from gem_jax.config import GEMConfig
+from gem_jax.gmm import BOUNDARY_TOL
+from gem_jax.losses import advantage_weight
+from gem_jax.networks import make_networks
+from gem_jax.select import PolicyParams, SelectKnobs, score_candidates
+
+EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
+CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
+DISTINCT_TOL = 1e-2  # candidates closer than this count as one
+
+
+def edge_fraction(actions: np.ndarray) -> float:
+    """Share of action coordinates on the box edge, `|a| >= 1 - tol`. actions [M, A]."""
+    return float(np.mean(np.abs(actions) >= 1.0 - BOUNDARY_TOL))
+
+
+def gmm_report(dist: gmm_lib.GMM, log_std_min: float) -> dict:
+    """Per-mixture statistics on a batch of states. dist: GMM [B, K, A]."""
+    log_stds = np.asarray(jnp.broadcast_to(dist.log_stds, dist.means.shape))  # [B, K, A]
+    sigma = np.exp(log_stds[0])  # [K, A] (state-independent)
+    at_floor = log_stds[0] <= log_std_min + CLAMP_TOL  # [K, A]
+    means = np.asarray(dist.means)  # [B, K, A]
+    weights = np.asarray(jax.nn.softmax(dist.logits, axis=-1))  # [B, K]
+    edge = np.abs(means) >= 1.0 - EDGE_MARGIN  # [B, K, A]
+    top = np.argmax(weights, axis=-1)  # [B]
+    top_means = np.take_along_axis(means, top[:, None, None], axis=1)[:, 0]  # [B, A]
+    return {
+        "sigma": sigma.round(5).tolist(),
+        "sigma_at_floor": int(at_floor.sum()),
+        "sigma_at_floor_frac": float(at_floor.mean()),
+        "means_on_edge_frac": float(edge.mean()),
+        "weighted_means_on_edge_frac": float((weights[..., None] * edge).sum(1).mean()),
+        "anchor_on_edge_frac": float(np.mean(np.abs(top_means) >= 1.0 - EDGE_MARGIN)),
+        "gating_entropy": float(np.asarray(gmm_lib.gating_entropy(dist)).mean()),
+        "gating_entropy_max": float(np.log(dist.num_components)),
+        "max_gating_weight": float(weights.max(-1).mean()),
+    }
+
+
+def weight_report(config: GEMConfig, state_params: dict, observations, actions) -> dict:
+    """omega = min(exp(beta_adv A), cap) on dataset pairs, A = min_e Qbar - V (SPEC 2).
+
+    state_params: one seed's `{"target_critic", "value"}` parameters; observations
+    normalised as in training. [B, obs], [B, A].
+    """
+    nets = make_networks(config, actions.shape[-1])
+    q = nets.critic_apply(state_params["target_critic"], observations, actions).min(0)  # [B]
+    adv = q - nets.value_apply(state_params["value"], observations)  # [B]
+    w = advantage_weight(adv, config.adv_temperature, config.exp_adv_max)  # [B]
+    w = np.asarray(w)
+    return {
+        "advantage_mean": float(np.mean(adv)),
+        "advantage_std": float(np.std(adv)),
+        "q_mean": float(np.mean(q)),
+        "weight_mean": float(w.mean()),
+        "weight_at_cap_frac": float(np.mean(w >= config.exp_adv_max * (1 - 1e-6))),
+        "weight_below_1e-3_frac": float(np.mean(w < 1e-3)),
+    }
+
+
+def distinct_count(candidates: jax.Array, tol: float = DISTINCT_TOL) -> jax.Array:
+    """Candidates farther than `tol` from every earlier one. [C, A] -> []."""
+    d = jnp.linalg.norm(candidates[:, None] - candidates[None], axis=-1)  # [C, C]
+    earlier = jnp.tril(jnp.ones_like(d, bool), k=-1)
+    return jnp.sum(~jnp.any(earlier & (d <= tol), axis=1))
+
+
+def candidate_report(
+    config: GEMConfig,
+    params: PolicyParams,
+    observations: jax.Array,
+    key: jax.Array,
+    num_candidates: int,
+    knobs: SelectKnobs,
+    t: float = 0.0,
+) -> dict:
+    """Anchor + N actor candidates per state, scored as in selection (SPEC 3).
+
+    observations: raw [B, obs]. Reports means over states of: distinct candidates, the
+    candidate-set range (max - min) of the LCB term and of beta_t * z, and how often the
+    top-1 by score equals the top-1 by LCB alone and the anchor.
+    """
+    nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
+
+    def one(obs, key):
+        obs = (obs - params.obs_norm.mean) / params.obs_norm.std
+        actor = nets.actor_apply(params.actor, obs)
+        behavior = nets.behavior_apply(params.behavior, obs)
+        anchor = gmm_lib.top_component_mean(actor)[None]  # [1, A]
+        sampled = gmm_lib.sample(actor, key, num_candidates)  # [N, A]
+        candidates = jnp.clip(jnp.concatenate([anchor, sampled]), -1.0, 1.0)  # [C, A]
+        scores, parts = score_candidates(nets, params, obs, candidates, behavior, t, knobs)
+        support = parts["beta"] * parts["support_z"]  # [C]
+        best = jnp.argmax(scores)
+        return {
+            "distinct": distinct_count(candidates),
+            "lcb_range": parts["lcb"].max() - parts["lcb"].min(),
+            "support_range": support.max() - support.min(),
+            "top1_is_lcb_top1": (best == jnp.argmax(parts["lcb"])).astype(jnp.float32),
+            "top1_is_anchor": (best == 0).astype(jnp.float32),
+            "candidates_on_edge_frac": jnp.mean(jnp.abs(candidates) >= 1.0 - BOUNDARY_TOL),
+        }
+
+    keys = jax.random.split(key, observations.shape[0])
+    out = jax.jit(jax.vmap(one))(observations, keys)
+    report = {k: float(np.mean(v)) for k, v in out.items()}
+    report["num_candidates"] = num_candidates
+    return report
+
+
+def goal_report(step_rewards: np.ndarray, lengths: np.ndarray) -> dict:
+    """Sparse-goal timing from per-step rewards [E, T] (reward > 0 = inside the goal disc).
+
+    First entry step (episodes that never enter count as the horizon), the share of
+    episodes that enter, and the share of steps inside the disc after the first entry.
+    """
+    inside = step_rewards > 0  # [E, T]
+    entered = inside.any(axis=1)  # [E]
+    first = np.where(entered, inside.argmax(axis=1), step_rewards.shape[1])  # [E]
+    after = [inside[e, first[e]:lengths[e]].mean() for e in np.flatnonzero(entered)]
+    return {
+        "entered_frac": float(entered.mean()),
+        "first_entry_step": float(first.mean()),
+        "inside_after_entry_frac": float(np.mean(after)) if after else 0.0,
+    }
