@@ -85,7 +85,7 @@ def body() -> int:
         raise ValueError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}.")
     knobs = grid_flags()
     step, meta = ckpt.read_meta(FLAGS.workdir)
-    config = from_config_dict(meta["config"])
+    config = ckpt.with_tuned_knobs(from_config_dict(meta["config"]), FLAGS.workdir)
     env = FLAGS.env or meta["env"]
     settings, skipped = sweep.make_grid(config, **knobs)
     sweep.check_mass_scale(resolve_name(env).suite, [s.mass_scale for s in settings])

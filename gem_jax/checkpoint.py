@@ -13,6 +13,7 @@ the latest complete one) and keeps the newest `keep` of them. Each checkpoint st
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import shutil
 from typing import Any
@@ -157,6 +158,23 @@ def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> P
 
 
 SUPPORT_FILE = "empo_support.msgpack"
+TUNED_FILE = "tuned_knobs.json"  # written by experiments/tune.py
+TUNED_KEYS = ("num_candidates", "source", "lcb_lambda", "beta_start", "beta_end")
+
+
+def with_tuned_knobs(config, workdir: str | pathlib.Path):
+    """`config` with the selection knobs `experiments/tune.py` chose for this run (chosen on
+    validation episodes), or unchanged when the run was never tuned."""
+    path = pathlib.Path(workdir) / TUNED_FILE
+    if not path.is_file():
+        return config
+    try:
+        tuned = json.loads(path.read_text())
+        changes = {k: type(getattr(config, k))(tuned[k]) for k in TUNED_KEYS if k in tuned}
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path} is not a valid tuned-knobs file ({err}); delete it or "
+                         "rerun experiments/tune.py.") from None
+    return config.replace(**changes).validate()
 
 
 def load_support(workdir: str | pathlib.Path, meta: dict):

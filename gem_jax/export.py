@@ -76,7 +76,7 @@ def load_policy(
 
     static, numeric = _split_knobs(knobs)
     _, meta = checkpoint.read_meta(workdir)
-    config = from_config_dict(meta["config"])
+    config = checkpoint.with_tuned_knobs(from_config_dict(meta["config"]), workdir)
     params = jax.tree.map(jnp.asarray, load_params(workdir, seed_index))
     select = make_policy(config, num_candidates, **static)
     select_knobs = SelectKnobs.from_config(config, **numeric)

@@ -1,0 +1,114 @@
+"""Choose the selection knobs on validation episodes, report them on disjoint test ones.
+
+    python experiments/tune.py --workdir=runs/pointmaze_gem
+    python experiments/tune.py --workdir=RUN --lcb_lambda=0,1,2 --beta_start=0,1,4 \
+        --beta_end=0,1 --source=actor,behavior --num_candidates=1024 --eval_episodes=10
+
+The paper picks its knobs by a sweep on a held-out validation protocol and reports them
+on test (SPEC 5). This script sweeps the grid on validation episodes (env seeds from
+`--val_seed`), picks the setting with the best mean normalised score over seeds, and
+scores every setting on test episodes with env seeds from `--test_seed` (disjoint: the two
+ranges may not overlap). Only the validation score chooses. Writes `<workdir>/tune.json`
+(per setting: validation and test score; the seeds; the chosen setting) and
+`<workdir>/tuned_knobs.json`, which `load_policy`, `export_policy` and `evaluate.py` use
+as the run's selection defaults from then on.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from gem_jax.cli import absl_main  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
+flags.DEFINE_integer("eval_episodes", 10, "Episodes per seed, setting and split.")
+flags.DEFINE_list("num_candidates", ["1024"], "Candidate budgets N.")
+flags.DEFINE_list("lcb_lambda", ["0", "1", "2"], "LCB lambda values.")
+flags.DEFINE_list("beta_start", ["0", "1", "4"], "beta_0 values.")
+flags.DEFINE_list("beta_end", ["0", "1"], "beta_end values.")
+flags.DEFINE_list("source", ["actor"], "Candidate sources: actor and/or behavior.")
+flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
+flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+def env_seed_range(seed: int, num_seeds: int, episodes: int) -> tuple[int, int]:
+    """The env reset seeds `[lo, hi)` an evaluation with `seed` uses (`sweep.evaluate_setting`:
+    seed index i resets episode j with `10_000 + seed + i + j`)."""
+    lo = 10_000 + seed
+    return lo, lo + num_seeds + episodes - 1
+
+
+def body() -> int:
+    from gem_jax import checkpoint as ckpt
+    from gem_jax import sweep
+    from gem_jax.config import from_config_dict
+    from gem_jax.runlog import write_json
+    from gem_jax.runner import open_dataset
+    from gem_jax.select import policy_params
+
+    if not FLAGS.workdir:
+        raise ValueError("--workdir is required: the run directory to tune.")
+    if FLAGS.eval_episodes < 1:
+        raise ValueError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}.")
+    step, meta = ckpt.read_meta(FLAGS.workdir)
+    config = from_config_dict(meta["config"])
+    num_seeds = len(meta["seeds"])
+    val = env_seed_range(FLAGS.val_seed, num_seeds, FLAGS.eval_episodes)
+    test = env_seed_range(FLAGS.test_seed, num_seeds, FLAGS.eval_episodes)
+    if val[0] < test[1] and test[0] < val[1]:
+        raise ValueError(
+            f"Validation env seeds {val} and test env seeds {test} overlap; move --test_seed "
+            f"to at least {FLAGS.val_seed + num_seeds + FLAGS.eval_episodes}."
+        )
+    floats = lambda name: [float(v) for v in FLAGS[name].value]
+    settings, _ = sweep.make_grid(
+        config, num_candidates=[int(v) for v in FLAGS.num_candidates],
+        source=FLAGS.source, lcb_lambda=floats("lcb_lambda"),
+        beta_start=floats("beta_start"), beta_end=floats("beta_end"),
+    )
+    dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
+                           progress=FLAGS.progress)
+    state, meta = ckpt.restore(FLAGS.workdir, step)
+    params = policy_params(state, ckpt.load_support(FLAGS.workdir, meta))
+    run = lambda seed: sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes,
+                                       seed, FLAGS.progress)
+    val_rows, test_rows = run(FLAGS.val_seed), run(FLAGS.test_seed)
+    best = max(range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
+    keep = ("normalized_score", "normalized_score_seed_std", "seed_scores", "support_z",
+            "violation", "collapse_dist")
+    rows = [{**{k: v[k] for k in ckpt.TUNED_KEYS},
+             "validation": {k: v[k] for k in keep}, "test": {k: t[k] for k in keep}}
+            for v, t in zip(val_rows, test_rows)]
+    chosen = {k: val_rows[best][k] for k in ckpt.TUNED_KEYS}
+    report = {
+        "workdir": str(FLAGS.workdir), "env": meta["env"], "step": step,
+        "episodes_per_seed": FLAGS.eval_episodes, "num_seeds": num_seeds,
+        "validation_env_seeds": list(val), "test_env_seeds": list(test),
+        "validation_eval_seed": FLAGS.val_seed, "test_eval_seed": FLAGS.test_seed,
+        "chosen": chosen, "chosen_validation": rows[best]["validation"],
+        "chosen_test": rows[best]["test"], "rows": rows,
+    }
+    out = pathlib.Path(FLAGS.workdir)
+    write_json(out / "tune.json", report)
+    write_json(out / ckpt.TUNED_FILE, {**chosen, "chosen_by": "experiments/tune.py "
+                                       "(best mean validation score)", "step": step})
+    print(f"chosen on validation: {chosen}")
+    print(f"validation {rows[best]['validation']['normalized_score']:.1f}, "
+          f"test {rows[best]['test']['normalized_score']:.1f} "
+          f"(± {rows[best]['test']['normalized_score_seed_std']:.1f} over seeds)")
+    print(f"-> {out / 'tune.json'}")
+    return 0
+
+
+main = absl_main(body)
+
+
+if __name__ == "__main__":
+    app.run(main)

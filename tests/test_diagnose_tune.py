@@ -1,0 +1,91 @@
+"""experiments/diagnose.py and experiments/tune.py on a tiny nav2d run, plus the pure
+diagnostics against hand-computed values."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gem_jax import diagnostics as diag
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = [
+    "--steps=100", "--eval_episodes=0", "--checkpoint_every=100",
+    "--config.steps_per_call=50", "--config.log_every=50", "--config.hidden_dims=(16,16)",
+    "--config.num_critics=2", "--config.num_components=2", "--config.behavior_num_components=2",
+    "--config.num_candidates=4", "--config.batch_size=64", "--noprogress", "--num_seeds=2",
+]
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), *args],
+                          cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_nav2d, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("diag") / "run"
+    done = run("train", f"--workdir={workdir}", *TINY)
+    assert done.returncode == 0, done.stderr
+    return workdir
+
+
+def test_goal_report_by_hand():
+    rewards = np.array([[0, 0, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0]], float)  # [E=2, T=6]
+    out = diag.goal_report(rewards, np.array([6, 6]))
+    assert out["entered_frac"] == 0.5
+    assert out["first_entry_step"] == (2 + 6) / 2  # never entering counts as the horizon
+    assert out["inside_after_entry_frac"] == pytest.approx(3 / 4)  # steps 2..5: 1, 1, 0, 1
+
+
+def test_distinct_and_edge_fraction_by_hand():
+    cands = jnp.array([[0.0, 0.0], [0.005, 0.0], [0.5, 0.5], [0.5, 0.5], [1.0, -1.0]])
+    assert int(diag.distinct_count(cands)) == 3  # the near pair and the equal pair merge
+    assert diag.edge_fraction(np.asarray(cands)) == pytest.approx(2 / 10)
+
+
+def test_diagnose_reports_every_seed(tiny_run):
+    done = run("diagnose", f"--workdir={tiny_run}", "--num_states=32", "--noprogress")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tiny_run / "diagnose.json").read_text())
+    assert report["step"] == 100 and len(report["seeds"]) == 2
+    assert 0.0 <= report["dataset_edge_frac"] <= 1.0
+    for row in report["seeds"]:
+        for model in ("actor", "behavior"):
+            sigma = np.asarray(row[model]["sigma"])
+            assert sigma.shape == (2, 2) and np.all(sigma > 0)  # [K, A]
+            assert 0 <= row[model]["sigma_at_floor"] <= 4
+            assert 0.0 <= row[model]["gating_entropy"] <= np.log(2) + 1e-6
+        assert 1 <= row["candidates"]["distinct"] <= 5  # N + 1 = 5
+        assert 0.0 <= row["weights"]["weight_at_cap_frac"] <= 1.0
+    assert "log_std_min floor" in (tiny_run / "diagnose.md").read_text()
+
+
+def test_tune_picks_on_validation_and_reports_test(tiny_run):
+    from gem_jax import checkpoint as ckpt
+    from gem_jax.config import from_config_dict
+
+    done = run("tune", f"--workdir={tiny_run}", "--eval_episodes=2", "--num_candidates=4",
+               "--lcb_lambda=0,1", "--beta_start=0,2", "--beta_end=0", "--noprogress")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tiny_run / "tune.json").read_text())
+    rows = report["rows"]
+    assert len(rows) == 4  # 2 lambda x 2 beta_0
+    best = max(rows, key=lambda r: r["validation"]["normalized_score"])
+    assert report["chosen"] == {k: best[k] for k in ckpt.TUNED_KEYS}
+    assert report["chosen_test"] == best["test"]
+    (v_lo, v_hi), (t_lo, t_hi) = report["validation_env_seeds"], report["test_env_seeds"]
+    assert v_hi <= t_lo or t_hi <= v_lo  # disjoint env seeds
+    _, meta = ckpt.read_meta(tiny_run)
+    tuned = ckpt.with_tuned_knobs(from_config_dict(meta["config"]), tiny_run)
+    assert (tuned.lcb_lambda, tuned.beta_start) == (best["lcb_lambda"], best["beta_start"])
+
+    overlap = run("tune", f"--workdir={tiny_run}", "--eval_episodes=2", "--test_seed=1")
+    assert overlap.returncode == 2 and "overlap" in overlap.stderr
+    assert len(overlap.stderr.strip().splitlines()) == 1
