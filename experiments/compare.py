@@ -7,7 +7,9 @@ Every algorithm is a preset of the same framework (`gem_jax.config.ALGORITHMS`):
 networks, losses, data, evaluation and checkpoints. Seeds run side by side in one program.
 Writes `compare.csv`, `compare.md` (normalised score mean +- std over seeds, SupportZ,
 Violation, CollapseDist, train steps/s, select latency; the settings used) and
-`compare.png`, plus one run directory per algorithm under `--out`.
+`compare.png`, plus one run directory per algorithm under `--out`. With
+`--log_to=tensorboard` each run directory has its event files (`tensorboard --logdir=<out>`
+shows the algorithms side by side); with `--log_to=wandb` the runs form one W&B group.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ flags.DEFINE_integer("steps", 20000, "Gradient steps per algorithm.")
 flags.DEFINE_integer("eval_episodes", 10, "Evaluation episodes per seed.")
 flags.DEFINE_string("out", "runs/compare", "Output directory.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+flags.DEFINE_list("log_to", ["csv"], "Where metrics go: a comma list of csv (always written), "
+                 "tensorboard (<out>/<algo>/tensorboard, needs the [tensorboard] extra), wandb "
+                 "(offline unless WANDB_MODE is set, needs the [wandb] extra).")
 config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
 
 
@@ -47,7 +52,8 @@ def body() -> int:
                            eval_every=FLAGS.steps, checkpoint_every=FLAGS.steps)
         for algo in FLAGS.algos
     }
-    print(compare(FLAGS.env, configs, FLAGS.out, FLAGS.seeds, progress=FLAGS.progress))
+    print(compare(FLAGS.env, configs, FLAGS.out, FLAGS.seeds, progress=FLAGS.progress,
+                  log_to=FLAGS.log_to))
     return 0
 
 

@@ -7,7 +7,8 @@
 
 The suite preset (locomotion / maze2d / antmaze / nav2d) follows the dataset family;
 `--config.<field>=` overrides any `GEMConfig` field after it. Writes `metrics.{jsonl,csv}`,
-`eval.{jsonl,csv}`, `checkpoints/`, `summary.json` and `learning_curve.png`.
+`eval.{jsonl,csv}`, `checkpoints/`, `summary.json` and `learning_curve.png`;
+`--log_to=csv,tensorboard,wandb` also sends the metrics to TensorBoard and / or W&B.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every this many steps
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
 flags.DEFINE_bool("download", False, "Allow downloading a missing Minari dataset (needs network).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_list("log_to", ["csv"], "Where metrics go: a comma list of csv (always written), "
+                 "tensorboard (<workdir>/tensorboard, needs the [tensorboard] extra), wandb "
+                 "(offline unless WANDB_MODE is set, needs the [wandb] extra).")
 flags.DEFINE_bool("multihost", False, "Start with jax.distributed.initialize(): one process per "
                   "host, all with the same flags and a shared --workdir (docs/multihost.md).")
 flags.DEFINE_string("coordinator_address", None, "Multihost: host:port of process 0 (default: "
@@ -63,6 +67,7 @@ def main(argv):
         return run_cli(
             FLAGS.algo, FLAGS.env, config, FLAGS.workdir, num_seeds=FLAGS.num_seeds,
             resume=FLAGS.resume, download=FLAGS.download, progress=FLAGS.progress,
+            log_to=FLAGS.log_to,
         )
 
     return exit_now(guard(body))

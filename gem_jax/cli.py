@@ -16,11 +16,13 @@ from gem_jax.config import (
     from_config_dict,
     preset,
 )
+from gem_jax.logwriters import MissingExtraError
 
 ALGOS = sorted(ALGORITHMS)
 
 # Errors that are the user's input, reported as one line and exit status 2.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, TimeoutError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, TimeoutError,
+               MissingExtraError)
 
 
 def explicit_overrides(argv: list[str]) -> set[str]:

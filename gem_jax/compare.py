@@ -36,15 +36,16 @@ def select_latency_ms(config: GEMConfig, workdir, repeats: int = 30) -> float:
 
 
 def compare(env: str, configs: dict[str, GEMConfig], out, num_seeds: int,
-            progress: bool = True) -> str:
-    """Train each algorithm's config with `num_seeds` seeds; write CSV, markdown, plot."""
+            progress: bool = True, log_to=("csv",)) -> str:
+    """Train each algorithm's config with `num_seeds` seeds; write CSV, markdown, plot.
+    `log_to` goes to every run (`runner.train`); W&B runs are grouped by `out`'s name."""
     out = runner.check_workdir(out)
     rows = []
     for algo, config in configs.items():
         workdir = out / algo
         summary = runner.train(env, config, workdir, num_seeds=num_seeds,
                                resume=(workdir / "checkpoints").is_dir(), progress=progress,
-                               algo=algo)
+                               algo=algo, log_to=log_to, log_group=out.name)
         scores = [s["normalized_score"] for s in summary["per_seed"]]
         rows.append({
             "algo": algo,

@@ -13,7 +13,8 @@ import numpy as np
 
 class MetricsLog:
     """Append rows to `<name>.jsonl` and `<name>.csv` (flushed per row, so a crash loses
-    at most the row being written). The CSV header is the first row's keys."""
+    at most the row being written). The CSV header is the first row's scalar keys; lists
+    and dicts (e.g. `per_seed`) go to the JSONL only."""
 
     def __init__(self, workdir: str | pathlib.Path, name: str):
         self.jsonl = pathlib.Path(workdir) / f"{name}.jsonl"
@@ -30,7 +31,7 @@ class MetricsLog:
             f.write(json.dumps(row) + "\n")
         new = self._fields is None
         if new:
-            self._fields = list(row)
+            self._fields = [k for k, v in row.items() if not isinstance(v, list | dict)]
         with open(self.csv, "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
             if new:

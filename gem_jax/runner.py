@@ -11,6 +11,7 @@ guard), and logs, evaluates and checkpoints on its intervals.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from gem_jax import checkpoint as ckpt
 from gem_jax.config import GEMConfig, from_config_dict
 from gem_jax.evaluation import action_scale, evaluate
+from gem_jax.logwriters import open_writers, parse_log_to
 from gem_jax.parallel import (
     fetch,
     pad_seeds,
@@ -142,6 +144,9 @@ def find_divergence(metrics: dict, first_step: int) -> str | None:
             f"(seed index {int(seed)})")
 
 
+SEED_RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
+
+
 def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=None,
                    support=None) -> dict:
     """Evaluate every seed's policy; per-seed results and their mean/std."""
@@ -155,8 +160,7 @@ def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed + i), step)
         per_seed.append(evaluate(dataset, policy, p_i, knobs, key, num_episodes, config.z_thresh,
                                  seed=10_000 + config.seed + i))
-    keys = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
-    out = {k: float(np.mean([r[k] for r in per_seed])) for k in keys}
+    out = {k: float(np.mean([r[k] for r in per_seed])) for k in SEED_RESULTS}
     out["normalized_score_seed_std"] = float(np.std([r["normalized_score"] for r in per_seed]))
     out["normalized_score_episode_std"] = float(
         np.std([s for r in per_seed for s in r["episode_scores"]]))
@@ -183,6 +187,32 @@ def empo_support(dataset, scale: np.ndarray, workdir: pathlib.Path, seed: int,
     return support
 
 
+def train_row(metrics: dict, step: int, steps_per_s: float) -> dict:
+    """One `metrics` row: each metric's mean over seeds and the call's steps (the CSV
+    columns), `step`, `steps_per_s`, and `per_seed` (each metric's mean per seed; JSONL only)."""
+    row = {name: float(np.mean(v)) for name, v in metrics.items()}
+    row.update(step=step, steps_per_s=steps_per_s)
+    row["per_seed"] = {name: np.mean(np.asarray(v), axis=1).tolist()
+                       for name, v in metrics.items()}
+    return row
+
+
+def eval_row(result: dict, step: int) -> dict:
+    """One `eval` row: the means and stds over seeds (CSV), and `per_seed` (JSONL only)."""
+    row = {"step": step, **{k: v for k, v in result.items() if k not in ("per_seed", "step")}}
+    row["per_seed"] = {k: [r[k] for r in result["per_seed"]] for k in SEED_RESULTS}
+    return row
+
+
+def eval_scalars(result: dict, seeds: list[int]) -> dict[str, float]:
+    """An evaluation for TensorBoard / W&B: `eval/<name>` (over seeds) and
+    `eval/seed_<s>/<name>` for each seed's results and audits."""
+    out = {f"eval/{k}": v for k, v in result.items() if k not in ("per_seed", "step")}
+    for seed, r in zip(seeds, result["per_seed"]):
+        out.update({f"eval/seed_{seed}/{k}": r[k] for k in SEED_RESULTS})
+    return out
+
+
 def _crossed(prev: int, step: int, last: int, every: int) -> bool:
     """Whether an interval boundary (or the final step) lies in (prev, step]."""
     return every > 0 and (step // every > prev // every or step == last)
@@ -197,8 +227,22 @@ def train(
     download: bool = False,
     progress: bool = True,
     algo: str = "gem",
+    log_to=("csv",),
+    log_group: str | None = None,
 ) -> dict:
-    """Train, evaluate, checkpoint and summarise one run; returns the summary dict."""
+    """Train, evaluate, checkpoint and summarise one run; returns the summary dict.
+
+    `log_to`: where metrics go besides the CSV/JSONL logs (always written), a subset of
+    `gem_jax.logwriters.TARGETS`; `log_group` groups W&B runs (compare.py: its --out)."""
+    log_to = parse_log_to(log_to)  # a missing package fails here, before any work
+    with contextlib.ExitStack() as cleanup:  # closes the log writers however the run ends
+        return _train(cleanup, env, config, workdir, num_seeds, resume, download, progress,
+                      algo, log_to, log_group)
+
+
+def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, num_seeds: int,
+           resume: bool, download: bool, progress: bool, algo: str, log_to: tuple[str, ...],
+           log_group: str | None) -> dict:
     config.validate()
     if num_seeds < 1:
         raise ValueError(f"num_seeds must be >= 1, got {num_seeds}.")
@@ -249,6 +293,11 @@ def train(
     if primary:
         write_json(workdir / "config.json", {"env": env, "num_seeds": num_seeds,
                                               "config": dataclasses.asdict(config)})
+    writers = cleanup.enter_context(open_writers(
+        log_to if primary else (), workdir, name=f"{algo} {env} {workdir.name}",
+        group=log_group, start_step=start_step))
+    writers.hparams({"env": env, "algo": algo, "num_seeds": num_seeds,
+                     **dataclasses.asdict(config)})
 
     k = config.steps_per_call
     t0 = time.perf_counter()
@@ -280,16 +329,16 @@ def train(
         bar.update(chunk)
         crossed = functools.partial(_crossed, prev, step, config.num_steps)
         if crossed(config.log_every):
-            row = {name: float(np.mean(v)) for name, v in metrics.items()}
-            row.update(step=step, steps_per_s=steps_done / max(train_time, 1e-9))
+            row = train_row(metrics, step, steps_done / max(train_time, 1e-9))
             train_log.write(row)
+            writers.scalars({k_: v for k_, v in row.items() if k_ != "step"}, step)
             bar.set_postfix(critic=f"{row['critic/loss']:.3g}", nll=f"{row['behavior/nll']:.3g}")
         if crossed(config.eval_every) and config.eval_episodes > 0:
             result = evaluate_seeds(dataset, config, unpad_seeds(state, num_seeds),
                                     config.eval_episodes, step, policy, support)
             result["step"] = step
-            eval_log.write({"step": step,
-                            **{k_: v for k_, v in result.items() if k_ != "per_seed"}})
+            eval_log.write(eval_row(result, step))
+            writers.scalars(eval_scalars(result, seeds), step)
             if primary:
                 bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
                           f"Violation {result['violation']:.3f}")
@@ -303,6 +352,7 @@ def train(
     if not final and config.eval_episodes > 0:
         final = evaluate_seeds(dataset, config, unpad_seeds(state, num_seeds),
                                config.eval_episodes, step, policy, support)
+        writers.scalars(eval_scalars(final, seeds), step)
     summary = {
         "env": env,
         "dataset_id": dataset.dataset_id,
@@ -323,6 +373,8 @@ def train(
         "seed_devices": 1 if mesh is None else mesh.size,  # devices the seed axis spans
         "config": dataclasses.asdict(config),
     }
+    writers.scalars({"final/steps_per_s": summary["steps_per_s"],
+                     "final/compile_s": compile_s}, step)
     if primary:
         write_json(workdir / "summary.json", summary)
         plot_learning_curve(train_log.rows(), eval_log.rows(), workdir / "learning_curve.png",
