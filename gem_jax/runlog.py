@@ -70,30 +70,110 @@ def write_json(path: str | pathlib.Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+LOSS_PANELS = (  # (metric, panel title, y label with units)
+    ("critic/loss", "critic loss", "squared TD error"),
+    ("value/loss", "value loss", "expectile-weighted squared error"),
+    ("behavior/nll", "behavior NLL", "nats per action (actions in [-1, 1])"),
+)
+
+
 def plot_learning_curve(train_rows: list[dict], eval_rows: list[dict], path, title: str) -> None:
-    """Normalised score (mean +- std over seeds) and losses against gradient steps."""
+    """`learning_curve_figure` saved to `path` (PNG)."""
+    fig = learning_curve_figure(train_rows, eval_rows, title)
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+
+
+def learning_curve_figure(train_rows: list[dict], eval_rows: list[dict], title: str):
+    """Normalised score and one panel per loss against gradient steps: each seed a thin
+    line (from the rows' `per_seed`, when there are several seeds), their mean thick."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.6))
+    score_ax, *loss_axes = axes.flat
+    _seed_lines(score_ax, eval_rows, "normalized_score", marker="o")
+    if eval_rows and not _per_seed(eval_rows, "normalized_score"):  # older logs: mean +- std
+        steps = [r["step"] for r in eval_rows]
+        mean = np.array([r["normalized_score"] for r in eval_rows])
+        std = np.array([r.get("normalized_score_seed_std", 0.0) for r in eval_rows])
+        score_ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    score_ax.set(title="normalised score", ylabel="score (0 = random, 100 = reference)")
+    for ax, (key, name, unit) in zip(loss_axes, LOSS_PANELS):
+        values = _seed_lines(ax, train_rows, key)
+        ax.set(title=name, ylabel=unit)
+        _readable_y(ax, values)
+    legend = [ax for ax in axes.flat if ax.get_legend_handles_labels()[0]][:1]
+    for ax in axes.flat:
+        ax.set_xlabel("gradient steps")
+        ax.xaxis.set_major_formatter(_steps_formatter())
+        ax.grid(alpha=0.3)
+    for ax in legend:  # one legend (each seed / mean) for all panels
+        ax.legend(fontsize=8, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    if eval_rows:
-        steps = [r["step"] for r in eval_rows]
-        mean = np.array([r["normalized_score"] for r in eval_rows])
-        std = np.array([r.get("normalized_score_seed_std", 0.0) for r in eval_rows])
-        axes[0].plot(steps, mean, marker="o")
-        axes[0].fill_between(steps, mean - std, mean + std, alpha=0.2)
-    axes[0].set(xlabel="gradient step", ylabel="normalised score", title=title)
-    for key in ("critic/loss", "value/loss", "behavior/nll"):
-        pts = [(r["step"], r[key]) for r in train_rows if key in r]
-        if pts:
-            axes[1].plot(*zip(*pts), label=key)
-    axes[1].set(xlabel="gradient step", ylabel="loss", yscale="symlog")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return plt
+
+
+def _per_seed(rows: list[dict], key: str) -> list[list[float]]:
+    """`[S][T]` per-seed values of `key` over the rows (empty if any row lacks them)."""
+    per = [r.get("per_seed", {}).get(key) for r in rows if key in r]
+    if not per or any(p is None for p in per) or len({len(p) for p in per}) != 1:
+        return []
+    return [list(s) for s in zip(*per)]
+
+
+def _seed_lines(ax, rows: list[dict], key: str, marker: str | None = None) -> list[float]:
+    """Thin per-seed lines (two seeds or more) and the thick mean of `key`; returns every
+    plotted value (for the axis scaling)."""
+    pts = [(r["step"], r[key]) for r in rows if key in r]
+    if not pts:
+        return []
+    steps, mean = zip(*pts)
+    seeds = _per_seed(rows, key)
+    if len(seeds) > 1:
+        for i, values in enumerate(seeds):
+            ax.plot(steps, values, color="C0", lw=0.8, alpha=0.45,
+                    label="each seed" if i == 0 else None)
+    label = f"mean of {len(seeds)} seeds" if len(seeds) > 1 else None
+    ax.plot(steps, mean, color="C0", lw=2.2, marker=marker, ms=4, label=label)
+    return [*mean, *(v for s in seeds for v in s)]
+
+
+def _readable_y(ax, values: list[float]) -> None:
+    """Plain tick labels: a log axis (labels 0.01, 0.1, 1, 10) when positive values span
+    more than two decades, else a linear axis without offset or scientific notation."""
+    from matplotlib import ticker
+
+    finite = [v for v in values if np.isfinite(v)]
+    if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    else:
+        ax.yaxis.set_major_formatter(ticker.ScalarFormatter(useOffset=False))
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+
+
+def _steps_formatter():
+    """Step counts as 500, 20k, 1.5M."""
+    from matplotlib import ticker
+
+    def fmt(v, _):
+        if abs(v) >= 1e6:
+            return f"{v / 1e6:g}M"
+        if abs(v) >= 1e3:
+            return f"{v / 1e3:g}k"
+        return f"{v:g}"
+
+    return ticker.FuncFormatter(fmt)
 
 
 def _plain(value):

@@ -71,39 +71,101 @@ def _pyplot():
     return plt
 
 
+SCORE_LABEL = "normalised score (mean ± std over seeds)"
+VIOLATION_LABEL = "Violation = P(z(a*) < z_thresh)"
+
+
+def _colors(n: int) -> list:
+    """`n` distinct colours (tab10, tab20, then a sampled viridis)."""
+    import matplotlib
+
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    return [matplotlib.colormaps["viridis"](i / (n - 1)) for i in range(n)]
+
+
+def _legend_outside(ax, groups: dict, title: str) -> None:
+    """One legend right of the axes (never over the data); none for a single setting."""
+    if len(groups) < 2:
+        return
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, title=title,
+              title_fontsize=7, frameon=False)
+
+
+def _varying(rows: list[dict], along: tuple[str, ...]) -> str:
+    """The legend title: the knobs (other than `along`) that the rows vary."""
+    names = [HEADERS[k] for k in KNOBS if k not in along and len({r[k] for r in rows}) > 1]
+    return ", ".join(names)
+
+
+def _save(fig, path) -> None:
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # "tight": outside legends included
+    _pyplot().close(fig)
+
+
 def plot_budget(rows: list[dict], path: str | pathlib.Path, title: str = "") -> None:
-    """Score and Violation against N (symlog x so that N = 0 shows)."""
+    """`budget_figure` saved to `path` (PNG)."""
+    _save(budget_figure(rows, title), path)
+
+
+def plot_frontier(rows: list[dict], path: str | pathlib.Path, title: str = "") -> None:
+    """`frontier_figure` saved to `path` (PNG)."""
+    _save(frontier_figure(rows, title), path)
+
+
+def budget_figure(rows: list[dict], title: str = ""):
+    """Score and Violation against N, one line per setting of the other knobs; x is symlog
+    (so that N = 0 shows) with a plain tick at every N swept; the legend sits outside."""
+    from matplotlib import ticker
+
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, group in _groups(rows, ("num_candidates",)).items():
+    groups = _groups(rows, ("num_candidates",))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for color, (label, group) in zip(_colors(len(groups)), groups.items()):
         group = sorted(group, key=lambda r: r["num_candidates"])
         n = [r["num_candidates"] for r in group]
         score = np.array([r["normalized_score"] for r in group])
         std = np.array([r["normalized_score_seed_std"] for r in group])
-        axes[0].errorbar(n, score, yerr=std, marker="o", capsize=3, label=label)
-        axes[1].plot(n, [r["violation"] for r in group], marker="o", label=label)
-    axes[0].set(xlabel="candidates N", ylabel="normalised score", xscale="symlog", title=title)
-    axes[1].set(xlabel="candidates N", ylabel="Violation", xscale="symlog")
-    axes[0].legend(fontsize=7)
+        axes[0].errorbar(n, score, yerr=std, marker="o", capsize=3, color=color, label=label)
+        axes[1].plot(n, [r["violation"] for r in group], marker="o", color=color, label=label)
+    budgets = sorted({r["num_candidates"] for r in rows})
+    for ax in axes:
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xticks(budgets)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+        ax.set_xlabel("candidates N (0 = anchor only)")
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel=SCORE_LABEL, title="score vs candidate budget")
+    axes[1].set(ylabel=VIOLATION_LABEL, title="Violation vs candidate budget")
+    if title:
+        fig.suptitle(title)
+    _legend_outside(axes[1], groups, _varying(rows, ("num_candidates",)))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
-def plot_frontier(rows: list[dict], path: str | pathlib.Path, title: str = "") -> None:
-    """Score against Violation, points labelled by (beta_0, beta_end)."""
+def frontier_figure(rows: list[dict], title: str = ""):
+    """Score against Violation, points labelled by the schedule "β beta_0→beta_end", one
+    line per setting of the other knobs; the legend sits outside."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for label, group in _groups(rows, ("beta_start", "beta_end")).items():
+    along = ("beta_start", "beta_end")
+    groups = _groups(rows, along)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for color, (label, group) in zip(_colors(len(groups)), groups.items()):
         group = sorted(group, key=lambda r: (r["beta_start"], r["beta_end"]))
         x = [r["violation"] for r in group]
         y = [r["normalized_score"] for r in group]
-        ax.plot(x, y, marker="o", label=label)
+        ax.plot(x, y, marker="o", color=color, label=label)
         for r, xi, yi in zip(group, x, y):
-            ax.annotate(f"β₀={_fmt(r['beta_start'])}/{_fmt(r['beta_end'])}", (xi, yi),
+            ax.annotate(f"β {_fmt(r['beta_start'])}→{_fmt(r['beta_end'])}", (xi, yi),
                         fontsize=7, textcoords="offset points", xytext=(3, 3))
-    ax.set(xlabel="Violation", ylabel="normalised score", title=title or "support-weight frontier")
-    ax.legend(fontsize=7)
+    ax.set(xlabel=VIOLATION_LABEL, ylabel="normalised score (mean over seeds)",
+           title=title or "support-weight frontier")
+    ax.title.set_size(10)
+    ax.grid(alpha=0.3)
+    _legend_outside(ax, groups, _varying(rows, along))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

@@ -181,3 +181,46 @@ def test_csv_and_plots(tmp_path):
     # the budget plot has one line (only N varies), the frontier two (N varies there)
     assert list(sweep_report._groups(ROWS, ("num_candidates",))) == ["run config"]
     assert list(sweep_report._groups(ROWS, ("beta_start", "beta_end"))) == ["N=0", "N=64"]
+
+
+def many_settings():
+    """N x λ x β₀: 12 settings per budget, the case whose legend used to cover the data."""
+    rows = []
+    for n in (0, 1, 64, 1024):
+        for lam in (0.0, 1.0, 2.0):
+            for beta in (0.0, 0.5, 1.0, 2.0):
+                rows.append({**ROWS[1], "num_candidates": n, "lcb_lambda": lam,
+                             "beta_start": beta, "normalized_score": 10 + n / 100 + lam + beta,
+                             "violation": beta / 10 + n / 1e4})
+    return rows
+
+
+def test_budget_plot_legend_sits_outside_and_ticks_are_the_budgets(tmp_path):
+    rows = many_settings()
+    fig = sweep_report.budget_figure(rows, "gem on nav2d")
+    fig.canvas.draw()
+    score_ax, violation_ax = fig.axes
+    legend = violation_ax.get_legend()
+    assert len(legend.get_texts()) == 12 and legend.get_title().get_text() == "λ, β₀"
+    renderer = fig.canvas.get_renderer()
+    right_edge = max(ax.get_window_extent(renderer).x1 for ax in fig.axes)
+    assert legend.get_window_extent(renderer).x0 >= right_edge  # beside the data, not on it
+    assert score_ax.get_legend() is None
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "64", "1024"]
+        assert len({tuple(ln.get_color()) for ln in ax.get_lines() if len(ln.get_xdata()) == 4}
+                   ) == 12  # 12 distinct colours (more than the default cycle's 10)
+    assert legend.get_window_extent(renderer).x1 <= fig.bbox.x1  # inside the figure, uncut
+    sweep_report.plot_budget(rows, tmp_path / "n.png")
+    assert (tmp_path / "n.png").stat().st_size > 10_000
+
+
+def test_frontier_legend_sits_outside():
+    fig = sweep_report.frontier_figure(many_settings())
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "N, λ" and len(legend.get_texts()) == 12
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+    assert "β 0→0.1" in [t.get_text() for t in ax.texts]
