@@ -147,25 +147,49 @@ def budget_figure(rows: list[dict], title: str = ""):
     return fig
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
 def frontier_figure(rows: list[dict], title: str = ""):
-    """Score against Violation, points labelled by the schedule "β beta_0→beta_end", one
-    line per setting of the other knobs; the legend sits outside."""
+    """Score against Violation, one line per setting of the other knobs (colour), the
+    support schedule beta_0 -> beta_end of each point by its marker; legends outside."""
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
     along = ("beta_start", "beta_end")
     groups = _groups(rows, along)
+    schedules = sorted({(r["beta_start"], r["beta_end"]) for r in rows})
+    marker = dict(zip(schedules, MARKERS)) if len(schedules) <= len(MARKERS) else {}
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for color, (label, group) in zip(_colors(len(groups)), groups.items()):
         group = sorted(group, key=lambda r: (r["beta_start"], r["beta_end"]))
         x = [r["violation"] for r in group]
         y = [r["normalized_score"] for r in group]
-        ax.plot(x, y, marker="o", color=color, label=label)
+        ax.plot(x, y, color=color, lw=1.2, alpha=0.8, label=label)
         for r, xi, yi in zip(group, x, y):
-            ax.annotate(f"β {_fmt(r['beta_start'])}→{_fmt(r['beta_end'])}", (xi, yi),
-                        fontsize=7, textcoords="offset points", xytext=(3, 3))
+            key = (r["beta_start"], r["beta_end"])
+            ax.plot([xi], [yi], ls="", color=color, ms=6, marker=marker.get(key, "o"))
+            if not marker:  # too many schedules for markers: name each point
+                ax.annotate(_schedule(*key), (xi, yi), fontsize=7,
+                            textcoords="offset points", xytext=(3, 3))
     ax.set(xlabel=VIOLATION_LABEL, ylabel="normalised score (mean over seeds)",
            title=title or "support-weight frontier")
     ax.title.set_size(10)
     ax.grid(alpha=0.3)
-    _legend_outside(ax, groups, _varying(rows, along))
+    handles, _ = ax.get_legend_handles_labels()
+    if len(groups) < 2:
+        handles = []
+    if marker and len(schedules) > 1:  # the schedules' markers below the settings' colours
+        handles += [Line2D([], [], ls="", marker=m, color="0.3", label=_schedule(*key))
+                    for key, m in marker.items()]
+    if handles:
+        title = ", ".join(t for t in (_varying(rows, along) if len(groups) > 1 else "",
+                                      "β₀ → β_end" if len(schedules) > 1 else "") if t)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7,
+                  title=title, title_fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _schedule(beta_start: float, beta_end: float) -> str:
+    return f"β {_fmt(beta_start)}→{_fmt(beta_end)}"

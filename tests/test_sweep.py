@@ -215,12 +215,24 @@ def test_budget_plot_legend_sits_outside_and_ticks_are_the_budgets(tmp_path):
     assert (tmp_path / "n.png").stat().st_size > 10_000
 
 
-def test_frontier_legend_sits_outside():
+def test_frontier_legend_sits_outside_and_markers_tell_the_schedules():
     fig = sweep_report.frontier_figure(many_settings())
     fig.canvas.draw()
     (ax,) = fig.axes
     renderer = fig.canvas.get_renderer()
     legend = ax.get_legend()
-    assert legend.get_title().get_text() == "N, λ" and len(legend.get_texts()) == 12
+    assert legend.get_title().get_text() == "N, λ, β₀ → β_end"
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert len(texts) == 12 + 4 and texts[-4:] == ["β 0→0.1", "β 0.5→0.1", "β 1→0.1", "β 2→0.1"]
     assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
-    assert "β 0→0.1" in [t.get_text() for t in ax.texts]
+    assert legend.get_window_extent(renderer).x1 <= fig.bbox.x1
+    assert not ax.texts  # markers, not a label on every point
+    markers = {ln.get_marker() for ln in ax.get_lines() if len(ln.get_xdata()) == 1}
+    assert markers == {"o", "s", "^", "D"}
+
+
+def test_frontier_names_each_point_when_schedules_outnumber_the_markers():
+    rows = [{**ROWS[1], "beta_start": float(b), "normalized_score": float(b)} for b in range(12)]
+    fig = sweep_report.frontier_figure(rows)
+    assert len(fig.axes[0].texts) == 12 and fig.axes[0].texts[3].get_text() == "β 3→0.1"
+    assert fig.axes[0].get_legend() is None  # one setting, no schedule markers: no legend
