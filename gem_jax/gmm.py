@@ -156,6 +156,11 @@ def top1_log_prob(gmm: GMM, actions: jax.Array) -> jax.Array:
 
 
 def nearest_mean_distance(gmm: GMM, actions: jax.Array) -> jax.Array:
-    """`min_k ||a - m_k||_2` (CollapseDist, SPEC 4). [..., A] -> [...]."""
-    d = jnp.linalg.norm(actions[..., None, :] - gmm.means, axis=-1)  # [..., K]
+    """`min_k ||a - m_k||_2` (CollapseDist, SPEC 4). [..., A] -> [...].
+
+    A censored component's mean is a latent one and may lie past the edge; the action it
+    stands for is its mean clipped to the box, so that is what the distance is taken to.
+    """
+    means = jnp.clip(gmm.means, -1.0, 1.0) if gmm.censored else gmm.means  # [..., K, A]
+    d = jnp.linalg.norm(actions[..., None, :] - means, axis=-1)  # [..., K]
     return jnp.min(d, axis=-1)

@@ -135,3 +135,11 @@ def test_defaults_and_legacy_configs():
     assert (old.action_boundary, old.log_std_clamp) == ("density", "hard")
     with pytest.raises(ValueError, match="action_boundary"):
         GEMConfig(action_boundary="tobit").validate()
+
+
+def test_collapse_dist_of_censored_components_uses_the_clipped_mean():
+    g = G.GMM(logits=jnp.zeros((2,)), means=jnp.array([[1.4, 0.0], [-0.5, -0.5]]),
+              log_stds=jnp.zeros((2, 2)))
+    a = jnp.array([1.0, 0.0])  # the action the first (latent, past the edge) mean stands for
+    assert float(G.nearest_mean_distance(g, a)) == pytest.approx(0.4)
+    assert float(G.nearest_mean_distance(g.replace(censored=True), a)) == pytest.approx(0.0)
