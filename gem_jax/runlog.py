@@ -88,7 +88,7 @@ def learning_curve_figure(train_rows: list[dict], eval_rows: list[dict], title: 
     """Normalised score and one panel per loss against gradient steps: each seed a thin
     line (from the rows' `per_seed`, when there are several seeds), their mean thick."""
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.6))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.6), sharex=True)  # one step range
     score_ax, *loss_axes = axes.flat
     _seed_lines(score_ax, eval_rows, "normalized_score", marker="o")
     if eval_rows and not _per_seed(eval_rows, "normalized_score"):  # older logs: mean +- std
@@ -102,8 +102,9 @@ def learning_curve_figure(train_rows: list[dict], eval_rows: list[dict], title: 
         ax.set(title=name, ylabel=unit)
         _readable_y(ax, values)
     legend = [ax for ax in axes.flat if ax.get_legend_handles_labels()[0]][:1]
-    for ax in axes.flat:
+    for ax in axes[1]:
         ax.set_xlabel("gradient steps")
+    for ax in axes.flat:
         ax.xaxis.set_major_formatter(_steps_formatter())
         ax.grid(alpha=0.3)
     for ax in legend:  # one legend (each seed / mean) for all panels
