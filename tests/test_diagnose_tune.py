@@ -89,3 +89,32 @@ def test_tune_picks_on_validation_and_reports_test(tiny_run):
     overlap = run("tune", f"--workdir={tiny_run}", "--eval_episodes=2", "--test_seed=1")
     assert overlap.returncode == 2 and "overlap" in overlap.stderr
     assert len(overlap.stderr.strip().splitlines()) == 1
+
+
+def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
+    if not (tiny_run / "tune.json").is_file():
+        test_tune_picks_on_validation_and_reports_test(tiny_run)
+    tune = json.loads((tiny_run / "tune.json").read_text())
+    seed = str(tune["test_eval_seed"])
+    common = ["--eval_episodes=2", f"--seed={seed}", "--noprogress"]
+    for sub, extra in (("sweep_test_n", "--num_candidates=0,4"),
+                       ("sweep_test_ablations", "--variants=gem,no_pw")):
+        done = run("evaluate", f"--workdir={tiny_run}", f"--out={tiny_run / sub}", extra, *common)
+        assert done.returncode == 0, done.stderr
+    out = tmp_path / "fidelity"
+    done = run("fidelity_table", f"--run=nav2d:gem:{tiny_run}", f"--run=nav2d:iql:{tiny_run}",
+               f"--out={out}")
+    assert done.returncode == 0, done.stderr
+    table = json.loads(out.with_suffix(".json").read_text())
+    gem, base = table["rows"]
+    assert gem["normalized_score"] == pytest.approx(tune["chosen_test"]["normalized_score"])
+    assert gem["knobs"] == tune["chosen"] and gem["steps"] == 100
+    assert base["knobs"] == {"num_candidates": 0} and len(base["seed_scores"]) == 2
+    assert [r["num_candidates"] for r in table["n_sweep"]] == [0, 4]
+    (ablation,) = table["ablations"]
+    assert ablation["variant"] == "no_pw"
+    gem_ab = json.loads((tiny_run / "sweep_test_ablations" / "sweep.json").read_text())["rows"][0]
+    assert ablation["delta_score"] == pytest.approx(
+        ablation["normalized_score"] - gem_ab["normalized_score"])
+    assert (tmp_path / "fidelity_vs_n.png").stat().st_size > 1000
+    assert "| nav2d | gem | 100 |" in out.with_suffix(".md").read_text()
