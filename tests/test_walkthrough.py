@@ -4,7 +4,7 @@
   `experiments/` script whose flags all parse (`--only_check_args`, at the doc's sizes);
 * run in order in a temporary directory, with sizes shrunk (`shrink`), every command and
   the ```python block exit 0, and every `runs/walkthrough/...` path the page names exists
-  (slow: about a minute; `make test-slow`);
+  (about a minute; in the default run, so CI catches a page that no longer runs);
 * every picture it shows is in `docs/img/`, named as the file the commands wrote.
 
 `python tests/test_walkthrough.py --regenerate DIR` runs the page's commands at the page's
@@ -21,8 +21,6 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "walkthrough.md"
@@ -169,7 +167,6 @@ def test_pictures_are_in_docs_img_named_as_the_files_the_commands_write():
         assert source_of(text, image).startswith("runs/walkthrough/")  # named once, by name
 
 
-@pytest.mark.slow  # about a minute on 2 cores; the two checks above stay in the default run
 def test_walkthrough_runs_at_tiny_sizes(tmp_path):
     run_page(tmp_path, tiny=True)
     missing = [p for p in named_paths(DOC.read_text()) if not (tmp_path / p).exists()]
