@@ -24,7 +24,7 @@ from gem_jax.config import GEMConfig
 from gem_jax.gmm import BOUNDARY_TOL
 from gem_jax.losses import advantage_weight
 from gem_jax.networks import make_networks
-from gem_jax.select import PolicyParams, SelectKnobs, score_candidates
+from gem_jax.select import PolicyParams, SelectKnobs, candidate_set, score_candidates
 
 EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
 CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
@@ -108,9 +108,7 @@ def candidate_report(
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std
         actor = nets.actor_apply(params.actor, obs)
         behavior = nets.behavior_apply(params.behavior, obs)
-        anchor = gmm_lib.top_component_mean(actor)[None]  # [1, A]
-        sampled = gmm_lib.sample(actor, key, num_candidates)  # [N, A]
-        candidates = jnp.clip(jnp.concatenate([anchor, sampled]), -1.0, 1.0)  # [C, A]
+        candidates = candidate_set(actor, behavior, key, num_candidates)  # [C, A], anchor first
         scores, parts = score_candidates(nets, params, obs, candidates, behavior, t, knobs)
         support = parts["beta"] * parts["support_z"]  # [C]
         best = jnp.argmax(scores)

@@ -168,6 +168,29 @@ def score_candidates(
     return value + beta * support, parts
 
 
+def candidate_set(
+    actor: gmm_lib.GMM,
+    behavior: gmm_lib.GMM,
+    key: jax.Array,
+    num_candidates: int,
+    source: str = "actor",
+    variant: str = "gem",
+) -> jax.Array:
+    """`C(s)`: the anchor `a_0(s)` and N samples from the source, clipped to the box (SPEC 3).
+
+    actor, behavior: one state's mixtures, GMM [K, A]. A `variant` changes one factor
+    (no_anchor, anchor_bary, unimodal_actor_cands). Returns [C, A], the anchor first.
+    """
+    anchor_fn = gmm_lib.barycentre if variant == "anchor_bary" else gmm_lib.top_component_mean
+    parts = [] if variant == "no_anchor" else [anchor_fn(actor)[None]]  # [1, A]
+    if num_candidates > 0:
+        proposal = behavior if source == "behavior" else actor
+        if variant == "unimodal_actor_cands":
+            proposal = gmm_lib.moment_matched(actor)
+        parts.append(gmm_lib.sample(proposal, key, num_candidates))  # [N, A]
+    return jnp.clip(jnp.concatenate(parts, axis=0), -1.0, 1.0)  # [C, A]
+
+
 def make_policy(
     config: GEMConfig,
     num_candidates: int | None = None,
@@ -218,14 +241,7 @@ def make_policy(
         else:
             behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
 
-        anchor_fn = gmm_lib.barycentre if variant == "anchor_bary" else gmm_lib.top_component_mean
-        parts = [] if variant == "no_anchor" else [anchor_fn(actor)[None]]  # [1, A]
-        if n > 0:
-            proposal = behavior if source == "behavior" else actor
-            if variant == "unimodal_actor_cands":
-                proposal = gmm_lib.moment_matched(actor)
-            parts.append(gmm_lib.sample(proposal, key, n))  # [N, A]
-        candidates = jnp.clip(jnp.concatenate(parts, axis=0), -1.0, 1.0)  # [C, A]
+        candidates = candidate_set(actor, behavior, key, n, source, variant)  # [C, A]
 
         scores, parts = score_candidates(
             nets, params, obs, candidates, behavior, t, knobs, mode=mode, variant=variant
