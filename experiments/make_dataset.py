@@ -3,6 +3,7 @@
     python experiments/make_dataset.py --dataset=nav2d
     python experiments/make_dataset.py --dataset=pointmaze-umaze --num_steps=1000000 --seed=0
     python experiments/make_dataset.py --dataset=antmaze-umaze-fixture --force
+    python experiments/make_dataset.py --dataset=antmaze-medium-play  # needs the ant policy
     python experiments/make_dataset.py --list
 
 Datasets go to Minari's datasets directory ($MINARI_DATASETS_PATH, else
@@ -42,6 +43,7 @@ flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 def body() -> None:
     if FLAGS.list:
+        from gem_jax.data.antmaze_sac_build import policy_shipped
         from gem_jax.data.locomotion import LOCOMOTION_LOCAL_NAMES
 
         for name in data.list_datasets():
@@ -49,6 +51,9 @@ def body() -> None:
             kind = "local build" if spec.local else "official"
             if spec.local and spec.suite == "locomotion" and name not in LOCOMOTION_LOCAL_NAMES:
                 kind = "local build, behavior policy not shipped yet"
+            ant_recipe = spec.suite == "antmaze" and name != "antmaze-umaze-fixture"
+            if spec.local and ant_recipe and not policy_shipped():
+                kind = "local build, needs the shipped ant policy (not shipped yet)"
             print(f"{name:28s} {spec.dataset_id:60s} {spec.suite:10s} {kind}")
         return
     if not FLAGS.dataset:

@@ -26,11 +26,13 @@ from absl import app, flags
 from flax import serialization
 from tqdm import tqdm
 
+import gem_jax.envs  # noqa: F401  (registers gem_jax/AntGoal-v0, gem_jax/Nav2D-v0)
 from gem_jax import sac
 from gem_jax.types import Batch
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("env", "Hopper-v5", "gymnasium env id, e.g. Hopper-v5, Walker2d-v5.")
+flags.DEFINE_string("env", "Hopper-v5",
+                    "gymnasium env id, e.g. Hopper-v5, Walker2d-v5, gem_jax/AntGoal-v0.")
 flags.DEFINE_integer("steps", 1_000_000, "Total env steps to reach (counting resumed ones).")
 flags.DEFINE_integer("seed", 0, "Seed for the networks, the env and the exploration noise.")
 flags.DEFINE_string("workdir", None, "Where checkpoints, snapshots and curves go.")
@@ -195,8 +197,9 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
                 _append_csv(os.path.join(workdir, "metrics.csv"), metric_header, metric_rows)
             episodes, metric_rows = [], []
             save_checkpoint(ckpt_dir, state, buffer, counters, rng)
-            recent = np.loadtxt(os.path.join(workdir, "episodes.csv"), delimiter=",",
-                                skiprows=1, ndmin=2)[-10:, 1]
+            ep_path = os.path.join(workdir, "episodes.csv")
+            recent = (np.loadtxt(ep_path, delimiter=",", skiprows=1, ndmin=2)[-10:, 1]
+                      if os.path.exists(ep_path) else np.full(1, np.nan))  # no episode yet
             rate = (counters["env_steps"] - start_steps) / (time.time() - session_t0)
             bar.write(f"step {counters['env_steps']}: last-10 return {recent.mean():.1f}, "
                       f"{rate:.0f} steps/s "

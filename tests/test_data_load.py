@@ -23,7 +23,8 @@ def empty_dirs(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "name, minari_id, hint",
     [("maze2d-medium-v1", "D4RL/pointmaze/medium-v2", "--dataset=pointmaze-medium"),
-     ("antmaze-large-diverse-v2", "D4RL/antmaze/large-diverse-v1", "not a benchmark"),
+     ("antmaze-large-diverse-v2", "D4RL/antmaze/large-diverse-v1",
+      "--dataset=antmaze-large-diverse"),
      ("walker2d-medium-v2", "mujoco/walker2d/medium-v0", "--dataset=walker2d-medium")],
 )  # fmt: skip
 def test_missing_dataset_fails_fast_naming_id_path_and_command(name, minari_id, hint, tmp_path):

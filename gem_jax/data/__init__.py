@@ -2,8 +2,9 @@
 
 `load_dataset(name)` -> `Dataset` (flat numpy transitions after the suite's conventions);
 `resolve_name`, `list_datasets` for names; `build_dataset(name)` for the local builds
-(`nav2d`, `pointmaze-<maze>[-dense]`, `antmaze-umaze-fixture`); `sample_batch` draws
-minibatches on device (it is `gem_jax.train.sample_batch`).
+(`nav2d`, `pointmaze-<maze>[-dense]`, `antmaze-umaze-fixture`, `antmaze-<task>`, the
+locomotion levels); `sample_batch` draws minibatches on device (it is
+`gem_jax.train.sample_batch`).
 """
 
 from gem_jax.data.builders import build_dataset

@@ -5,6 +5,7 @@
 | `nav2d` | `gem/nav2d-v0` | seeds/002 App. A (`nav2d_build`) | 10^6 |
 | `pointmaze-<maze>[-dense]` | `gem/pointmaze/<maze>[-dense]-v0` | `pointmaze_build` | 10^6 |
 | `antmaze-umaze-fixture` | `gem/antmaze/umaze-fixture-v0` | random, NOT a benchmark | 5000 |
+| `antmaze-<task>` | `gem/antmaze/<task>-v0` | `antmaze_sac_build` (Minari, SAC ant) | 10^6 |
 | `<env>-<level>` | `gem/<env>/<level>-v0` | `locomotion` (D4RL recipe, SAC) | 10^6 |
 
 Builds are deterministic given the seed. A build holds a lock file in the datasets
@@ -63,6 +64,10 @@ def build_dataset(
             f"datasets: {sorted(names.LOCAL)}.{hint}"
         )
     builder, dataset_id = spec.builder, spec.dataset_ids[0]
+    if _needs_ant_policy(builder):  # fail before touching an existing build
+        from gem_jax.data import antmaze_sac_build
+
+        antmaze_sac_build.require_policy()
     with _build_lock(dataset_id):
         if storage.is_on_disk(dataset_id):
             if exist_ok and not force:
@@ -78,6 +83,11 @@ def build_dataset(
         except BaseException:
             minari_io.remove_dataset(dataset_id)
             raise
+
+
+def _needs_ant_policy(builder: str) -> bool:
+    """The Minari-recipe AntMaze builds (`antmaze-<task>`), not the random fixture."""
+    return builder.startswith("antmaze-") and builder != "antmaze-umaze-fixture"
 
 
 def _run_builder(builder: str, num_steps, seed, progress, reference_episodes) -> str:
@@ -99,6 +109,10 @@ def _run_builder(builder: str, num_steps, seed, progress, reference_episodes) ->
 
         steps = DEFAULT_NUM_STEPS["antmaze-umaze-fixture"] if num_steps is None else num_steps
         return antmaze_build.build(steps, seed, progress)
+    if _needs_ant_policy(builder):  # Minari's recipe from the shipped goal-reaching ant
+        from gem_jax.data import antmaze_sac_build
+
+        return antmaze_sac_build.build(builder, num_steps, seed, progress, reference_episodes)
     if names.LOCAL[builder].suite == "locomotion":  # D4RL's recipe from shipped SAC policies
         from gem_jax.data import locomotion
 

@@ -7,6 +7,10 @@ waypoints are cell centres minus a uniform jitter `U[0, 1)^2 * 0.2` (the publish
 controllers, D4RL `waypoint_controller.py` and Minari's `controller.py`, both subtract
 it); the first waypoint after a new goal is the bare cell centre and the last one is the
 goal itself. Used on the maze's own `Maze` object from gymnasium-robotics.
+
+The same planner drives the AntMaze data (Minari `scripts/antmaze/controller.py`): there the
+waypoint threshold is 0.45 and the waypoint is fed to a goal-reaching ant policy instead of
+the PD law, so `WaypointController.target` exposes the waypoint on its own.
 """
 
 from __future__ import annotations
@@ -62,9 +66,12 @@ def next_cell_table(free: np.ndarray, discount: float = DISCOUNT) -> np.ndarray:
 class WaypointController:
     """Stateful waypoint follower over a gymnasium-robotics `Maze` (host-side, per step)."""
 
-    def __init__(self, maze, rng: np.random.Generator):
+    def __init__(
+        self, maze, rng: np.random.Generator, waypoint_threshold: float = WAYPOINT_THRESHOLD
+    ):
         self.maze = maze
         self.rng = rng
+        self.waypoint_threshold = float(waypoint_threshold)
         self.table = next_cell_table(free_cells(maze.maze_map))
         self.goal_xy: np.ndarray | None = None
         self.goal_cell = (0, 0)
@@ -86,12 +93,16 @@ class WaypointController:
             self.target_cell = (int(nxt[0]), int(nxt[1]))
             self.target_xy = self.maze.cell_rowcol_to_xy(np.array(self.target_cell))
 
-    def __call__(self, obs: dict) -> np.ndarray:
-        """PD action (before noise and clipping) for a PointMaze dict observation."""
+    def reset(self) -> None:
+        """Forget the current goal: the next call plans from the agent's cell again."""
+        self.goal_xy = None
+
+    def target(self, obs: dict) -> np.ndarray:
+        """The current waypoint [2] for a maze dict observation, advancing it when reached."""
         achieved, desired = obs["achieved_goal"], obs["desired_goal"]
         if self.goal_xy is None or np.linalg.norm(self.goal_xy - desired) > 1e-3:
             self._new_goal(achieved, desired)
-        at_target = np.linalg.norm(self.target_xy - achieved) <= WAYPOINT_THRESHOLD
+        at_target = np.linalg.norm(self.target_xy - achieved) <= self.waypoint_threshold
         if at_target and self.target_cell != self.goal_cell:
             nxt = self.table[self.goal_cell][self.target_cell]
             self.target_cell = (int(nxt[0]), int(nxt[1]))
@@ -100,4 +111,9 @@ class WaypointController:
             else:
                 centre = self.maze.cell_rowcol_to_xy(np.array(self.target_cell))
                 self.target_xy = centre - self.rng.uniform(size=(2,)) * JITTER
-        return P_GAIN * (self.target_xy - achieved) + D_GAIN * obs["observation"][2:]
+        return self.target_xy
+
+    def __call__(self, obs: dict) -> np.ndarray:
+        """PD action (before noise and clipping) for a PointMaze dict observation."""
+        target = self.target(obs)
+        return P_GAIN * (target - obs["achieved_goal"]) + D_GAIN * obs["observation"][2:]

@@ -5,8 +5,10 @@ dataset(s) to read, the suite (== `GEMConfig` preset name), which reference scor
 normalise returns, and which local builder can stand in when the data is missing.
 An official name only ever resolves to official data: a local rebuild has its own
 namespace (`gem/...`) and its own short name (`nav2d`, `pointmaze-<maze>[-dense]`,
-`antmaze-umaze-fixture`, `<env>-<level>` for the SAC-recipe locomotion builds), and is
-never substituted silently.
+`antmaze-umaze-fixture`, `antmaze-<task>` for the Minari-recipe AntMaze builds,
+`<env>-<level>` for the SAC-recipe locomotion builds), and is never substituted silently:
+`antmaze-umaze-v2` is Minari's `D4RL/antmaze/umaze-v1`, `antmaze-umaze` our rebuild
+`gem/antmaze/umaze-v0`.
 
 D4RL locomotion levels map to Minari's `mujoco/<env>/{simple,medium,expert}-v0`:
 `random` -> simple, `medium-expert` -> medium + expert (D4RL's own construction),
@@ -107,6 +109,12 @@ def _local_specs() -> dict[str, DatasetSpec]:
             max_episode_steps=ANTMAZE_MAX_STEPS["umaze"],
         ),
     }  # fmt: skip
+    for task in ANTMAZE_D4RL:  # built by gem_jax.data.antmaze_sac_build (Minari's recipe)
+        short = f"antmaze-{task}"
+        specs[short] = DatasetSpec(
+            short, (f"gem/antmaze/{task}-v0",), "antmaze", local=True, builder=short,
+            ref_scores=ANTMAZE_REF, max_episode_steps=ANTMAZE_MAX_STEPS[task.split("-")[0]],
+        )  # fmt: skip
     for maze in MAZES:
         for dense in ("", "-dense"):
             short = f"pointmaze-{maze}{dense}"
@@ -138,7 +146,8 @@ def _d4rl_specs() -> dict[str, DatasetSpec]:
         name = f"antmaze-{task}-v2"
         specs[name] = DatasetSpec(
             name, (f"D4RL/antmaze/{minari_task}-v1",), "antmaze", local=False,
-            ref_scores=ANTMAZE_REF, max_episode_steps=ANTMAZE_MAX_STEPS[task.split("-")[0]],
+            builder=f"antmaze-{task}", ref_scores=ANTMAZE_REF,
+            max_episode_steps=ANTMAZE_MAX_STEPS[task.split("-")[0]],
         )  # fmt: skip
     for env in LOCOMOTION_ENVS:
         for level, minari_levels in LOCOMOTION_LEVELS.items():

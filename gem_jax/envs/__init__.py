@@ -2,6 +2,8 @@
 
 * `gem_jax/Nav2D-v0`: the 2-D navigation task of seeds/002 App. A (`gem_jax.envs.nav2d`
   is the pure JAX version, `gem_jax.envs.nav2d_gym` the gymnasium one).
+* `gem_jax/AntGoal-v0`: the goal-reaching Ant-v4 whose SAC policy drives the AntMaze data
+  (`gem_jax.envs.ant_goal`, Minari's `GoalReachAnt` recipe), 1000-step episodes.
 
 Kept cheap: nothing here imports JAX; the entry point is resolved by `gymnasium.make`.
 """
@@ -9,10 +11,18 @@ Kept cheap: nothing here imports JAX; the entry point is resolved by `gymnasium.
 from gymnasium.envs.registration import register, registry
 
 NAV2D_ID = "gem_jax/Nav2D-v0"
+ANT_GOAL_ID = "gem_jax/AntGoal-v0"
 
 if NAV2D_ID not in registry:
     register(
         id=NAV2D_ID,
         entry_point="gem_jax.envs.nav2d_gym:Nav2DEnv",
+        max_episode_steps=1000,
+    )
+
+if ANT_GOAL_ID not in registry:
+    register(
+        id=ANT_GOAL_ID,
+        entry_point="gem_jax.envs.ant_goal:AntGoalEnv",
         max_episode_steps=1000,
     )
