@@ -63,6 +63,7 @@ import numpy as np
 from gem_jax.data import minari_io, names, storage
 from gem_jax.data.antmaze_build import COLLECT_MAP, EVAL_MAP
 from gem_jax.data.maze_controller import WaypointController
+from gem_jax.envs.ant_goal import ACTION_DIM, maze_policy_observation
 
 WAYPOINT_THRESHOLD = 0.45
 ACTION_NOISE = 0.2
@@ -249,12 +250,10 @@ def rollout_episode(
     observations = {k: np.empty((steps + 1, *v.shape), v.dtype) for k, v in obs.items()}
     for k, v in obs.items():
         observations[k][0] = v
-    actions = np.empty((steps, 8), np.float32)  # [T, 8]
+    actions = np.empty((steps, ACTION_DIM), np.float32)  # [T, 8]
     rewards = np.empty((steps,), np.float64)  # [T]
     success = np.zeros((steps + 1,), bool)  # [T+1], Minari's infos["success"]
     success[0] = info["success"]
-    from gem_jax.envs.ant_goal import maze_policy_observation
-
     for t in range(steps):
         action = policy(maze_policy_observation(obs, controller.target(obs)))
         if noise is not None:
@@ -302,7 +301,7 @@ def collect(
         desc=f"antmaze-{parse_task(task)}: collecting", mininterval=2,
     ) as bar:  # fmt: skip
         for k, steps in enumerate(episode_lengths(num_steps, horizon(task))):
-            noise = rng.normal(0.0, action_noise, (steps, 8)) if action_noise > 0 else None
+            noise = rng.normal(0.0, action_noise, (steps, ACTION_DIM)) if action_noise else None
             episodes.append(rollout_episode(sim, controller, policy, steps, seed + k, noise))
             bar.update(steps)
     env.close()
@@ -319,14 +318,19 @@ def summarize(episodes) -> dict:
     }
 
 
-def average_return(env, policy, num_episodes: int, seed: int, controller=None) -> float:
-    """Minari's `get_average_reference_score`: first reset seeded, then unseeded."""
-    from gem_jax.envs.ant_goal import maze_policy_observation
+def average_return(
+    env, policy, num_episodes: int, seed: int, controller=None, progress: bool = False
+) -> float:
+    """Minari's `get_average_reference_score`: first reset seeded, then unseeded. With a
+    `controller`, `policy` sees the [29] observation toward its waypoint (planner + policy)."""
+    from tqdm.auto import tqdm
 
     returns = []
     obs, _ = env.reset(seed=seed)
-    for _ in range(num_episodes):
+    for _ in tqdm(range(num_episodes), disable=not progress, unit="ep", desc="reference"):
         total, done = 0.0, False
+        if controller is not None:
+            controller.reset()
         while not done:
             if controller is None:
                 action = policy(obs)
@@ -340,19 +344,22 @@ def average_return(env, policy, num_episodes: int, seed: int, controller=None) -
     return float(np.mean(returns))
 
 
-def reference_scores(task: str, actor_params, num_episodes: int, seed: int) -> tuple:
+def reference_scores(
+    task: str, actor_params, num_episodes: int, seed: int, progress: bool = False
+) -> tuple[float | None, float | None]:
     """(ref_min, ref_max) as Minari computes them (module docstring); (None, None) for 0."""
     if num_episodes <= 0:
         return None, None
     env = make_env(task, eval_env=True)
     env.action_space.seed(seed)
-    random_score = average_return(env, lambda _: env.action_space.sample(), num_episodes, seed)
+    random_score = average_return(
+        env, lambda _: env.action_space.sample(), num_episodes, seed, progress=progress
+    )
     controller = WaypointController(
         env.unwrapped.maze, np.random.default_rng([seed, 2]), WAYPOINT_THRESHOLD
     )
-    expert = average_return(
-        env, SACPolicy(actor_params, seed=[seed, 4]), num_episodes, seed, controller
-    )
+    policy = SACPolicy(actor_params, seed=[seed, 4])
+    expert = average_return(env, policy, num_episodes, seed, controller, progress)
     env.close()
     return random_score, expert
 
@@ -398,7 +405,7 @@ def build(
     actor_params = load_policy(policy_path)
     episodes = collect(task, actor_params, num_steps, seed, progress)
     stats = summarize(episodes)
-    ref_min, ref_max = reference_scores(task, actor_params, reference_episodes, seed)
+    ref_min, ref_max = reference_scores(task, actor_params, reference_episodes, seed, progress)
     env, eval_env = make_env(task), make_env(task, eval_env=True)
     ds_id = dataset_id(task)
     refs = (
