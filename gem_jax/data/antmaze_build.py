@@ -7,7 +7,8 @@ official data and its evaluation env use v4) on the official umaze collection ma
 with seed + k. The ant never reaches the goal, so every raw reward is 0. Its only use is
 to run the antmaze code path (dict observations flattened to D4RL's 29-d layout, the
 `r - 1` reward convention, success-based scoring with ref scores 0 / 1, the evaluation
-env) end to end without the official data.
+env) end to end without the official data. The real recipe (a trained ant, the planner,
+Minari's maps) is `gem_jax.data.antmaze_sac_build`.
 """
 
 from __future__ import annotations

@@ -31,6 +31,15 @@ with `scripts/antmaze/controller.py` (and D4RL's antmaze data before them), writ
   its goal (1, 1) in the data's own maze (`COLLECT_MAP`; D4RL's goal is 8 units from the
   start along y, as here).
 
+Rewards: what the env gives, `1[|xy - goal| <= 0.45]` toward *each episode's own goal*
+(Minari stores the same); the loader then applies gem-jax's antmaze convention `r - 1`
+(`conventions.py`). For umaze that goal is the evaluation goal cell; for the -diverse / -play
+tasks it is a random cell per episode, not the fixed evaluation goal that D4RL's antmaze task
+is scored on (success within 0.5 of it). Relabelling toward the evaluation goal, as `load.py`
+does for maze2d, would be a loader-wide choice (it would change the official Minari data's
+rewards too) and is not made here; the per-step goal is kept in
+`observations["desired_goal"]`.
+
 Maps (`TASKS`), Minari's mapping, which this module follows:
 
 | task | env | starts / goals |
