@@ -11,6 +11,9 @@ is the command-line face (files, rollouts). Every number is per seed:
 * `candidate_report`: per state, how many of the N + 1 candidates are distinct, and the
   spread over the candidate set of the LCB term against that of beta_t * z (SPEC 3), with
   how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor.
+* `extra_candidate_scorer`: selection with one outside action (e.g. the data's own
+  controller, `experiments/oracle_probe.py`) appended to the candidate set, and where that
+  action ranks: is a run limited by what it proposes or by how it scores?
 """
 
 from __future__ import annotations
@@ -126,6 +129,39 @@ def candidate_report(
     report = {k: float(np.mean(v)) for k, v in out.items()}
     report["num_candidates"] = num_candidates
     return report
+
+
+def extra_candidate_scorer(config: GEMConfig, num_candidates: int):
+    """Jitted `(params, obs [B, O], extra [B, A], keys [B], t, knobs, use_extra) -> (a, info)`.
+
+    Per state: the anchor + N actor candidates of `candidate_set` and then `extra` (clipped
+    to the box) as the last candidate, all scored by `score_candidates` (SPEC 3). With
+    `use_extra=False` the extra action is scored but cannot be chosen, so the action is
+    plain GEM selection. `info` [B]: `extra_won`, `extra_score_rank` / `extra_lcb_rank`
+    (share of the other candidates scoring strictly above the extra one, by score and by
+    LCB alone: 0 = it is the best), `extra_z` (its candidate-set z-score) and `lcb_gap`
+    (LCB of the extra action minus LCB of the chosen one).
+    """
+    def one(params, obs, extra, key, t, knobs, use_extra):
+        nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
+        obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
+        actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
+        behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
+        cands = candidate_set(actor, behavior, key, num_candidates)  # [C, A]
+        cands = jnp.concatenate([cands, jnp.clip(extra, -1.0, 1.0)[None]], axis=0)  # [C+1, A]
+        scores, parts = score_candidates(nets, params, obs, cands, behavior, t, knobs)
+        last = scores.shape[0] - 1
+        best = jnp.argmax(jnp.where(use_extra | (jnp.arange(last + 1) < last), scores, -jnp.inf))
+        above = lambda v: jnp.mean(v[:-1] > v[-1])  # share of the others above the extra one
+        return cands[best], {
+            "extra_won": best == last,
+            "extra_score_rank": above(scores),
+            "extra_lcb_rank": above(parts["lcb"]),
+            "extra_z": parts["support_z"][-1],
+            "lcb_gap": parts["lcb"][-1] - parts["lcb"][best],
+        }
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, None, None, None)))
 
 
 def goal_report(step_rewards: np.ndarray, lengths: np.ndarray) -> dict:

@@ -118,3 +118,42 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
         ablation["normalized_score"] - gem_ab["normalized_score"])
     assert (tmp_path / "fidelity_vs_n.png").stat().st_size > 1000
     assert "| nav2d | gem | 100 |" in out.with_suffix(".md").read_text()
+
+
+def test_extra_candidate_scorer_against_plain_selection():
+    """Without the extra action it is plain GEM selection (same action as `make_policy`);
+    with it, the ranks agree with a direct scoring of the same candidates."""
+    import jax
+
+    from gem_jax import GEMConfig, SelectKnobs, init_state, make_policy, policy_params
+    from gem_jax.networks import make_networks
+    from gem_jax.select import candidate_set, score_candidates
+
+    cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
+                    behavior_num_components=2)
+    params = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=3, action_dim=2))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))  # [B, O]
+    extra = jnp.full((5, 2), 0.25)  # [B, A]
+    keys = jax.random.split(jax.random.PRNGKey(2), 5)
+    knobs = SelectKnobs.create(lcb_lambda=1.0, beta_start=0.5, beta_end=0.5, horizon=10)
+    scorer = diag.extra_candidate_scorer(cfg, num_candidates=8)
+
+    plain, info = scorer(params, obs, extra, keys, 0, knobs, False)
+    assert not np.any(np.asarray(info["extra_won"]))
+    policy = make_policy(cfg, num_candidates=8, state_chunk=0)
+    # make_policy splits its key per state the same way: feed it the keys' parent.
+    ref, _ = policy(params, obs, jax.random.PRNGKey(2), 0, knobs)
+    np.testing.assert_allclose(np.asarray(plain), np.asarray(ref), atol=1e-6)
+
+    chosen, info = scorer(params, obs, extra, keys, 0, knobs, True)
+    nets = make_networks(cfg, 2)
+    actor = nets.actor_apply(params.actor, obs[0])
+    behavior = nets.behavior_apply(params.behavior, obs[0])
+    cands = jnp.concatenate([candidate_set(actor, behavior, keys[0], 8), extra[:1]])  # [10, A]
+    scores, parts = score_candidates(nets, params, obs[0], cands, behavior, 0, knobs)
+    scores, lcbs = np.asarray(scores), np.asarray(parts["lcb"])
+    assert float(info["extra_score_rank"][0]) == pytest.approx(np.mean(scores[:-1] > scores[-1]))
+    assert float(info["extra_lcb_rank"][0]) == pytest.approx(np.mean(lcbs[:-1] > lcbs[-1]))
+    np.testing.assert_allclose(np.asarray(chosen[0]), np.asarray(cands[np.argmax(scores)]),
+                               atol=1e-6)
+    assert bool(info["extra_won"][0]) == (int(np.argmax(scores)) == 9)
