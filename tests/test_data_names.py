@@ -26,6 +26,9 @@ from gem_jax.data import build_dataset, list_datasets, names, resolve_name
         ("nav2d", "gem/nav2d-v0", "nav2d"),
         ("pointmaze-umaze", "gem/pointmaze/umaze-v0", "maze2d"),
         ("pointmaze-large-dense", "gem/pointmaze/large-dense-v0", "maze2d"),
+        ("maze2d-umaze", "gem/maze2d/umaze-v0", "maze2d"),  # D4RL's recipe, local build
+        ("maze2d-medium-dense", "gem/maze2d/medium-dense-v0", "maze2d"),
+        ("gem/maze2d/large-v0", "gem/maze2d/large-v0", "maze2d"),
         ("antmaze-umaze-fixture", "gem/antmaze/umaze-fixture-v0", "antmaze"),
     ],
 )

@@ -158,3 +158,37 @@ def test_dense_rewards_are_exp_minus_distance(tmp_path, monkeypatch):
         obs = ep.observations
         dist = np.linalg.norm(obs["achieved_goal"][1:] - obs["desired_goal"][1:], axis=-1)
         np.testing.assert_allclose(ep.rewards, np.exp(-dist), rtol=1e-6)
+
+
+def test_d4rl_recipe_moves_the_goal_only_within_0_1_and_slows_there(tmp_path, monkeypatch):
+    """`maze2d-umaze` (D4RL's collector): a goal ends only within 0.1 of it (or after the
+    300-step horizon); the env itself never moves it. Minari's recipe turns away at 0.45."""
+    from gem_jax.data import pointmaze_build
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    monkeypatch.setenv("GEM_JAX_CACHE", str(tmp_path / "cache"))
+    dataset_id = build_dataset("maze2d-umaze", 3000, progress=False, reference_episodes=1)
+    assert dataset_id == "gem/maze2d/umaze-v0"
+    dataset = minari.load_dataset(dataset_id)
+    assert not dataset.recover_environment().spec.kwargs["reset_target"]
+    episodes = list(dataset.iterate_episodes())
+    assert len(episodes) > 5
+    for ep in episodes[:-1]:
+        obs = ep.observations
+        goal = obs["desired_goal"][0]
+        same_goal = np.broadcast_to(goal, (len(ep.rewards), 2))
+        np.testing.assert_array_equal(obs["desired_goal"][:-1], same_goal)
+        final = np.linalg.norm(obs["achieved_goal"][-1] - goal)
+        assert final <= pointmaze_build.D4RL_SOLVE_THRESHOLD or len(ep.rewards) == 300
+        before = np.linalg.norm(obs["achieved_goal"][1:-1] - goal, axis=1)
+        assert np.all(before > pointmaze_build.D4RL_SOLVE_THRESHOLD)  # the first arrival ends it
+    loaded = load_dataset("maze2d-umaze")
+    assert loaded.suite == "maze2d" and loaded.max_episode_steps == 300
+    collect_env, _ = pointmaze_build.make_envs("umaze", False, "minari")
+    minari_run = pointmaze_build.collect(collect_env, 3000, seed=0, progress=False)
+    ends = np.flatnonzero(minari_run["success"])
+    at_end = np.linalg.norm(minari_run["observations"]["achieved_goal"][ends + 1]
+                            - minari_run["observations"]["desired_goal"][ends], axis=1)
+    assert np.all(at_end <= 0.45) and np.median(at_end) > pointmaze_build.D4RL_SOLVE_THRESHOLD
+    with pytest.raises(ValueError, match="recipe"):
+        pointmaze_build.collect(collect_env, 10, seed=0, progress=False, recipe="d5rl")

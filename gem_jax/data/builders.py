@@ -3,7 +3,8 @@
 | short name | dataset id | recipe (module) | default steps |
 |---|---|---|---|
 | `nav2d` | `gem/nav2d-v0` | seeds/002 App. A (`nav2d_build`) | 10^6 |
-| `pointmaze-<maze>[-dense]` | `gem/pointmaze/<maze>[-dense]-v0` | `pointmaze_build` | 10^6 |
+| `pointmaze-<maze>[-dense]` | `gem/pointmaze/<maze>[-dense]-v0` | `pointmaze_build` Minari | 10^6 |
+| `maze2d-<maze>[-dense]` | `gem/maze2d/<maze>[-dense]-v0` | `pointmaze_build`, D4RL | 10^6 |
 | `antmaze-umaze-fixture` | `gem/antmaze/umaze-fixture-v0` | random, NOT a benchmark | 5000 |
 | `antmaze-<task>` | `gem/antmaze/<task>-v0` | `antmaze_sac_build` (Minari, SAC ant) | 10^6 |
 | `<env>-<level>` | `gem/<env>/<level>-v0` | `locomotion` (D4RL recipe, SAC) | 10^6 |
@@ -96,13 +97,14 @@ def _run_builder(builder: str, num_steps, seed, progress, reference_episodes) ->
 
         steps = DEFAULT_NUM_STEPS["nav2d"] if num_steps is None else num_steps
         return nav2d_build.build(steps, seed, progress, reference_episodes)
-    if builder.startswith("pointmaze-"):
+    if builder.startswith(("pointmaze-", "maze2d-")):
         from gem_jax.data import pointmaze_build
 
-        maze = builder.split("-")[1]
+        family, maze = builder.split("-")[:2]
         steps = DEFAULT_NUM_STEPS["pointmaze"] if num_steps is None else num_steps
+        recipe = "minari" if family == "pointmaze" else "d4rl"
         return pointmaze_build.build(
-            maze, builder.endswith("-dense"), steps, seed, progress, reference_episodes
+            maze, builder.endswith("-dense"), steps, seed, progress, reference_episodes, recipe
         )
     if builder == "antmaze-umaze-fixture":
         from gem_jax.data import antmaze_build

@@ -122,6 +122,11 @@ def _local_specs() -> dict[str, DatasetSpec]:
                 short, (f"gem/pointmaze/{maze}{dense}-v0",), "maze2d", local=True,
                 builder=short, max_episode_steps=MAZE2D_MAX_STEPS[maze],
             )  # fmt: skip
+            short = f"maze2d-{maze}{dense}"  # D4RL's maze2d recipe (pointmaze_build)
+            specs[short] = DatasetSpec(
+                short, (f"gem/maze2d/{maze}{dense}-v0",), "maze2d", local=True,
+                builder=short, max_episode_steps=MAZE2D_MAX_STEPS[maze],
+            )  # fmt: skip
     for env in LOCOMOTION_ENVS:  # built by gem_jax.data.locomotion (D4RL's recipe, SAC)
         for level in LOCAL_LOCOMOTION_LEVELS:
             short = f"{env}-{level}"
@@ -178,7 +183,7 @@ def list_datasets() -> list[str]:
 def _suite_of_minari_id(dataset_id: str) -> str | None:
     if dataset_id.startswith("gem/nav2d"):
         return "nav2d"
-    if dataset_id.startswith(("D4RL/pointmaze/", "gem/pointmaze/")):
+    if dataset_id.startswith(("D4RL/pointmaze/", "gem/pointmaze/", "gem/maze2d/")):
         return "maze2d"
     if dataset_id.startswith(("D4RL/antmaze/", "gem/antmaze/")):
         return "antmaze"
