@@ -179,7 +179,7 @@ def body() -> int:
         results[mode]["seed_stats"].append(summarise(records))
     report = {
         "workdir": str(workdir),
-        "step": int(meta.get("step", -1)),
+        "step": int(np.asarray(state.step).reshape(-1)[0]),
         "num_candidates": FLAGS.num_candidates,
         "eval_episodes": FLAGS.eval_episodes,
         "knobs": {

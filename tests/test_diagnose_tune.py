@@ -157,3 +157,33 @@ def test_extra_candidate_scorer_against_plain_selection():
     np.testing.assert_allclose(np.asarray(chosen[0]), np.asarray(cands[np.argmax(scores)]),
                                atol=1e-6)
     assert bool(info["extra_won"][0]) == (int(np.argmax(scores)) == 9)
+
+
+def test_q_landscape_grid_and_controller_value():
+    """experiments/q_landscape.py: a 9 x 9 grid over the box, the PD controller's action
+    toward the goal, and LCBs equal to a direct ensemble evaluation."""
+    import importlib.util
+
+    import jax
+
+    from gem_jax import GEMConfig, init_state, policy_params
+    from gem_jax.networks import make_networks
+    from gem_jax.select import lcb
+
+    path = ROOT / "experiments" / "q_landscape.py"
+    spec = importlib.util.spec_from_file_location("q_landscape", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = GEMConfig(hidden_dims=(8, 8), num_critics=3, num_components=2, behavior_num_components=2)
+    params = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=4, action_dim=2))
+    nets = make_networks(cfg, 2)
+    goal = np.array([1.0, 2.0], np.float32)
+    states = module.probe_states(goal, np.array([3.0, 3.0]))
+    np.testing.assert_allclose(states["0.3 right of goal, at rest"], [1.3, 2.0, 0.0, 0.0])
+    obs = states["0.3 right of goal, at rest"]
+    grid, values, ctrl, ctrl_value = module.landscape(nets, params, obs, 0.5, goal)
+    assert grid.shape == (81, 2) and values.shape == (81,)
+    assert grid.min() == -1.0 and grid.max() == 1.0
+    np.testing.assert_allclose(ctrl, [-1.0, 0.0])  # 10 * (-0.3) clipped; at rest
+    q = nets.critic_apply(params.critic, jnp.asarray(obs), jnp.asarray(ctrl, jnp.float32))  # [E]
+    assert ctrl_value == pytest.approx(float(lcb(q, 0.5)), rel=1e-5)

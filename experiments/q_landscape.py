@@ -1,0 +1,123 @@
+"""The critic's LCB over a grid of actions at a few hand-picked maze states.
+
+For pointmaze / maze2d runs. At each probe state (at the evaluation goal at rest, at the
+goal moving right at speed 1, 0.3 right of the goal at rest, and at the evaluation start at
+rest) the online critic ensemble scores a 9 x 9 grid of actions over [-1, 1]^2:
+`LCB = mean_e Q_e - lambda std_e Q_e` (SPEC 3). The table gives, per seed, the argmax
+action, the LCB range over the grid, and the LCB of the data's own controller action
+(`gem_jax/data/maze_controller.py`, PD toward the goal). A critic whose grid range is tiny
+next to the candidate-set z-score's cannot steer selection; one whose argmax points away
+from the goal steers it wrong. Writes `<workdir>/q_landscape.md`.
+
+    python experiments/q_landscape.py --workdir=runs/maze2d_gem
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from absl import app, flags  # noqa: E402
+
+from gem_jax.cli import absl_main  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Run directory of a pointmaze / maze2d run.")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
+flags.DEFINE_float("lcb_lambda", 1.0, "lambda of the LCB.")
+flags.DEFINE_integer("start_seed", 10_000, "Env reset seed whose start position is probed.")
+
+GRID = 9
+
+
+def probe_states(goal, start) -> dict:
+    """name -> raw observation [x, y, vx, vy]."""
+    import numpy as np
+
+    goal, start = np.asarray(goal, np.float32), np.asarray(start, np.float32)
+    return {
+        "at goal, at rest": np.r_[goal, 0.0, 0.0],
+        "at goal, moving right (v = 1)": np.r_[goal, 1.0, 0.0],
+        "0.3 right of goal, at rest": np.r_[goal + np.array([0.3, 0.0]), 0.0, 0.0],
+        "evaluation start, at rest": np.r_[start, 0.0, 0.0],
+    }
+
+
+def landscape(nets, params, obs, lcb_lambda: float, goal):
+    """(grid [G*G, A], LCB [G*G], controller action [A], its LCB) for one raw obs."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from gem_jax.data.maze_controller import D_GAIN, P_GAIN
+    from gem_jax.select import lcb
+
+    axis = np.linspace(-1.0, 1.0, GRID)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)  # [G*G, 2]
+    ctrl = np.clip(P_GAIN * (goal - obs[:2]) + D_GAIN * obs[2:], -1.0, 1.0)  # [2]
+    actions = jnp.asarray(np.concatenate([grid, ctrl[None]]), jnp.float32)  # [G*G+1, 2]
+    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
+    q = jax.vmap(lambda a: nets.critic_apply(params.critic, norm, a))(actions)  # [G*G+1, E]
+    values = np.asarray(lcb(q, lcb_lambda, axis=-1))
+    return grid, values[:-1], ctrl, float(values[-1])
+
+
+def body() -> int:
+    import jax
+    import numpy as np
+
+    from gem_jax import checkpoint
+    from gem_jax.config import from_config_dict
+    from gem_jax.data import load_dataset
+    from gem_jax.data.envs import maze2d_goal
+    from gem_jax.networks import make_networks
+    from gem_jax.select import policy_params, seed_params
+
+    if not FLAGS.workdir:
+        raise ValueError("--workdir is required (a pointmaze / maze2d run written by train.py).")
+    workdir = pathlib.Path(FLAGS.workdir)
+    state, meta = checkpoint.restore(workdir, FLAGS.step)
+    config = from_config_dict(meta["config"])
+    env_name = json.loads((workdir / "config.json").read_text())["env"]
+    dataset = load_dataset(env_name)
+    if dataset.suite != "maze2d":
+        raise ValueError(f"q_landscape needs a maze run; {workdir} trained on {env_name}.")
+    goal, _ = maze2d_goal(dataset.dataset_id)
+    env = dataset.make_env()
+    start = env.reset(seed=FLAGS.start_seed)[0][:2]
+    env.close()
+    params = policy_params(state)
+    nets = make_networks(config, 2)
+    num_seeds = int(jax.tree.leaves(params.critic)[0].shape[0])  # leaves are [S, E, ...]
+    lines = [
+        f"# Critic LCB over a {GRID} x {GRID} action grid: {workdir} at step "
+        f"{int(np.asarray(state.step).reshape(-1)[0])} ({env_name}, lambda = {FLAGS.lcb_lambda:g})",
+        "",
+        f"Goal {np.round(goal, 2).tolist()}, evaluation start {np.round(start, 2).tolist()}.",
+        "",
+        "| seed | state | LCB argmax action | LCB max | LCB min | controller action | its LCB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in range(num_seeds):
+        seed = seed_params(params, s)
+        for name, obs in probe_states(goal, start).items():
+            grid, values, ctrl, ctrl_value = landscape(nets, seed, obs, FLAGS.lcb_lambda, goal)
+            best = grid[int(np.argmax(values))]
+            lines.append(
+                f"| {s} | {name} | ({best[0]:+.2f}, {best[1]:+.2f}) | {values.max():.2f} | "
+                f"{values.min():.2f} | ({ctrl[0]:+.2f}, {ctrl[1]:+.2f}) | {ctrl_value:.2f} |"
+            )
+    text = "\n".join(lines) + "\n"
+    (workdir / "q_landscape.md").write_text(text)
+    print(text)
+    return 0
+
+
+main = absl_main(body)
+
+
+if __name__ == "__main__":
+    app.run(main)
