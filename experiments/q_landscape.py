@@ -65,6 +65,23 @@ def landscape(nets, params, obs, lcb_lambda: float, goal):
     return grid, values[:-1], ctrl, float(values[-1])
 
 
+def behavior_summary(nets, params, obs, ctrl):
+    """(top weight, top component mean clipped [A], log mu(0|s), log mu(ctrl|s))."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from gem_jax import gmm as gmm_lib
+
+    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
+    mu = nets.behavior_apply(params.behavior, norm)  # GMM [Kb, A]
+    weights = np.asarray(jax.nn.softmax(mu.logits))  # [Kb]
+    top = int(np.argmax(weights))
+    log_mu = lambda a: float(gmm_lib.log_prob(mu, jnp.asarray(a, jnp.float32)))
+    mean = np.clip(np.asarray(mu.means[top]), -1.0, 1.0)
+    return float(weights[top]), mean, log_mu(np.zeros(2)), log_mu(ctrl)
+
+
 def body() -> int:
     import jax
     import numpy as np
@@ -98,17 +115,24 @@ def body() -> int:
         "",
         f"Goal {np.round(goal, 2).tolist()}, evaluation start {np.round(start, 2).tolist()}.",
         "",
-        "| seed | state | LCB argmax action | LCB max | LCB min | controller action | its LCB |",
-        "|---|---|---|---|---|---|---|",
+        "Behavior model mu at the state: weight and (clipped) mean of its top component, "
+        "log mu of the zero action and of the controller's action.",
+        "",
+        "| seed | state | LCB argmax action | LCB max | LCB min | controller action | its LCB "
+        "| mu top weight | mu top mean | log mu(0) | log mu(controller) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in range(num_seeds):
         seed = seed_params(params, s)
         for name, obs in probe_states(goal, start).items():
             grid, values, ctrl, ctrl_value = landscape(nets, seed, obs, FLAGS.lcb_lambda, goal)
             best = grid[int(np.argmax(values))]
+            weight, mean, log_zero, log_ctrl = behavior_summary(nets, seed, obs, ctrl)
             lines.append(
                 f"| {s} | {name} | ({best[0]:+.2f}, {best[1]:+.2f}) | {values.max():.2f} | "
-                f"{values.min():.2f} | ({ctrl[0]:+.2f}, {ctrl[1]:+.2f}) | {ctrl_value:.2f} |"
+                f"{values.min():.2f} | ({ctrl[0]:+.2f}, {ctrl[1]:+.2f}) | {ctrl_value:.2f} "
+                f"| {weight:.2f} | ({mean[0]:+.2f}, {mean[1]:+.2f}) | {log_zero:.2f} "
+                f"| {log_ctrl:.2f} |"
             )
     text = "\n".join(lines) + "\n"
     (workdir / "q_landscape.md").write_text(text)
