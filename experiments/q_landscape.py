@@ -30,58 +30,6 @@ flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
 flags.DEFINE_float("lcb_lambda", 1.0, "lambda of the LCB.")
 flags.DEFINE_integer("start_seed", 10_000, "Env reset seed whose start position is probed.")
 
-GRID = 9
-
-
-def probe_states(goal, start) -> dict:
-    """name -> raw observation [x, y, vx, vy]."""
-    import numpy as np
-
-    goal, start = np.asarray(goal, np.float32), np.asarray(start, np.float32)
-    return {
-        "at goal, at rest": np.r_[goal, 0.0, 0.0],
-        "at goal, moving right (v = 1)": np.r_[goal, 1.0, 0.0],
-        "0.3 right of goal, at rest": np.r_[goal + np.array([0.3, 0.0]), 0.0, 0.0],
-        "evaluation start, at rest": np.r_[start, 0.0, 0.0],
-    }
-
-
-def landscape(nets, params, obs, lcb_lambda: float, goal):
-    """(grid [G*G, A], LCB [G*G], controller action [A], its LCB) for one raw obs."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from gem_jax.data.maze_controller import D_GAIN, P_GAIN
-    from gem_jax.select import lcb
-
-    axis = np.linspace(-1.0, 1.0, GRID)
-    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)  # [G*G, 2]
-    ctrl = np.clip(P_GAIN * (goal - obs[:2]) + D_GAIN * obs[2:], -1.0, 1.0)  # [2]
-    actions = jnp.asarray(np.concatenate([grid, ctrl[None]]), jnp.float32)  # [G*G+1, 2]
-    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
-    q = jax.vmap(lambda a: nets.critic_apply(params.critic, norm, a))(actions)  # [G*G+1, E]
-    values = np.asarray(lcb(q, lcb_lambda, axis=-1))
-    return grid, values[:-1], ctrl, float(values[-1])
-
-
-def behavior_summary(nets, params, obs, ctrl):
-    """(top weight, top component mean clipped [A], log mu(0|s), log mu(ctrl|s))."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from gem_jax import gmm as gmm_lib
-
-    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
-    mu = nets.behavior_apply(params.behavior, norm)  # GMM [Kb, A]
-    weights = np.asarray(jax.nn.softmax(mu.logits))  # [Kb]
-    top = int(np.argmax(weights))
-    log_mu = lambda a: float(gmm_lib.log_prob(mu, jnp.asarray(a, jnp.float32)))
-    mean = np.clip(np.asarray(mu.means[top]), -1.0, 1.0)
-    return float(weights[top]), mean, log_mu(np.zeros(2)), log_mu(ctrl)
-
-
 def body() -> int:
     import jax
     import numpy as np
@@ -90,6 +38,7 @@ def body() -> int:
     from gem_jax.config import from_config_dict
     from gem_jax.data import load_dataset
     from gem_jax.data.envs import maze2d_goal
+    from gem_jax.diagnostics import GRID, behavior_summary, landscape, probe_states
     from gem_jax.networks import make_networks
     from gem_jax.select import policy_params, seed_params
 

@@ -11,6 +11,8 @@ is the command-line face (files, rollouts). Every number is per seed:
 * `candidate_report`: per state, how many of the N + 1 candidates are distinct, and the
   spread over the candidate set of the LCB term against that of beta_t * z (SPEC 3), with
   how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor.
+* `landscape`, `behavior_summary`, `probe_states`: the critic's LCB over an action grid and
+  the behavior model at hand-picked maze states (`experiments/q_landscape.py`).
 * `extra_candidate_scorer`: selection with one outside action (e.g. the data's own
   controller, `experiments/oracle_probe.py`) appended to the candidate set, and where that
   action ranks: is a run limited by what it proposes or by how it scores?
@@ -27,7 +29,7 @@ from gem_jax.config import GEMConfig
 from gem_jax.gmm import BOUNDARY_TOL
 from gem_jax.losses import advantage_weight
 from gem_jax.networks import make_networks
-from gem_jax.select import PolicyParams, SelectKnobs, candidate_set, score_candidates
+from gem_jax.select import PolicyParams, SelectKnobs, candidate_set, lcb, score_candidates
 
 EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
 CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
@@ -162,6 +164,45 @@ def extra_candidate_scorer(config: GEMConfig, num_candidates: int):
         }
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, None, None, None)))
+
+
+GRID = 9  # q_landscape: actions per axis of the probe grid
+
+
+def probe_states(goal, start) -> dict:
+    """Maze probe states of `experiments/q_landscape.py`: name -> raw obs [x, y, vx, vy]."""
+    goal, start = np.asarray(goal, np.float32), np.asarray(start, np.float32)
+    return {
+        "at goal, at rest": np.r_[goal, 0.0, 0.0],
+        "at goal, moving right (v = 1)": np.r_[goal, 1.0, 0.0],
+        "0.3 right of goal, at rest": np.r_[goal + np.array([0.3, 0.0]), 0.0, 0.0],
+        "evaluation start, at rest": np.r_[start, 0.0, 0.0],
+    }
+
+
+def landscape(nets, params, obs, lcb_lambda: float, goal):
+    """(grid [G*G, A], LCB [G*G], controller action [A], its LCB) for one raw obs."""
+    from gem_jax.data.maze_controller import D_GAIN, P_GAIN
+
+    axis = np.linspace(-1.0, 1.0, GRID)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)  # [G*G, 2]
+    ctrl = np.clip(P_GAIN * (goal - obs[:2]) + D_GAIN * obs[2:], -1.0, 1.0)  # [2]
+    actions = jnp.asarray(np.concatenate([grid, ctrl[None]]), jnp.float32)  # [G*G+1, 2]
+    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
+    q = jax.vmap(lambda a: nets.critic_apply(params.critic, norm, a))(actions)  # [G*G+1, E]
+    values = np.asarray(lcb(q, lcb_lambda, axis=-1))
+    return grid, values[:-1], ctrl, float(values[-1])
+
+
+def behavior_summary(nets, params, obs, ctrl):
+    """(top weight, top component mean clipped [A], log mu(0|s), log mu(ctrl|s))."""
+    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
+    mu = nets.behavior_apply(params.behavior, norm)  # GMM [Kb, A]
+    weights = np.asarray(jax.nn.softmax(mu.logits))  # [Kb]
+    top = int(np.argmax(weights))
+    log_mu = lambda a: float(gmm_lib.log_prob(mu, jnp.asarray(a, jnp.float32)))
+    mean = np.clip(np.asarray(mu.means[top]), -1.0, 1.0)
+    return float(weights[top]), mean, log_mu(np.zeros(2)), log_mu(ctrl)
 
 
 def goal_report(step_rewards: np.ndarray, lengths: np.ndarray) -> dict:
