@@ -22,6 +22,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "walkthrough.md"
 PYTHON = ".venv/bin/python"
@@ -167,6 +169,7 @@ def test_pictures_are_in_docs_img_named_as_the_files_the_commands_write():
         assert source_of(text, image).startswith("runs/walkthrough/")  # named once, by name
 
 
+@pytest.mark.slow  # ~1-2 min on 2 cores; `make test-slow` runs it
 def test_walkthrough_runs_at_tiny_sizes(tmp_path):
     run_page(tmp_path, tiny=True)
     missing = [p for p in named_paths(DOC.read_text()) if not (tmp_path / p).exists()]
