@@ -30,6 +30,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
 flags.DEFINE_string("out", None, "Output directory (default: <workdir>/sweep).")
 flags.DEFINE_string("env", None, "Evaluate on this dataset's env (default: the run's own).")
+flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the newest).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per seed and setting.")
 flags.DEFINE_integer("seed", 0, "Evaluation seed (the same keys for every setting).")
 flags.DEFINE_list("num_candidates", None, "Candidate budgets N (0 = anchor only).")
@@ -84,7 +85,7 @@ def body() -> int:
     if FLAGS.eval_episodes < 1:
         raise ValueError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}.")
     knobs = grid_flags()
-    step, meta = ckpt.read_meta(FLAGS.workdir)
+    step, meta = ckpt.read_meta(FLAGS.workdir, FLAGS.step)
     config = ckpt.with_tuned_knobs(from_config_dict(meta["config"]), FLAGS.workdir)
     env = FLAGS.env or meta["env"]
     settings, skipped = sweep.make_grid(config, **knobs)

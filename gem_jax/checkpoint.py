@@ -92,7 +92,7 @@ def abstract_state(meta: dict) -> GEMState:
 def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:
     """`(step, meta)` of the newest (or given) checkpoint, without restoring the state."""
     manager = _existing_manager(workdir)
-    step = manager.latest_step() if step is None else step
+    step = _pick_step(manager, workdir, step)
     try:
         meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         meta = dict(meta)
@@ -125,7 +125,7 @@ def _corrupted(workdir, step: int, err: BaseException) -> CheckpointError:
 def restore(workdir: str | pathlib.Path, step: int | None = None) -> tuple[GEMState, dict]:
     """The newest (or given) complete checkpoint: `(stacked state, meta)`."""
     manager = _existing_manager(workdir)
-    step = manager.latest_step() if step is None else step
+    step = _pick_step(manager, workdir, step)
     try:
         meta = dict(
             manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
@@ -197,6 +197,19 @@ def _existing_manager(workdir: str | pathlib.Path) -> ocp.CheckpointManager:
     if manager.latest_step() is None:
         raise CheckpointError(f"No complete checkpoint in {directory}.")
     return manager
+
+
+def _pick_step(manager: ocp.CheckpointManager, workdir, step: int | None) -> int:
+    """The newest step, or `step` if the run kept it (else a `CheckpointError` listing them)."""
+    if step is None:
+        return manager.latest_step()
+    kept = sorted(manager.all_steps())
+    if step not in kept:
+        raise CheckpointError(
+            f"No checkpoint at step {step} in {checkpoint_dir(workdir)}; it keeps steps {kept} "
+            "(train.py's --config.keep_checkpoints sets how many are kept)."
+        )
+    return step
 
 
 def seed_slice(tree, index: int):

@@ -16,6 +16,9 @@ is the command-line face (files, rollouts). Every number is per seed:
 * `extra_candidate_scorer`: selection with one outside action (e.g. the data's own
   controller, `experiments/oracle_probe.py`) appended to the candidate set, and where that
   action ranks: is a run limited by what it proposes or by how it scores?
+* `heldout_gain`: the optimizer's curse check (the double estimator of double Q-learning):
+  select among nested candidate sets with some critics, then ask the held-out critics
+  whether the chosen action beats the anchor (`experiments/heldout_gain.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from gem_jax.config import GEMConfig
 from gem_jax.gmm import BOUNDARY_TOL
 from gem_jax.losses import advantage_weight
 from gem_jax.networks import make_networks
-from gem_jax.select import PolicyParams, SelectKnobs, candidate_set, lcb, score_candidates
+from gem_jax.select import (
+    PolicyParams,
+    SelectKnobs,
+    beta_schedule,
+    candidate_set,
+    lcb,
+    score_candidates,
+    zscore,
+)
 
 EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
 CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
@@ -164,6 +175,76 @@ def extra_candidate_scorer(config: GEMConfig, num_candidates: int):
         }
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, None, None, None)))
+
+
+def heldout_gain(
+    config: GEMConfig,
+    params: PolicyParams,
+    observations: jax.Array,
+    key: jax.Array,
+    budgets: tuple[int, ...],
+    knobs: SelectKnobs,
+    num_select: int | None = None,
+    heldout_critics=None,
+    t: float = 0.0,
+) -> dict:
+    """Selection's predicted gain over the anchor, by the critics that chose and by others.
+
+    Per state: the anchor + max(budgets) actor candidates; budget N uses the first N (nested
+    sets, common random numbers). The top-1 `a*` of `score = LCB_lambda + beta_t z` (SPEC 3)
+    is computed with critics `[0, num_select)` only; then
+    `gain_select = mean_{e < num_select} (Q_e(a*) - Q_e(a_0))` (what selection believes) and
+    `gain_heldout = mean_{e >= num_select} (Q_e(a*) - Q_e(a_0))` (what the other critics say).
+    A gain that grows with N for the choosing critics but not for the held-out ones is the
+    maximum over noisy estimates (van Hasselt 2010's double-estimator argument). The critics
+    share data and targets, so their errors correlate and the held-out gain is, if anything,
+    too optimistic. With `heldout_critics` (critic parameters of other, independently trained
+    seeds, stacked [S', E, ...]) all of `params`' critics choose and those judge instead.
+    observations: raw [B, obs]. Returns per budget the means over states of both gains, of
+    `heldout_positive` (share of states where the held-out gain > 0) and of `chose_anchor`.
+    """
+    nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
+    num_critics = int(jax.tree.leaves(params.critic)[0].shape[0])
+    if heldout_critics is not None:
+        num_select = num_critics
+    elif num_select is None or not 1 <= num_select < num_critics:
+        raise ValueError(
+            f"num_select={num_select} must lie in [1, {num_critics - 1}]: some of the "
+            f"{num_critics} critics must choose and at least one must be held out."
+        )
+    if not budgets or min(budgets) < 1:
+        raise ValueError(f"budgets must be candidate counts >= 1, got {budgets}.")
+    n_max = max(budgets)
+
+    def one(obs, key):
+        obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
+        actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
+        behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
+        cands = candidate_set(actor, behavior, key, n_max)  # [1 + n_max, A], anchor first
+        q = jax.vmap(lambda a: nets.critic_apply(params.critic, obs, a))(cands)  # [C, E]
+        log_mu = jax.vmap(lambda a: gmm_lib.log_prob(behavior, a))(cands)  # [C]
+        beta = beta_schedule(t, knobs.beta_start, knobs.beta_end, knobs.horizon)
+        q_sel, q_held = q[:, :num_select], q[:, num_select:]  # [C, Es], [C, Eh]
+        if heldout_critics is not None:  # other seeds' ensembles: [S', C, E] -> [C, S' E]
+            other = jax.vmap(lambda c: jax.vmap(lambda a: nets.critic_apply(c, obs, a))(cands))
+            q_held = jnp.moveaxis(other(heldout_critics), 0, 1).reshape(cands.shape[0], -1)
+        out = {}
+        for n in budgets:
+            size = n + 1
+            score = lcb(q_sel[:size], knobs.lcb_lambda) + beta * zscore(log_mu[:size])  # [n+1]
+            best = jnp.argmax(score)
+            held = jnp.mean(q_held[best] - q_held[0])
+            out[n] = {
+                "gain_select": jnp.mean(q_sel[best] - q_sel[0]),
+                "gain_heldout": held,
+                "heldout_positive": (held > 0).astype(jnp.float32),
+                "chose_anchor": (best == 0).astype(jnp.float32),
+            }
+        return out
+
+    keys = jax.random.split(key, observations.shape[0])
+    out = jax.jit(jax.vmap(one))(observations, keys)
+    return {n: {k: float(np.mean(v)) for k, v in row.items()} for n, row in out.items()}
 
 
 GRID = 9  # q_landscape: actions per axis of the probe grid

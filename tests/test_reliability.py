@@ -120,6 +120,18 @@ def test_missing_checkpoints_are_a_clear_error(tmp_path):
         ckpt.read_meta(tmp_path)
 
 
+def test_a_step_the_run_did_not_keep_is_a_clear_error(tmp_path):
+    manager = ckpt.make_manager(tmp_path, keep=3)
+    for step in (5, 10):
+        ckpt.save(manager, step, {"w": jnp.full((2,), float(step))}, {"note": "ok"})
+    manager.wait_until_finished()
+    kept = r"No checkpoint at step 7 .*keeps steps \[5, 10\]"
+    with pytest.raises(ckpt.CheckpointError, match=kept):
+        ckpt.read_meta(tmp_path, 7)
+    with pytest.raises(ckpt.CheckpointError, match=r"step 7 .*\[5, 10\]"):
+        ckpt.restore(tmp_path, 7)
+
+
 # ---- select fuzz over random parameters -----------------------------------------
 
 FUZZ = GEMConfig(hidden_dims=(16,), num_critics=3, num_components=3, behavior_num_components=3)
