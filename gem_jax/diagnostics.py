@@ -19,6 +19,8 @@ is the command-line face (files, rollouts). Every number is per seed:
 * `heldout_gain`: the optimizer's curse check (the double estimator of double Q-learning):
   select among nested candidate sets with some critics, then ask the held-out critics
   whether the chosen action beats the anchor (`experiments/heldout_gain.py`).
+* `value_audit`: along rollouts, the critic's LCB of each chosen action against the
+  discounted return that followed it (`experiments/value_audit.py`).
 """
 
 from __future__ import annotations
@@ -300,4 +302,33 @@ def goal_report(step_rewards: np.ndarray, lengths: np.ndarray) -> dict:
         "entered_frac": float(entered.mean()),
         "first_entry_step": float(first.mean()),
         "inside_after_entry_frac": float(np.mean(after)) if after else 0.0,
+    }
+
+
+def value_audit(rewards: np.ndarray, predicted: np.ndarray, alive: np.ndarray, discount: float,
+                first_steps: int) -> dict:
+    """Predicted value of the chosen actions against the return that followed them.
+
+    rewards, predicted (the critic's LCB of the executed top-1 action), alive: [E, T] per
+    episode and step. The realised value is `G_t = sum_{j >= t} discount^(j-t) r_j` (rewards
+    after an episode ends are 0). Only steps `t < first_steps` of live episodes count, so that
+    `G_t` sees at least `T - first_steps` steps of the future (truncation error at most
+    `discount^(T - first_steps) max|V|`). Returns the means over those steps of `predicted`,
+    `realized` and `gap = predicted - realized`, and per step t the means `[first_steps]`.
+    """
+    rewards = np.where(alive, rewards, 0.0)  # [E, T]
+    realized = np.zeros_like(rewards, dtype=np.float64)
+    running = np.zeros(rewards.shape[0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        running = rewards[:, t] + discount * running
+        realized[:, t] = running
+    mask = alive[:, :first_steps]  # [E, F]
+    pred, real = predicted[:, :first_steps], realized[:, :first_steps]
+    per_step = lambda x: np.where(mask, x, 0.0).sum(0) / np.maximum(mask.sum(0), 1)  # [F]
+    return {
+        "predicted": float(pred[mask].mean()),
+        "realized": float(real[mask].mean()),
+        "gap": float((pred - real)[mask].mean()),
+        "predicted_by_step": per_step(pred).tolist(),
+        "realized_by_step": per_step(real).tolist(),
     }

@@ -227,3 +227,20 @@ def test_heldout_gain_by_hand_and_invariants():
     assert gains[0] >= 0 and gains[0] <= gains[1] <= gains[2] and gains[2] > 0
     with pytest.raises(ValueError, match="num_select=3 must lie in"):
         diag.heldout_gain(cfg, params, obs, key, (1,), knobs, num_select=3)
+
+
+def test_value_audit_by_hand():
+    """G_t by hand for gamma = 0.5; dead steps count neither as reward nor in the means."""
+    rewards = np.array([[1.0, 0.0, 2.0, 4.0], [0.0, 1.0, 9.0, 9.0]])  # [E=2, T=4]
+    alive = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
+    predicted = np.array([[3.0, 2.0, 9.0, 9.0], [1.0, 1.0, 9.0, 9.0]])
+    out = diag.value_audit(rewards, predicted, alive, discount=0.5, first_steps=3)
+    # episode 0: G_0 = 1 + 0.25 * 2 + 0.125 * 4 = 2, G_1 = 0.5 * 2 + 0.25 * 4 = 2, G_2 = 4;
+    # episode 1 (dead after t = 1, its later rewards are ignored): G_0 = 0.5, G_1 = 1
+    g = [1 + 0.25 * 2 + 0.125 * 4, 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 0.5, 1.0]
+    pred = [3.0, 2.0, 9.0, 1.0, 1.0]
+    np.testing.assert_allclose(out["realized"], np.mean(g))
+    np.testing.assert_allclose(out["predicted"], np.mean(pred))
+    np.testing.assert_allclose(out["gap"], np.mean(pred) - np.mean(g))
+    np.testing.assert_allclose(out["realized_by_step"], [(g[0] + g[3]) / 2, (g[1] + g[4]) / 2,
+                                                         g[2]])
