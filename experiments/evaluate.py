@@ -38,6 +38,7 @@ flags.DEFINE_list("top_k", None, "Top-k smoothing sizes (1 = argmax).")
 flags.DEFINE_list("lcb_lambda", None, "LCB pessimism lambda values.")
 flags.DEFINE_list("beta_start", None, "beta_0 values of the support schedule.")
 flags.DEFINE_list("beta_end", None, "beta_end values of the support schedule.")
+flags.DEFINE_list("anchor_bonus", None, "Anchor bonus delta values (>= 0; 0 = the paper).")
 flags.DEFINE_list("horizon", None, "Schedule horizons T (> 0).")
 flags.DEFINE_list("mode", None, "Candidate-set normalisation: zscore and/or raw.")
 flags.DEFINE_list("source", None, "Candidate source: actor and/or behavior.")
@@ -63,7 +64,7 @@ def parse_list(name: str, cast):
 
 def grid_flags() -> dict:
     ints = ("num_candidates", "top_k")
-    floats = ("lcb_lambda", "beta_start", "beta_end", "horizon", "mass_scale")
+    floats = ("lcb_lambda", "beta_start", "beta_end", "horizon", "mass_scale", "anchor_bonus")
     out = {name: parse_list(name, int) for name in ints}
     out.update({name: parse_list(name, float) for name in floats})
     out.update({name: FLAGS[name].value

@@ -35,6 +35,8 @@ flags.DEFINE_list("beta_start", ["0.1", "0.3", "1"], "beta_0 values (default gri
                   "beta_0 = 0 lost 7-11 points to 0.3-1 on pointmaze-umaze validation).")
 flags.DEFINE_list("beta_end", ["0.1"], "beta_end values.")
 flags.DEFINE_list("source", ["actor"], "Candidate sources: actor and/or behavior.")
+flags.DEFINE_list("top_k", ["1"], "Top-k smoothing sizes (1 = argmax).")
+flags.DEFINE_list("anchor_bonus", ["0"], "Anchor bonus delta values (>= 0; 0 = the paper).")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
@@ -71,8 +73,9 @@ def body() -> int:
     floats = lambda name: [float(v) for v in FLAGS[name].value]
     settings, _ = sweep.make_grid(
         config, num_candidates=[int(v) for v in FLAGS.num_candidates],
-        source=FLAGS.source, lcb_lambda=floats("lcb_lambda"),
-        beta_start=floats("beta_start"), beta_end=floats("beta_end"),
+        top_k=[int(v) for v in FLAGS.top_k], source=FLAGS.source,
+        lcb_lambda=floats("lcb_lambda"), beta_start=floats("beta_start"),
+        beta_end=floats("beta_end"), anchor_bonus=floats("anchor_bonus"),
     )
     dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
                            progress=FLAGS.progress)

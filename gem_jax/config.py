@@ -66,6 +66,9 @@ class GEMConfig:
     # --- Phase II selection knobs (SPEC 3), all changeable after training ---
     num_candidates: int = 1024  # N (paper's stress point and default)
     top_k: int = 1  # mean of the top-k candidates; 1 = argmax
+    # delta added to the anchor's score before ranking (ours; 0 = the paper): a candidate
+    # replaces the actor's mode only if it scores delta higher (SPEC 3, "anchor bonus")
+    anchor_bonus: float = 0.0
     lcb_lambda: float = 1.0  # lambda in mean - lambda * std (ours, pick by sweep)
     beta_start: float = 1.0  # beta_0 of the cosine support schedule (ours)
     beta_end: float = 0.1  # beta_end (ours)
@@ -108,6 +111,7 @@ class GEMConfig:
                 f"{self.num_candidates + 1}; lower top_k or raise num_candidates",
             ),
             (self.horizon > 0, "horizon (T of the beta schedule) must be > 0"),
+            (self.anchor_bonus >= 0, "anchor_bonus must be >= 0 (0 = the paper's selection)"),
             (self.state_chunk >= -1, "state_chunk must be >= -1 (0 = no chunking, -1 = auto)"),
             (self.num_steps >= 0, "num_steps must be >= 0"),
             (self.steps_per_call >= 1, "steps_per_call must be >= 1"),

@@ -28,7 +28,7 @@ from gem_jax.config import from_config_dict
 from gem_jax.select import PolicyParams, SelectKnobs, make_policy
 
 STATIC_ARGS = ("top_k", "source", "mode", "variant", "state_chunk")
-KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon")
+KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 
 
 def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> PolicyParams:
@@ -69,7 +69,7 @@ def load_policy(
 
     `num_candidates` and `**knobs` override the run's config: the static selection
     arguments `top_k`, `source`, `mode`, `variant` and the numeric `SelectKnobs`
-    `lcb_lambda`, `beta_start`, `beta_end`, `horizon` (SPEC 3); `state_chunk` only
+    `lcb_lambda`, `beta_start`, `beta_end`, `horizon`, `anchor_bonus` (SPEC 3); `state_chunk` only
     changes speed (`make_policy`).
     """
     from gem_jax import checkpoint

@@ -31,11 +31,13 @@ class SelectKnobs:
     beta_start: jax.Array
     beta_end: jax.Array
     horizon: jax.Array
+    anchor_bonus: jax.Array  # delta on the anchor's score (ours; 0 = the paper)
 
     @classmethod
-    def create(cls, lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000) -> SelectKnobs:
+    def create(cls, lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000,
+               anchor_bonus=0.0) -> SelectKnobs:
         f = lambda x: jnp.asarray(x, jnp.float32)
-        return cls(f(lcb_lambda), f(beta_start), f(beta_end), f(horizon))
+        return cls(f(lcb_lambda), f(beta_start), f(beta_end), f(horizon), f(anchor_bonus))
 
     @classmethod
     def from_config(cls, config: GEMConfig, **overrides) -> SelectKnobs:
@@ -44,6 +46,7 @@ class SelectKnobs:
             beta_start=config.beta_start,
             beta_end=config.beta_end,
             horizon=config.horizon,
+            anchor_bonus=config.anchor_bonus,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.create(**values)
@@ -152,6 +155,10 @@ def score_candidates(
     One vmap over candidates evaluates the critic ensemble and the behavior log-lik.
     Returns scores [C] and the parts: `lcb` [C], `support_z` [C] (always the z-score,
     for audits), `behavior_log_prob` [C], `beta` [].
+
+    Anchor bonus (ours, `knobs.anchor_bonus` = delta >= 0, 0 = the paper): the first
+    candidate, the anchor a_0, scores `+ delta`, so a sampled candidate replaces the actor's
+    mode only where it beats it by delta (skipped for `no_anchor`, whose set has no a_0).
     """
 
     def score_inputs(action):  # one candidate -> (Q_e [E], log mu(a|s) [])
@@ -165,7 +172,10 @@ def score_candidates(
     beta = beta_schedule(t, knobs.beta_start, knobs.beta_end, knobs.horizon)
     beta = 0.0 * beta if variant == "no_pw" else beta
     parts = {"lcb": value, "support_z": z, "behavior_log_prob": log_mu, "beta": beta}
-    return value + beta * support, parts
+    score = value + beta * support  # [C]
+    if variant != "no_anchor":
+        score = score.at[0].add(knobs.anchor_bonus)
+    return score, parts
 
 
 def candidate_set(

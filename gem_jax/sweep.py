@@ -30,7 +30,7 @@ from gem_jax.select import (
 )
 
 STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model")
-TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon")
+TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
 
 
@@ -49,13 +49,15 @@ class Setting:
     horizon: float
     mass_scale: float = 1.0
     support_model: str = "gmm"  # behavior support in the score: gmm | empo (SPEC 7)
+    anchor_bonus: float = 0.0  # delta on the anchor's score (ours; 0 = the paper)
 
     @property
     def static_key(self) -> tuple:
         return tuple(getattr(self, name) for name in STATIC)
 
     def knobs(self) -> SelectKnobs:
-        return SelectKnobs.create(self.lcb_lambda, self.beta_start, self.beta_end, self.horizon)
+        return SelectKnobs.create(self.lcb_lambda, self.beta_start, self.beta_end, self.horizon,
+                                  self.anchor_bonus)
 
 
 def _check_values(name: str, values: Sequence, ok: Callable, rule: str) -> list:
@@ -81,6 +83,7 @@ def make_grid(
     horizon: Sequence[float] | None = None,
     mass_scale: Sequence[float] | None = None,
     support_model: Sequence[str] | None = None,
+    anchor_bonus: Sequence[float] | None = None,
 ) -> tuple[list[Setting], list[str]]:
     """Cartesian grid of settings; an unset knob takes the run's config value.
 
@@ -109,6 +112,9 @@ def make_grid(
                                   "beta_end must be a finite number"),
         "horizon": _check_values("horizon", horizon or [config.horizon],
                                  lambda v: math.isfinite(v) and v > 0, "horizon T must be > 0"),
+        "anchor_bonus": _check_values(
+            "anchor_bonus", anchor_bonus or [config.anchor_bonus],
+            lambda v: math.isfinite(v) and v >= 0, "the anchor bonus must be >= 0"),
         "mass_scale": _check_values("mass_scale", mass_scale or [1.0],
                                     lambda v: math.isfinite(v) and v > 0,
                                     "mass scales must be > 0"),

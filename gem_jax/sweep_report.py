@@ -16,9 +16,11 @@ import numpy as np
 from gem_jax.sweep import STATIC, TRACED
 
 KNOBS = (*STATIC, *TRACED, "mass_scale")
+OPTIONAL = {"anchor_bonus": 0.0}  # knobs newer than some saved sweeps: their value there
 HEADERS = {
     "variant": "variant", "num_candidates": "N", "top_k": "k", "source": "source",
     "mode": "mode", "lcb_lambda": "λ", "beta_start": "β₀", "beta_end": "β_end",
+    "anchor_bonus": "δ",
     "horizon": "T", "mass_scale": "mass", "support_model": "support",
 }
 
@@ -43,7 +45,7 @@ def to_markdown(rows: list[dict]) -> str:
     head = [HEADERS[k] for k in KNOBS] + ["score", "SupportZ", "Violation", "CollapseDist"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [_fmt(r[k]) for k in KNOBS] + [
+        cells = [_fmt(_knob(r, k)) for k in KNOBS] + [
             f"{r['normalized_score']:.1f} ± {r['normalized_score_seed_std']:.1f}",
             f"{r['support_z']:.2f}", f"{r['violation']:.3f}", f"{r['collapse_dist']:.3f}",
         ]
@@ -51,13 +53,17 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _knob(row: dict, name: str):
+    return row.get(name, OPTIONAL[name]) if name in OPTIONAL else row[name]
+
+
 def _groups(rows: list[dict], along: tuple[str, ...]) -> dict[str, list[dict]]:
     """Rows grouped by every knob not in `along`; labels name the knobs that vary."""
     others = [k for k in KNOBS if k not in along]
-    varying = [k for k in others if len({r[k] for r in rows}) > 1]
+    varying = [k for k in others if len({_knob(r, k) for r in rows}) > 1]
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        label = ", ".join(f"{HEADERS[k]}={_fmt(r[k])}" for k in varying) or "run config"
+        label = ", ".join(f"{HEADERS[k]}={_fmt(_knob(r, k))}" for k in varying) or "run config"
         groups.setdefault(label, []).append(r)
     return groups
 
@@ -96,7 +102,7 @@ def _legend_outside(ax, groups: dict, title: str) -> None:
 
 def _varying(rows: list[dict], along: tuple[str, ...]) -> str:
     """The legend title: the knobs (other than `along`) that the rows vary."""
-    names = [HEADERS[k] for k in KNOBS if k not in along and len({r[k] for r in rows}) > 1]
+    names = [HEADERS[k] for k in KNOBS if k not in along and len({_knob(r, k) for r in rows}) > 1]
     return ", ".join(names)
 
 

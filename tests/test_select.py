@@ -144,6 +144,45 @@ def test_score_candidates_against_numpy(mode, variant):
     np.testing.assert_allclose(np.asarray(scores), want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("variant", ["gem", "no_anchor"])
+def test_anchor_bonus_adds_delta_to_the_anchor_only(variant):
+    """score(delta) - score(0) = delta on the first candidate (the anchor) and 0 elsewhere;
+    `no_anchor` has no anchor, so nothing changes."""
+    from gem_jax.networks import make_networks
+    from gem_jax.select import score_candidates
+
+    cfg = GEMConfig(hidden_dims=(8,), num_critics=3, num_components=2, behavior_num_components=2)
+    params = policy_params(init_state(jax.random.PRNGKey(5), cfg, obs_dim=2, action_dim=2))
+    nets = make_networks(cfg, 2)
+    obs = jnp.array([0.1, 0.4])
+    cands = jax.random.uniform(jax.random.PRNGKey(6), (7, 2), minval=-1, maxval=1)
+    behavior = nets.behavior_apply(params.behavior, obs)
+    score = lambda delta: np.asarray(score_candidates(
+        nets, params, obs, cands, behavior, 0,
+        SelectKnobs.create(1.0, 1.0, 0.1, 10, anchor_bonus=delta), variant=variant)[0])
+    want = np.zeros(7)
+    want[0] = 2.5 if variant == "gem" else 0.0
+    np.testing.assert_allclose(score(2.5) - score(0.0), want, atol=1e-5)
+
+
+def test_a_large_anchor_bonus_returns_the_anchor(small):
+    """delta above any score gap: the N-candidate policy acts exactly like N = 0; delta = 0
+    reproduces the paper's selection (the config default)."""
+    cfg, params, obs = small
+    key = jax.random.PRNGKey(3)
+    anchor, _ = make_policy(cfg, num_candidates=0)(params, obs, key, 0,
+                                                   SelectKnobs.from_config(cfg))
+    policy = make_policy(cfg, num_candidates=32)
+    big, info = policy(params, obs, key, 0, SelectKnobs.from_config(cfg, anchor_bonus=1e6))
+    np.testing.assert_allclose(np.asarray(big), np.asarray(anchor), atol=1e-6)
+    plain, _ = policy(params, obs, key, 0, SelectKnobs.from_config(cfg))
+    paper, _ = policy(params, obs, key, 0, SelectKnobs.from_config(cfg, anchor_bonus=0.0))
+    np.testing.assert_array_equal(np.asarray(plain), np.asarray(paper))
+    assert not np.allclose(np.asarray(plain), np.asarray(anchor))  # selection does act here
+    with pytest.raises(ValueError, match="anchor_bonus must be >= 0"):
+        cfg.replace(anchor_bonus=-1.0).validate()
+
+
 def test_large_beta_picks_the_behavior_likeliest_candidate():
     from gem_jax.networks import make_networks
     from gem_jax.select import score_candidates

@@ -164,10 +164,11 @@ ROWS = [
 def test_markdown_table_by_hand():
     lines = sweep_report.to_markdown(ROWS).splitlines()
     assert lines[0].startswith("| variant | N | k |") and lines[0].endswith("| CollapseDist |")
-    assert len(lines) == 4 and lines[1] == "|" + "---|" * 15
-    assert lines[2] == ("| gem | 0 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 1 | "
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 16
+    # the anchor bonus delta (column 11) is newer than these rows: it shows its default 0
+    assert lines[2] == ("| gem | 0 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
                         "12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
-    assert lines[3] == ("| gem | 64 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 1 | "
+    assert lines[3] == ("| gem | 64 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
                         "40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
 
 
