@@ -129,6 +129,8 @@ def make_grid(
             s["source"] = "behavior"
         if s["variant"] == "raw":
             s["mode"] = "raw"
+        if s["num_candidates"] == 0 or s["variant"] == "no_anchor":
+            s["anchor_bonus"] = 0.0  # nothing for the bonus to act on: one setting, not many
         setting = Setting(**s)
         if setting in seen:
             continue

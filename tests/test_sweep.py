@@ -43,6 +43,16 @@ def test_variants_force_their_factor_and_duplicates_drop():
         ("raw", "actor", "raw"), ("raw", "behavior", "raw")]
 
 
+def test_anchor_bonus_settings_it_cannot_change_drop():
+    """At N = 0 (the anchor alone) and for no_anchor the bonus acts on nothing."""
+    settings, _ = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
+                                  anchor_bonus=[0.0, 3.0], top_k=[1])
+    got = sorted((s.variant, s.num_candidates, s.anchor_bonus) for s in settings)
+    assert got == [("gem", 0, 0.0), ("gem", 4, 0.0), ("gem", 4, 3.0), ("no_anchor", 4, 0.0)]
+    with pytest.raises(ValueError, match="anchor_bonus=-1.0.*must be >= 0"):
+        sweep.make_grid(CFG, anchor_bonus=[-1.0])
+
+
 def test_no_anchor_at_zero_candidates_is_skipped():
     settings, skipped = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
                                         top_k=[1])
