@@ -28,6 +28,7 @@ from gem_jax.cli import absl_main  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
+flags.DEFINE_integer("step", None, "Checkpoint step to tune (default: the newest).")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per seed, setting and split.")
 flags.DEFINE_list("num_candidates", ["1024"], "Candidate budgets N.")
 flags.DEFINE_list("lcb_lambda", ["0", "1", "2"], "LCB lambda values.")
@@ -60,7 +61,7 @@ def body() -> int:
         raise ValueError("--workdir is required: the run directory to tune.")
     if FLAGS.eval_episodes < 1:
         raise ValueError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}.")
-    step, meta = ckpt.read_meta(FLAGS.workdir)
+    step, meta = ckpt.read_meta(FLAGS.workdir, FLAGS.step)
     config = from_config_dict(meta["config"])
     num_seeds = len(meta["seeds"])
     val = env_seed_range(FLAGS.val_seed, num_seeds, FLAGS.eval_episodes)
