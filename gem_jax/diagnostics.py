@@ -34,15 +34,7 @@ from gem_jax.config import GEMConfig
 from gem_jax.gmm import BOUNDARY_TOL
 from gem_jax.losses import advantage_weight
 from gem_jax.networks import make_networks
-from gem_jax.select import (
-    PolicyParams,
-    SelectKnobs,
-    beta_schedule,
-    candidate_set,
-    lcb,
-    score_candidates,
-    zscore,
-)
+from gem_jax.select import PolicyParams, SelectKnobs, candidate_set, lcb, score_candidates
 
 EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
 CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
@@ -193,7 +185,7 @@ def heldout_gain(
     """Selection's predicted gain over the anchor, by the critics that chose and by others.
 
     Per state: the anchor + max(budgets) actor candidates; budget N uses the first N (nested
-    sets, common random numbers). The top-1 `a*` of `score = LCB_lambda + beta_t z` (SPEC 3)
+    sets, common random numbers). The top-1 `a*` of selection's `score_candidates` (SPEC 3)
     is computed with critics `[0, num_select)` only; then
     `gain_select = mean_{e < num_select} (Q_e(a*) - Q_e(a_0))` (what selection believes) and
     `gain_heldout = mean_{e >= num_select} (Q_e(a*) - Q_e(a_0))` (what the other critics say).
@@ -217,6 +209,7 @@ def heldout_gain(
     if not budgets or min(budgets) < 1:
         raise ValueError(f"budgets must be candidate counts >= 1, got {budgets}.")
     n_max = max(budgets)
+    choosers = params.replace(critic=jax.tree.map(lambda x: x[:num_select], params.critic))
 
     def one(obs, key):
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
@@ -224,17 +217,15 @@ def heldout_gain(
         behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
         cands = candidate_set(actor, behavior, key, n_max)  # [1 + n_max, A], anchor first
         q = jax.vmap(lambda a: nets.critic_apply(params.critic, obs, a))(cands)  # [C, E]
-        log_mu = jax.vmap(lambda a: gmm_lib.log_prob(behavior, a))(cands)  # [C]
-        beta = beta_schedule(t, knobs.beta_start, knobs.beta_end, knobs.horizon)
         q_sel, q_held = q[:, :num_select], q[:, num_select:]  # [C, Es], [C, Eh]
         if heldout_critics is not None:  # other seeds' ensembles: [S', C, E] -> [C, S' E]
             other = jax.vmap(lambda c: jax.vmap(lambda a: nets.critic_apply(c, obs, a))(cands))
             q_held = jnp.moveaxis(other(heldout_critics), 0, 1).reshape(cands.shape[0], -1)
         out = {}
         for n in budgets:
-            size = n + 1
-            score = lcb(q_sel[:size], knobs.lcb_lambda) + beta * zscore(log_mu[:size])  # [n+1]
-            best = jnp.argmax(score)
+            # selection's own score (SPEC 3, anchor bonus included) by the choosing critics
+            score, _ = score_candidates(nets, choosers, obs, cands[: n + 1], behavior, t, knobs)
+            best = jnp.argmax(score)  # [n + 1] -> []
             held = jnp.mean(q_held[best] - q_held[0])
             out[n] = {
                 "gain_select": jnp.mean(q_sel[best] - q_sel[0]),
