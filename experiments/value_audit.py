@@ -53,8 +53,6 @@ def body() -> int:
     config = from_config_dict(meta["config"])
     dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
                            progress=False)
-    if dataset.make_env is None:
-        raise ValueError(f"value_audit needs a gymnasium env; {meta['env']} has none.")
     limit = dataset.max_episode_steps
     if not 1 <= FLAGS.first_steps < limit:
         raise ValueError(f"--first_steps must lie in [1, {limit - 1}] (episodes last {limit}).")
