@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.cli import absl_main, bool_list  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -39,6 +39,8 @@ flags.DEFINE_list("lcb_lambda", None, "LCB pessimism lambda values.")
 flags.DEFINE_list("beta_start", None, "beta_0 values of the support schedule.")
 flags.DEFINE_list("beta_end", None, "beta_end values of the support schedule.")
 flags.DEFINE_list("anchor_bonus", None, "Anchor bonus delta values (>= 0; 0 = the paper).")
+flags.DEFINE_list("candidate_means", None, "true and/or false: the candidate set holds all K "
+                  "actor component means (ours, the default) or only the top one (the paper).")
 flags.DEFINE_list("horizon", None, "Schedule horizons T (> 0).")
 flags.DEFINE_list("mode", None, "Candidate-set normalisation: zscore and/or raw.")
 flags.DEFINE_list("source", None, "Candidate source: actor and/or behavior.")
@@ -69,6 +71,7 @@ def grid_flags() -> dict:
     out.update({name: parse_list(name, float) for name in floats})
     out.update({name: FLAGS[name].value
                 for name in ("mode", "source", "variants", "support_model")})
+    out["candidate_means"] = bool_list("candidate_means", FLAGS.candidate_means)
     return out
 
 

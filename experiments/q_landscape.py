@@ -7,7 +7,9 @@ rest) the online critic ensemble scores a 9 x 9 grid of actions over [-1, 1]^2:
 action, the LCB range over the grid, and the LCB of the data's own controller action
 (`gem_jax/data/maze_controller.py`, PD toward the goal). A critic whose grid range is tiny
 next to the candidate-set z-score's cannot steer selection; one whose argmax points away
-from the goal steers it wrong. Writes `<workdir>/q_landscape.md`.
+from the goal steers it wrong. A second table lists the actor's K modes at each state
+(gating weight, clipped mean, LCB of the mean): `*` marks the most probable one (the paper's
+anchor a_0), `+` the one with the best LCB. Writes `<workdir>/q_landscape.md`.
 
     python experiments/q_landscape.py --workdir=runs/maze2d_gem
 """
@@ -38,7 +40,7 @@ def body() -> int:
     from gem_jax.config import from_config_dict
     from gem_jax.data import load_dataset
     from gem_jax.data.envs import maze2d_goal
-    from gem_jax.diagnostics import GRID, behavior_summary, landscape, probe_states
+    from gem_jax.diagnostics import GRID, actor_modes, behavior_summary, landscape, probe_states
     from gem_jax.networks import make_networks
     from gem_jax.select import policy_params, seed_params
 
@@ -83,6 +85,24 @@ def body() -> int:
                 f"| {weight:.2f} | ({mean[0]:+.2f}, {mean[1]:+.2f}) | {log_zero:.2f} "
                 f"| {log_ctrl:.2f} |"
             )
+    lines += [
+        "",
+        "Actor modes at the state: gating weight, mean clipped to the box, LCB of the mean; "
+        "`*` the most probable (the paper's anchor), `+` the best LCB.",
+        "",
+        "| seed | state | modes |",
+        "|---|---|---|",
+    ]
+    for s in range(num_seeds):
+        seed = seed_params(params, s)
+        for name, obs in probe_states(goal, start).items():
+            weights, means, values = actor_modes(nets, seed, obs, FLAGS.lcb_lambda)
+            top, best = int(np.argmax(weights)), int(np.argmax(values))
+            modes = "; ".join(
+                f"{'*' if k == top else ''}{'+' if k == best else ''}{weights[k]:.2f} "
+                f"({means[k, 0]:+.2f}, {means[k, 1]:+.2f}) {values[k]:.2f}"
+                for k in np.argsort(-weights))
+            lines.append(f"| {s} | {name} | {modes} |")
     text = "\n".join(lines) + "\n"
     (workdir / "q_landscape.md").write_text(text)
     print(text)

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.cli import absl_main, bool_list  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -38,6 +38,8 @@ flags.DEFINE_list("beta_end", ["0.1"], "beta_end values.")
 flags.DEFINE_list("source", ["actor"], "Candidate sources: actor and/or behavior.")
 flags.DEFINE_list("top_k", ["1"], "Top-k smoothing sizes (1 = argmax).")
 flags.DEFINE_list("anchor_bonus", ["0"], "Anchor bonus delta values (>= 0; 0 = the paper).")
+flags.DEFINE_list("candidate_means", None, "true and/or false: all K actor means in the "
+                  "candidate set (ours) or only the top one (the paper); default: the run's.")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
@@ -77,6 +79,7 @@ def body() -> int:
         top_k=[int(v) for v in FLAGS.top_k], source=FLAGS.source,
         lcb_lambda=floats("lcb_lambda"), beta_start=floats("beta_start"),
         beta_end=floats("beta_end"), anchor_bonus=floats("anchor_bonus"),
+        candidate_means=bool_list("candidate_means", FLAGS.candidate_means),
     )
     dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
                            progress=FLAGS.progress)

@@ -77,6 +77,19 @@ def _drop_closed_loop_noise(unraisable) -> None:
     sys.__unraisablehook__(unraisable)
 
 
+BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def bool_list(name: str, values: list[str] | None) -> list[bool] | None:
+    """A comma-separated list flag of true/false values (None stays None)."""
+    if values is None:
+        return None
+    bad = [v for v in values if v.lower() not in BOOLS]
+    if bad:
+        raise ValueError(f"--{name}={','.join(values)}: expected true and/or false.")
+    return [BOOLS[v.lower()] for v in values]
+
+
 def one_line(err: BaseException) -> str:
     """The error's message on one line (multi-line hints joined)."""
     return " ".join(str(err).split()) or type(err).__name__

@@ -69,6 +69,11 @@ class GEMConfig:
     # delta added to the anchor's score before ranking (ours; 0 = the paper): a candidate
     # replaces the actor's mode only if it scores delta higher (SPEC 3, "anchor bonus")
     anchor_bonus: float = 0.0
+    # True: the set also holds the actor's other K - 1 component means, ranked like any
+    # candidate (ours; False, the default, is the paper's set: top-weight mean + N samples).
+    # It rescues N = 0 once the top-weight mode goes bad (maze2d-umaze at 2e5 steps), but
+    # validation chose the paper's set with N = 16 at 1e5 and 2e5 (select.candidate_set)
+    candidate_means: bool = False
     lcb_lambda: float = 1.0  # lambda in mean - lambda * std (ours, pick by sweep)
     beta_start: float = 1.0  # beta_0 of the cosine support schedule (ours)
     beta_end: float = 0.1  # beta_end (ours)

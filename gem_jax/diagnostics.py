@@ -34,7 +34,14 @@ from gem_jax.config import GEMConfig
 from gem_jax.gmm import BOUNDARY_TOL
 from gem_jax.losses import advantage_weight
 from gem_jax.networks import make_networks
-from gem_jax.select import PolicyParams, SelectKnobs, candidate_set, lcb, score_candidates
+from gem_jax.select import (
+    PolicyParams,
+    SelectKnobs,
+    candidate_set,
+    lcb,
+    num_anchors,
+    score_candidates,
+)
 
 EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
 CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
@@ -106,7 +113,8 @@ def candidate_report(
     knobs: SelectKnobs,
     t: float = 0.0,
 ) -> dict:
-    """Anchor + N actor candidates per state, scored as in selection (SPEC 3).
+    """Anchor (+ the other component means with `config.candidate_means`) + N actor
+    candidates per state, scored as in selection (SPEC 3).
 
     observations: raw [B, obs]. Reports means over states of: distinct candidates, the
     candidate-set range (max - min) of the LCB term and of beta_t * z, and how often the
@@ -118,8 +126,12 @@ def candidate_report(
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std
         actor = nets.actor_apply(params.actor, obs)
         behavior = nets.behavior_apply(params.behavior, obs)
-        candidates = candidate_set(actor, behavior, key, num_candidates)  # [C, A], anchor first
-        scores, parts = score_candidates(nets, params, obs, candidates, behavior, t, knobs)
+        means = config.candidate_means
+        candidates = candidate_set(actor, behavior, key, num_candidates, "actor", "gem",
+                                   means)  # [C, A], anchor first
+        anchors = num_anchors("gem", means, actor.num_components)
+        scores, parts = score_candidates(nets, params, obs, candidates, behavior, t, knobs,
+                                         anchors=anchors)
         support = parts["beta"] * parts["support_z"]  # [C]
         best = jnp.argmax(scores)
         return {
@@ -154,9 +166,12 @@ def extra_candidate_scorer(config: GEMConfig, num_candidates: int):
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
         behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
-        cands = candidate_set(actor, behavior, key, num_candidates)  # [C, A]
+        means = config.candidate_means
+        cands = candidate_set(actor, behavior, key, num_candidates, "actor", "gem", means)
         cands = jnp.concatenate([cands, jnp.clip(extra, -1.0, 1.0)[None]], axis=0)  # [C+1, A]
-        scores, parts = score_candidates(nets, params, obs, cands, behavior, t, knobs)
+        anchors = num_anchors("gem", means, actor.num_components)
+        scores, parts = score_candidates(nets, params, obs, cands, behavior, t, knobs,
+                                         anchors=anchors)
         last = scores.shape[0] - 1
         best = jnp.argmax(jnp.where(use_extra | (jnp.arange(last + 1) < last), scores, -jnp.inf))
         above = lambda v: jnp.mean(v[:-1] > v[-1])  # share of the others above the extra one
@@ -184,8 +199,9 @@ def heldout_gain(
 ) -> dict:
     """Selection's predicted gain over the anchor, by the critics that chose and by others.
 
-    Per state: the anchor + max(budgets) actor candidates; budget N uses the first N (nested
-    sets, common random numbers). The top-1 `a*` of selection's `score_candidates` (SPEC 3)
+    Per state: the anchor (+ the other component means with `config.candidate_means`) +
+    max(budgets) actor candidates; budget N uses the first N samples (nested sets, common
+    random numbers). The top-1 `a*` of selection's `score_candidates` (SPEC 3)
     is computed with critics `[0, num_select)` only; then
     `gain_select = mean_{e < num_select} (Q_e(a*) - Q_e(a_0))` (what selection believes) and
     `gain_heldout = mean_{e >= num_select} (Q_e(a*) - Q_e(a_0))` (what the other critics say).
@@ -215,7 +231,9 @@ def heldout_gain(
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
         behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
-        cands = candidate_set(actor, behavior, key, n_max)  # [1 + n_max, A], anchor first
+        means = config.candidate_means
+        cands = candidate_set(actor, behavior, key, n_max, "actor", "gem", means)  # anchor first
+        anchors = num_anchors("gem", means, actor.num_components)  # modes before the samples
         q = jax.vmap(lambda a: nets.critic_apply(params.critic, obs, a))(cands)  # [C, E]
         q_sel, q_held = q[:, :num_select], q[:, num_select:]  # [C, Es], [C, Eh]
         if heldout_critics is not None:  # other seeds' ensembles: [S', C, E] -> [C, S' E]
@@ -224,7 +242,8 @@ def heldout_gain(
         out = {}
         for n in budgets:
             # selection's own score (SPEC 3, anchor bonus included) by the choosing critics
-            score, _ = score_candidates(nets, choosers, obs, cands[: n + 1], behavior, t, knobs)
+            score, _ = score_candidates(nets, choosers, obs, cands[: anchors + n], behavior, t,
+                                        knobs, anchors=anchors)
             best = jnp.argmax(score)  # [n + 1] -> []
             held = jnp.mean(q_held[best] - q_held[0])
             out[n] = {
@@ -266,6 +285,17 @@ def landscape(nets, params, obs, lcb_lambda: float, goal):
     q = jax.vmap(lambda a: nets.critic_apply(params.critic, norm, a))(actions)  # [G*G+1, E]
     values = np.asarray(lcb(q, lcb_lambda, axis=-1))
     return grid, values[:-1], ctrl, float(values[-1])
+
+
+def actor_modes(nets, params, obs, lcb_lambda: float):
+    """The actor's K modes at one raw obs: (gating weights [K], means clipped to the box
+    [K, A], LCB of each mean [K]) -- what `candidate_means` lets the score rank (SPEC 3)."""
+    norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
+    actor = nets.actor_apply(params.actor, norm)  # GMM [K, A]
+    means = jnp.clip(actor.means, -1.0, 1.0)  # [K, A]
+    q = jax.vmap(lambda a: nets.critic_apply(params.critic, norm, a))(means)  # [K, E]
+    weights = jax.nn.softmax(actor.logits, axis=-1)  # [K]
+    return np.asarray(weights), np.asarray(means), np.asarray(lcb(q, lcb_lambda, axis=-1))
 
 
 def behavior_summary(nets, params, obs, ctrl):

@@ -1,8 +1,10 @@
 """Phase II: the action-selection interface (SPEC section 3; paper App. B, G).
 
 For one state: anchor + N candidates, score = LCB_lambda + beta_t * z(behavior log-lik),
-output the mean of the top-k. Written for one observation, vmapped over the batch and
-jitted. Shape-changing knobs (N, k, source, mode, variant) are static; numeric knobs
+output the mean of the top-k. With `candidate_means` (ours, off by default) the set also
+holds the actor's other K - 1 component means, so the score ranks the actor's modes as
+well as its samples. Written for one observation, vmapped over the batch and jitted. Shape-changing
+knobs (N, k, source, mode, variant, candidate_means) are static; numeric knobs
 (`SelectKnobs`) are traced, so a lambda/beta sweep never recompiles.
 """
 
@@ -31,7 +33,7 @@ class SelectKnobs:
     beta_start: jax.Array
     beta_end: jax.Array
     horizon: jax.Array
-    anchor_bonus: jax.Array  # delta on the anchor's score (ours; 0 = the paper)
+    anchor_bonus: jax.Array  # delta on the anchors' scores (ours; 0 = the paper)
 
     @classmethod
     def create(cls, lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000,
@@ -148,6 +150,7 @@ def score_candidates(
     knobs: SelectKnobs,
     mode: str = "zscore",
     variant: str = "gem",
+    anchors: int = 1,
 ):
     """`score(a) = LCB_lambda(s,a) + beta_t z(a)` for one state's candidates (SPEC 3).
 
@@ -157,8 +160,9 @@ def score_candidates(
     for audits), `behavior_log_prob` [C], `beta` [].
 
     Anchor bonus (ours, `knobs.anchor_bonus` = delta >= 0, 0 = the paper): the first
-    candidate, the anchor a_0, scores `+ delta`, so a sampled candidate replaces the actor's
-    mode only where it beats it by delta (skipped for `no_anchor`, whose set has no a_0).
+    `anchors` candidates (the anchor a_0, and with `candidate_means` the actor's other
+    component means; see `num_anchors`) score `+ delta`, so a sampled candidate replaces
+    the actor's modes only where it beats them by delta.
     """
 
     def score_inputs(action):  # one candidate -> (Q_e [E], log mu(a|s) [])
@@ -173,9 +177,15 @@ def score_candidates(
     beta = 0.0 * beta if variant == "no_pw" else beta
     parts = {"lcb": value, "support_z": z, "behavior_log_prob": log_mu, "beta": beta}
     score = value + beta * support  # [C]
-    if variant != "no_anchor":
-        score = score.at[0].add(knobs.anchor_bonus)
+    score = score.at[:anchors].add(knobs.anchor_bonus)
     return score, parts
+
+
+def num_anchors(variant: str, candidate_means: bool, num_components: int) -> int:
+    """How many leading entries of `candidate_set` are the actor's modes (not samples)."""
+    if variant == "no_anchor":
+        return 0
+    return num_components if candidate_means and variant != "anchor_bary" else 1
 
 
 def candidate_set(
@@ -185,14 +195,31 @@ def candidate_set(
     num_candidates: int,
     source: str = "actor",
     variant: str = "gem",
+    candidate_means: bool = False,
 ) -> jax.Array:
     """`C(s)`: the anchor `a_0(s)` and N samples from the source, clipped to the box (SPEC 3).
 
     actor, behavior: one state's mixtures, GMM [K, A]. A `variant` changes one factor
     (no_anchor, anchor_bary, unimodal_actor_cands). Returns [C, A], the anchor first.
+
+    `candidate_means` (ours; False = the paper's set): the anchor is followed by the
+    actor's other K - 1 component means, in order of gating weight, so the set is
+    `{m_1..m_K} u {N samples}` and N = 0 ranks the actor's modes by the score instead of
+    taking the most probable one. The actor's gating tracks where the data's behavior
+    modes are, not which mode the critic prefers: on maze2d-umaze the top-weight mode
+    flipped to a near-zero action at the start state between checkpoints while the other
+    modes held the data's action (experiments/RESULTS.md, "the actor's modes as
+    candidates"). No effect for anchor_bary (its anchor is one point) or no_anchor.
     """
-    anchor_fn = gmm_lib.barycentre if variant == "anchor_bary" else gmm_lib.top_component_mean
-    parts = [] if variant == "no_anchor" else [anchor_fn(actor)[None]]  # [1, A]
+    if variant == "no_anchor":
+        parts = []
+    elif variant == "anchor_bary":
+        parts = [gmm_lib.barycentre(actor)[None]]  # [1, A]
+    elif candidate_means:
+        order = jnp.argsort(-actor.logits)  # [K], the top component first (ties as argmax)
+        parts = [actor.means[order]]  # [K, A]
+    else:
+        parts = [gmm_lib.top_component_mean(actor)[None]]  # [1, A]
     if num_candidates > 0:
         proposal = behavior if source == "behavior" else actor
         if variant == "unimodal_actor_cands":
@@ -209,6 +236,7 @@ def make_policy(
     mode: str | None = None,
     variant: str = "gem",
     state_chunk: int | None = None,
+    candidate_means: bool | None = None,
 ):
     """Jitted `policy(params, observations [B, obs], key, t, knobs) -> (actions [B, A], info)`.
 
@@ -220,6 +248,7 @@ def make_policy(
     `collapse_dist` (distance to the nearest behavior component mean) and `beta`.
     `state_chunk` (default `config.state_chunk`; -1 = `auto_state_chunk`) only changes
     how a batch is computed: `lax.map` over groups of that many vmapped states.
+    `candidate_means` (default `config.candidate_means`): see `candidate_set`.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
     k = config.top_k if top_k is None else int(top_k)
@@ -230,6 +259,7 @@ def make_policy(
     if variant == "raw":
         mode = "raw"
     chunk = config.state_chunk if state_chunk is None else int(state_chunk)
+    means = config.candidate_means if candidate_means is None else bool(candidate_means)
     check_select_args(n, k, source, mode, variant)
     if chunk < -1:
         raise ValueError(f"state_chunk must be >= -1 (0 = no chunking, -1 = auto), got {chunk}.")
@@ -251,10 +281,10 @@ def make_policy(
         else:
             behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
 
-        candidates = candidate_set(actor, behavior, key, n, source, variant)  # [C, A]
-
+        candidates = candidate_set(actor, behavior, key, n, source, variant, means)  # [C, A]
+        anchors = num_anchors(variant, means, actor.num_components)
         scores, parts = score_candidates(
-            nets, params, obs, candidates, behavior, t, knobs, mode=mode, variant=variant
+            nets, params, obs, candidates, behavior, t, knobs, mode, variant, anchors
         )  # [C]
         action, idx = top_k_mean(candidates, scores, k)
         best = idx[0]

@@ -1,7 +1,7 @@
 """Retrain-free sweeps of the selection knobs over one trained run (SPEC 3-5).
 
 A `Setting` is one point of the grid: the static knobs that change the selection
-program (variant, N, k, source, mode, support model), the traced `SelectKnobs`
+program (variant, N, k, source, mode, support model, candidate means), the traced `SelectKnobs`
 (lambda, beta_0, beta_end, T) and the test-time `mass_scale`. `run_sweep` compiles one
 policy per distinct static key and re-uses it for every numeric setting, so a lambda /
 beta / T sweep never recompiles. Each setting is scored with the same evaluation keys and
@@ -29,7 +29,8 @@ from gem_jax.select import (
     seed_params,
 )
 
-STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model")
+STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model",
+          "candidate_means")
 TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
 
@@ -50,6 +51,7 @@ class Setting:
     mass_scale: float = 1.0
     support_model: str = "gmm"  # behavior support in the score: gmm | empo (SPEC 7)
     anchor_bonus: float = 0.0  # delta on the anchor's score (ours; 0 = the paper)
+    candidate_means: bool = False  # all K actor means in the set (ours; False = the paper)
 
     @property
     def static_key(self) -> tuple:
@@ -84,11 +86,14 @@ def make_grid(
     mass_scale: Sequence[float] | None = None,
     support_model: Sequence[str] | None = None,
     anchor_bonus: Sequence[float] | None = None,
+    candidate_means: Sequence[bool] | None = None,
 ) -> tuple[list[Setting], list[str]]:
     """Cartesian grid of settings; an unset knob takes the run's config value.
 
     Returns `(settings, skipped)`: duplicates (after a variant forces its source or mode)
-    are dropped, and `no_anchor` at N = 0 (an empty candidate set) is skipped with a note.
+    are dropped (the anchor bonus at N = 0, candidate means for anchor_bary / no_anchor
+    have nothing to act on), and `no_anchor` at N = 0 (an empty candidate set) is skipped
+    with a note.
     Any other invalid value or combination raises `ValueError` naming it.
     """
     finite = lambda v: math.isfinite(v)
@@ -115,6 +120,10 @@ def make_grid(
         "anchor_bonus": _check_values(
             "anchor_bonus", anchor_bonus or [config.anchor_bonus],
             lambda v: math.isfinite(v) and v >= 0, "the anchor bonus must be >= 0"),
+        "candidate_means": _check_values(
+            "candidate_means",
+            [config.candidate_means] if candidate_means is None else candidate_means,
+            lambda v: isinstance(v, bool), "candidate_means must be true or false"),
         "mass_scale": _check_values("mass_scale", mass_scale or [1.0],
                                     lambda v: math.isfinite(v) and v > 0,
                                     "mass scales must be > 0"),
@@ -131,6 +140,8 @@ def make_grid(
             s["mode"] = "raw"
         if s["num_candidates"] == 0 or s["variant"] == "no_anchor":
             s["anchor_bonus"] = 0.0  # nothing for the bonus to act on: one setting, not many
+        if s["variant"] in ("anchor_bary", "no_anchor"):
+            s["candidate_means"] = False  # no component means in these sets (candidate_set)
         setting = Setting(**s)
         if setting in seen:
             continue
@@ -255,9 +266,10 @@ def run_sweep(
     rows = []
     for setting in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
         if setting.static_key not in policies:
-            variant, n, k, source, mode, support_model = setting.static_key
+            variant, n, k, source, mode, support_model, means = setting.static_key
             policies[setting.static_key] = make_policy(
-                config.replace(support_model=support_model), n, k, source, mode, variant
+                config.replace(support_model=support_model), n, k, source, mode, variant,
+                candidate_means=means,
             )
         policy = policies[setting.static_key]
         rows.append(evaluate_setting(dataset, policy, params, setting, num_episodes,

@@ -86,7 +86,8 @@ def runs(tiny_nav2d, tmp_path_factory):
         "resume": launch("train", f"--workdir={killed}", "--resume", *TINY),
         "sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep'}",
                         "--eval_episodes=2", "--num_candidates=0,4",
-                        "--variants=gem,no_anchor", "--beta_start=0,1", "--noprogress"),
+                        "--variants=gem,no_anchor", "--beta_start=0,1", "--candidate_means=false",
+                        "--noprogress"),
         "trace": launch("nav2d_trace", f"--workdir={full}", f"--out={root / 'trace'}"),
         "empo_sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep_empo'}",
                              "--eval_episodes=1", "--num_candidates=4",
@@ -156,6 +157,7 @@ def test_evaluate_sweeps_budgets_variants_and_beta(runs):
     assert all(r["support_z"] == 0.0 for r in anchor_only)  # z of a single candidate
     assert len({(r["normalized_score"], r["collapse_dist"]) for r in anchor_only}) == 1
     assert {r["variant"] for r in rows if r["num_candidates"] == 4} == {"gem", "no_anchor"}
+    assert not any(r["candidate_means"] for r in rows)  # --candidate_means=false: the paper's set
 
 
 def test_evaluate_compares_support_models_on_a_gmm_run(runs):
@@ -325,6 +327,7 @@ def bad_run(runs, tmp_path_factory):
         "eval_top_k": ev(full, "--num_candidates=0,4", "--top_k=3"),
         "eval_number": ev(full, "--lcb_lambda=1,abc"),
         "eval_mass": ev(full, "--mass_scale=0.5,1.0"),
+        "eval_bool": ev(full, "--candidate_means=yes"),
         "corrupted_state": ev(c["ckpt"]),
         "corrupted_meta": ev(c["meta"]),
         "dims_evaluate": ev(c["dims"]),
@@ -338,6 +341,7 @@ EXPECTED_RUN = {
     "eval_top_k": "top_k=3 must lie in [1, 1]",
     "eval_number": "--lcb_lambda=1,abc: expected comma-separated numbers",
     "eval_mass": "nav2d is a point mass without MuJoCo bodies",
+    "eval_bool": "--candidate_means=yes: expected true and/or false",
     "corrupted_state": "checkpoints/100 is unreadable or corrupted",
     "corrupted_meta": "checkpoints/100 is unreadable or corrupted",
     "dims_evaluate": "expects obs_dim=3, action_dim=2 but nav2d has obs_dim=2",

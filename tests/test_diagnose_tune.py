@@ -130,7 +130,7 @@ def test_extra_candidate_scorer_against_plain_selection():
     from gem_jax.select import candidate_set, score_candidates
 
     cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
-                    behavior_num_components=2)
+                    behavior_num_components=2, candidate_means=True)
     params = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=3, action_dim=2))
     obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))  # [B, O]
     extra = jnp.full((5, 2), 0.25)  # [B, A]
@@ -149,14 +149,16 @@ def test_extra_candidate_scorer_against_plain_selection():
     nets = make_networks(cfg, 2)
     actor = nets.actor_apply(params.actor, obs[0])
     behavior = nets.behavior_apply(params.behavior, obs[0])
-    cands = jnp.concatenate([candidate_set(actor, behavior, keys[0], 8), extra[:1]])  # [10, A]
-    scores, parts = score_candidates(nets, params, obs[0], cands, behavior, 0, knobs)
+    # the set as configured: both component means (candidate_means), 8 samples, the extra one
+    cands = jnp.concatenate([candidate_set(actor, behavior, keys[0], 8, "actor", "gem", True),
+                             extra[:1]])  # [11, A]
+    scores, parts = score_candidates(nets, params, obs[0], cands, behavior, 0, knobs, anchors=2)
     scores, lcbs = np.asarray(scores), np.asarray(parts["lcb"])
     assert float(info["extra_score_rank"][0]) == pytest.approx(np.mean(scores[:-1] > scores[-1]))
     assert float(info["extra_lcb_rank"][0]) == pytest.approx(np.mean(lcbs[:-1] > lcbs[-1]))
     np.testing.assert_allclose(np.asarray(chosen[0]), np.asarray(cands[np.argmax(scores)]),
                                atol=1e-6)
-    assert bool(info["extra_won"][0]) == (int(np.argmax(scores)) == 9)
+    assert bool(info["extra_won"][0]) == (int(np.argmax(scores)) == 10)
 
 
 def test_q_landscape_grid_and_controller_value():
@@ -184,6 +186,28 @@ def test_q_landscape_grid_and_controller_value():
     assert ctrl_value == pytest.approx(float(lcb(q, 0.5)), rel=1e-5)
 
 
+def test_actor_modes_by_hand():
+    """q_landscape's mode table: softmax gating weights, means clipped to the box, and the
+    LCB of each clipped mean equal to a direct ensemble evaluation."""
+    import jax
+
+    from gem_jax import GEMConfig, init_state, policy_params
+    from gem_jax.networks import make_networks
+
+    cfg = GEMConfig(hidden_dims=(8, 8), num_critics=3, num_components=3, behavior_num_components=2)
+    params = policy_params(init_state(jax.random.PRNGKey(4), cfg, obs_dim=4, action_dim=2))
+    nets = make_networks(cfg, 2)
+    obs = np.array([0.5, -1.0, 2.0, 0.0], np.float32)
+    weights, means, values = diag.actor_modes(nets, params, obs, 2.0)
+    actor = nets.actor_apply(params.actor, jnp.asarray(obs))
+    logits = np.asarray(actor.logits, np.float64)
+    np.testing.assert_allclose(weights, np.exp(logits) / np.exp(logits).sum(), rtol=1e-5)
+    np.testing.assert_allclose(means, np.clip(np.asarray(actor.means), -1, 1), atol=1e-6)
+    for k in range(3):
+        q = np.asarray(nets.critic_apply(params.critic, jnp.asarray(obs), jnp.asarray(means[k])))
+        assert values[k] == pytest.approx(q.mean() - 2.0 * q.std(), rel=1e-5)
+
+
 def test_heldout_gain_by_hand_and_invariants():
     """Brute force for one state; identical held-out critics agree with the choosing ones;
     with lambda = beta = 0 the choosing critics' gain is >= 0 and grows over nested sets."""
@@ -195,7 +219,7 @@ def test_heldout_gain_by_hand_and_invariants():
     from gem_jax.select import candidate_set
 
     cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
-                    behavior_num_components=2)
+                    behavior_num_components=2, candidate_means=True)
     params = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=3, action_dim=2))
     obs = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (6, 3)))  # [B, O]
     knobs = SelectKnobs.create(lcb_lambda=1.0, beta_start=0.5, beta_end=0.5, horizon=10)
@@ -205,12 +229,14 @@ def test_heldout_gain_by_hand_and_invariants():
     nets = make_networks(cfg, 2)
     actor = nets.actor_apply(params.actor, jnp.asarray(obs[0]))
     behavior = nets.behavior_apply(params.behavior, jnp.asarray(obs[0]))
-    cands = np.asarray(candidate_set(actor, behavior, jax.random.split(key, 1)[0], 8))  # [9, A]
+    # candidate_means (set above): both component means first, then the 8 samples
+    cands = np.asarray(candidate_set(actor, behavior, jax.random.split(key, 1)[0], 8, "actor",
+                                     "gem", True))  # [10, A]
     q = np.stack([np.asarray(nets.critic_apply(params.critic, jnp.asarray(obs[0]), a))
-                  for a in cands])  # [9, 3]
+                  for a in cands])  # [10, 3]
     log_mu = np.array([float(gmm_lib.log_prob(behavior, jnp.asarray(a))) for a in cands])
     for n in (2, 8):
-        qs, lm = q[: n + 1, :2], log_mu[: n + 1]
+        qs, lm = q[: n + 2, :2], log_mu[: n + 2]
         score = qs.mean(1) - qs.std(1) + 0.5 * (lm - lm.mean()) / lm.std()
         best = int(np.argmax(score))
         np.testing.assert_allclose(out[n]["gain_select"], (qs[best] - qs[0]).mean(), atol=1e-4)

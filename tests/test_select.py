@@ -98,12 +98,38 @@ def test_anchor_only_returns_top_component_mean(small):
     from gem_jax import gmm as G
     from gem_jax.networks import make_networks
 
-    policy = make_policy(cfg, num_candidates=0, top_k=1)
+    policy = make_policy(cfg, num_candidates=0, top_k=1, candidate_means=False)  # the paper
     actions, info = policy(params, obs, jax.random.PRNGKey(0), 0, SelectKnobs.from_config(cfg))
     anchor = G.top_component_mean(make_networks(cfg, 2).actor_apply(params.actor, obs))
     # Censored components may centre past the edge; every candidate is clipped (SPEC 3).
     np.testing.assert_allclose(actions, np.clip(anchor, -1.0, 1.0), atol=1e-6)
     np.testing.assert_allclose(info["support_z"], 0.0)
+
+
+def test_candidate_means_rank_the_actors_modes_by_the_score(small):
+    """candidate_means (ours): at N = 0 the set is the K component means, and the action is
+    the one with the best LCB + beta_0 z, computed here by hand in NumPy (SPEC 3)."""
+    cfg, params, obs = small
+    from gem_jax import gmm as G
+    from gem_jax.networks import make_networks
+
+    nets = make_networks(cfg, 2)
+    knobs = SelectKnobs.create(lcb_lambda=1.0, beta_start=0.5, beta_end=0.5, horizon=10)
+    actions, _ = make_policy(cfg, num_candidates=0, candidate_means=True)(
+        params, obs, jax.random.PRNGKey(0), 0, knobs)
+    actor = nets.actor_apply(params.actor, obs)
+    means = np.clip(np.asarray(actor.means), -1.0, 1.0)  # [B, K, A]
+    want = []
+    for b in range(obs.shape[0]):
+        q = np.stack([np.asarray(nets.critic_apply(params.critic, obs[b], jnp.asarray(m)))
+                      for m in means[b]])  # [K, E]
+        beh_b = nets.behavior_apply(params.behavior, obs[b])  # GMM [Kb, A]
+        ll = np.array([float(G.log_prob(beh_b, jnp.asarray(m))) for m in means[b]])  # [K]
+        score = q.mean(1) - q.std(1) + 0.5 * (ll - ll.mean()) / max(ll.std(), 1e-6)
+        want.append(means[b, np.argmax(score)])
+    np.testing.assert_allclose(actions, np.stack(want), atol=1e-5)
+    top = np.clip(np.asarray(G.top_component_mean(actor)), -1.0, 1.0)  # the paper's anchor
+    assert np.any(np.abs(np.asarray(actions) - top).max(-1) > 1e-3), "no state tells them apart"
 
 
 def test_knobs_do_not_recompile(small):
@@ -144,12 +170,16 @@ def test_score_candidates_against_numpy(mode, variant):
     np.testing.assert_allclose(np.asarray(scores), want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", ["gem", "no_anchor"])
-def test_anchor_bonus_adds_delta_to_the_anchor_only(variant):
-    """score(delta) - score(0) = delta on the first candidate (the anchor) and 0 elsewhere;
-    `no_anchor` has no anchor, so nothing changes."""
+@pytest.mark.parametrize(
+    "variant,means,anchors",
+    [("gem", False, 1), ("no_anchor", False, 0), ("no_anchor", True, 0), ("gem", True, 2),
+     ("anchor_bary", True, 1)],
+)
+def test_anchor_bonus_adds_delta_to_the_anchors_only(variant, means, anchors):
+    """score(delta) - score(0) = delta on the leading anchors (a_0, or all K = 2 component
+    means with candidate_means) and 0 elsewhere; `no_anchor` has none, so nothing changes."""
     from gem_jax.networks import make_networks
-    from gem_jax.select import score_candidates
+    from gem_jax.select import num_anchors, score_candidates
 
     cfg = GEMConfig(hidden_dims=(8,), num_critics=3, num_components=2, behavior_num_components=2)
     params = policy_params(init_state(jax.random.PRNGKey(5), cfg, obs_dim=2, action_dim=2))
@@ -157,11 +187,13 @@ def test_anchor_bonus_adds_delta_to_the_anchor_only(variant):
     obs = jnp.array([0.1, 0.4])
     cands = jax.random.uniform(jax.random.PRNGKey(6), (7, 2), minval=-1, maxval=1)
     behavior = nets.behavior_apply(params.behavior, obs)
+    assert num_anchors(variant, means, cfg.num_components) == anchors
     score = lambda delta: np.asarray(score_candidates(
         nets, params, obs, cands, behavior, 0,
-        SelectKnobs.create(1.0, 1.0, 0.1, 10, anchor_bonus=delta), variant=variant)[0])
+        SelectKnobs.create(1.0, 1.0, 0.1, 10, anchor_bonus=delta), variant=variant,
+        anchors=anchors)[0])
     want = np.zeros(7)
-    want[0] = 2.5 if variant == "gem" else 0.0
+    want[:anchors] = 2.5
     np.testing.assert_allclose(score(2.5) - score(0.0), want, atol=1e-5)
 
 

@@ -53,6 +53,17 @@ def test_anchor_bonus_settings_it_cannot_change_drop():
         sweep.make_grid(CFG, anchor_bonus=[-1.0])
 
 
+def test_candidate_means_is_a_static_axis_that_drops_where_it_cannot_act():
+    """anchor_bary (one barycentre) and no_anchor (no modes) have no component means to add."""
+    settings, _ = sweep.make_grid(CFG, variants=["gem", "anchor_bary", "no_anchor"],
+                                  num_candidates=[4], candidate_means=[True, False], top_k=[1])
+    got = sorted((s.variant, s.candidate_means) for s in settings)
+    assert got == [("anchor_bary", False), ("gem", False), ("gem", True), ("no_anchor", False)]
+    assert len({s.static_key for s in settings}) == 4  # one compiled policy each
+    with pytest.raises(ValueError, match="candidate_means=.*true or false"):
+        sweep.make_grid(CFG, candidate_means=["yes"])
+
+
 def test_no_anchor_at_zero_candidates_is_skipped():
     settings, skipped = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
                                         top_k=[1])
@@ -174,12 +185,15 @@ ROWS = [
 def test_markdown_table_by_hand():
     lines = sweep_report.to_markdown(ROWS).splitlines()
     assert lines[0].startswith("| variant | N | k |") and lines[0].endswith("| CollapseDist |")
-    assert len(lines) == 4 and lines[1] == "|" + "---|" * 16
-    # the anchor bonus delta (column 11) is newer than these rows: it shows its default 0
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 17
+    # the anchor bonus delta (column 11) and the candidate means (column 13) are newer than
+    # these rows: they show the paper's values these rows were made with (0, False)
+    assert lines[0].startswith("| variant | N | k | source | mode | support | λ | β₀ | β_end | "
+                               "T | δ | mass | means | score |")
     assert lines[2] == ("| gem | 0 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
-                        "12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
+                        "False | 12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
     assert lines[3] == ("| gem | 64 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
-                        "40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
+                        "False | 40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
 
 
 def test_csv_and_plots(tmp_path):
