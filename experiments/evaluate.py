@@ -5,6 +5,8 @@
     python experiments/evaluate.py --workdir=runs/nav2d --beta_start=0,0.5,1,2,4 --lcb_lambda=0,1
     python experiments/evaluate.py --workdir=runs/hopper --mass_scale=0.5,1.0,1.5
     python experiments/evaluate.py --workdir=runs/nav2d --support_model=gmm,empo
+    python experiments/evaluate.py --workdir=runs/maze2d --num_candidates=0,16 \
+        --candidate_means=false,true
 
 Loads the newest checkpoint of `--workdir` (every seed it holds) and scores the Cartesian
 grid of the given knobs; an unset knob keeps the run's config value. Every list flag is
