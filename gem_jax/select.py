@@ -150,7 +150,7 @@ def score_candidates(
     knobs: SelectKnobs,
     mode: str = "zscore",
     variant: str = "gem",
-    anchors: int = 1,
+    anchors: int | None = None,
 ):
     """`score(a) = LCB_lambda(s,a) + beta_t z(a)` for one state's candidates (SPEC 3).
 
@@ -161,8 +161,8 @@ def score_candidates(
 
     Anchor bonus (ours, `knobs.anchor_bonus` = delta >= 0, 0 = the paper): the first
     `anchors` candidates (the anchor a_0, and with `candidate_means` the actor's other
-    component means; see `num_anchors`) score `+ delta`, so a sampled candidate replaces
-    the actor's modes only where it beats them by delta.
+    component means; see `num_anchors`; None: 1, or 0 for `no_anchor`) score `+ delta`, so
+    a sampled candidate replaces the actor's modes only where it beats them by delta.
     """
 
     def score_inputs(action):  # one candidate -> (Q_e [E], log mu(a|s) [])
@@ -177,6 +177,8 @@ def score_candidates(
     beta = 0.0 * beta if variant == "no_pw" else beta
     parts = {"lcb": value, "support_z": z, "behavior_log_prob": log_mu, "beta": beta}
     score = value + beta * support  # [C]
+    if anchors is None:
+        anchors = 0 if variant == "no_anchor" else 1
     score = score.at[:anchors].add(knobs.anchor_bonus)
     return score, parts
 

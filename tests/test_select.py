@@ -195,6 +195,11 @@ def test_anchor_bonus_adds_delta_to_the_anchors_only(variant, means, anchors):
     want = np.zeros(7)
     want[:anchors] = 2.5
     np.testing.assert_allclose(score(2.5) - score(0.0), want, atol=1e-5)
+    if not means:  # the default count: the paper's set has one anchor, no_anchor none
+        plain = lambda delta: np.asarray(score_candidates(
+            nets, params, obs, cands, behavior, 0,
+            SelectKnobs.create(1.0, 1.0, 0.1, 10, anchor_bonus=delta), variant=variant)[0])
+        np.testing.assert_allclose(plain(2.5) - plain(0.0), want, atol=1e-5)
 
 
 def test_a_large_anchor_bonus_returns_the_anchor(small):
