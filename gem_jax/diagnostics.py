@@ -37,9 +37,8 @@ from gem_jax.networks import make_networks
 from gem_jax.select import (
     PolicyParams,
     SelectKnobs,
-    candidate_set,
+    candidates_with_anchors,
     lcb,
-    num_anchors,
     score_candidates,
 )
 
@@ -126,10 +125,8 @@ def candidate_report(
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std
         actor = nets.actor_apply(params.actor, obs)
         behavior = nets.behavior_apply(params.behavior, obs)
-        means = config.candidate_means
-        candidates = candidate_set(actor, behavior, key, num_candidates, "actor", "gem",
-                                   means)  # [C, A], anchor first
-        anchors = num_anchors("gem", means, actor.num_components)
+        candidates, anchors = candidates_with_anchors(
+            actor, behavior, key, num_candidates, candidate_means=config.candidate_means)
         scores, parts = score_candidates(nets, params, obs, candidates, behavior, t, knobs,
                                          anchors=anchors)
         support = parts["beta"] * parts["support_z"]  # [C]
@@ -166,10 +163,9 @@ def extra_candidate_scorer(config: GEMConfig, num_candidates: int):
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
         behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
-        means = config.candidate_means
-        cands = candidate_set(actor, behavior, key, num_candidates, "actor", "gem", means)
+        cands, anchors = candidates_with_anchors(
+            actor, behavior, key, num_candidates, candidate_means=config.candidate_means)
         cands = jnp.concatenate([cands, jnp.clip(extra, -1.0, 1.0)[None]], axis=0)  # [C+1, A]
-        anchors = num_anchors("gem", means, actor.num_components)
         scores, parts = score_candidates(nets, params, obs, cands, behavior, t, knobs,
                                          anchors=anchors)
         last = scores.shape[0] - 1
@@ -231,9 +227,8 @@ def heldout_gain(
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [O]
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
         behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
-        means = config.candidate_means
-        cands = candidate_set(actor, behavior, key, n_max, "actor", "gem", means)  # anchor first
-        anchors = num_anchors("gem", means, actor.num_components)  # modes before the samples
+        cands, anchors = candidates_with_anchors(  # the anchors (modes) before the samples
+            actor, behavior, key, n_max, candidate_means=config.candidate_means)
         q = jax.vmap(lambda a: nets.critic_apply(params.critic, obs, a))(cands)  # [C, E]
         q_sel, q_held = q[:, :num_select], q[:, num_select:]  # [C, Es], [C, Eh]
         if heldout_critics is not None:  # other seeds' ensembles: [S', C, E] -> [C, S' E]

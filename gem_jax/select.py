@@ -210,8 +210,8 @@ def candidate_set(
     taking the most probable one. The actor's gating tracks where the data's behavior
     modes are, not which mode the critic prefers: on maze2d-umaze the top-weight mode
     flipped to a near-zero action at the start state between checkpoints while the other
-    modes held the data's action (experiments/RESULTS.md, "the actor's modes as
-    candidates"). No effect for anchor_bary (its anchor is one point) or no_anchor.
+    modes held the data's action (experiments/RESULTS.md, "Why the anchor degrades").
+    No effect for anchor_bary (its anchor is one point) or no_anchor.
     """
     if variant == "no_anchor":
         parts = []
@@ -228,6 +228,21 @@ def candidate_set(
             proposal = gmm_lib.moment_matched(actor)
         parts.append(gmm_lib.sample(proposal, key, num_candidates))  # [N, A]
     return jnp.clip(jnp.concatenate(parts, axis=0), -1.0, 1.0)  # [C, A]
+
+
+def candidates_with_anchors(
+    actor: gmm_lib.GMM,
+    behavior: gmm_lib.GMM,
+    key: jax.Array,
+    num_candidates: int,
+    source: str = "actor",
+    variant: str = "gem",
+    candidate_means: bool = False,
+) -> tuple[jax.Array, int]:
+    """`candidate_set` [C, A] and how many of its leading entries are anchors (`num_anchors`),
+    the pair `score_candidates` needs."""
+    cands = candidate_set(actor, behavior, key, num_candidates, source, variant, candidate_means)
+    return cands, num_anchors(variant, candidate_means, actor.num_components)
 
 
 def make_policy(
@@ -283,8 +298,8 @@ def make_policy(
         else:
             behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
 
-        candidates = candidate_set(actor, behavior, key, n, source, variant, means)  # [C, A]
-        anchors = num_anchors(variant, means, actor.num_components)
+        candidates, anchors = candidates_with_anchors(
+            actor, behavior, key, n, source, variant, means)  # [C, A], anchors first
         scores, parts = score_candidates(
             nets, params, obs, candidates, behavior, t, knobs, mode, variant, anchors
         )  # [C]
