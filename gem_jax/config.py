@@ -36,6 +36,10 @@ class GEMConfig:
     num_components: int = 5  # K of the actor GMM (ours)
     behavior_num_components: int = 5  # K of the behavior GMM mu_phi (ours)
     num_critics: int = 5  # E, critic ensemble size (ours)
+    # M: the training reducer is the min over a random M-subset of the E target critics,
+    # drawn per step (ours, REDQ's in-target minimisation; 0 = all E, SPEC 2). The min of E
+    # estimates falls with E, so M = 2 keeps IQL's (E = 2) pessimism while the LCB uses all E.
+    target_subset: int = 0
     log_std_min: float = -5.0  # clamp of the state-independent log sigma_k (ours)
     log_std_max: float = 2.0  # (ours)
     layer_norm: bool = False  # LayerNorm in critic/value trunks (ours, off = IQL)
@@ -106,6 +110,11 @@ class GEMConfig:
         """Raise `ValueError` naming the field and the fix for an invalid value."""
         checks = [
             (self.num_critics >= 1, "num_critics must be >= 1"),
+            (
+                0 <= self.target_subset <= self.num_critics,
+                f"target_subset={self.target_subset} must lie in [0, num_critics="
+                f"{self.num_critics}] (0 = min over all critics)",
+            ),
             (self.num_components >= 1, "num_components must be >= 1"),
             (self.behavior_num_components >= 1, "behavior_num_components must be >= 1"),
             (self.num_candidates >= 0, "num_candidates (N) must be >= 0 (0 = anchor only)"),

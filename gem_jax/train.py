@@ -96,6 +96,15 @@ def _select(pred: jax.Array, new, old):
     return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
 
 
+def target_min(target_q: jax.Array, key: jax.Array, subset: int) -> jax.Array:
+    """Min over `subset` target critics drawn without replacement (one draw per batch).
+
+    `target_q` is `[E, B]`; returns `[B]`. With `subset = E` it is the SPEC 2 min over all.
+    """
+    chosen = jax.random.permutation(key, target_q.shape[0])[:subset]  # [M]
+    return target_q[chosen].min(axis=0)  # [B]
+
+
 def make_update(config: GEMConfig):
     """The pure (un-jitted) train step `(state, batch) -> (state, metrics)`; vmappable."""
     config.validate()
@@ -107,7 +116,12 @@ def make_update(config: GEMConfig):
 
         # Value: expectile regression on the target-ensemble minimum.
         target_q = nets.critic_apply(state.target_critic_params, batch.observations, batch.actions)
-        target_q = target_q.min(axis=0)  # [B]
+        if config.target_subset > 0:  # min over a random M-subset (REDQ), fresh each step
+            key, subset_key = jax.random.split(state.key)
+            state = state.replace(key=key)
+            target_q = target_min(target_q, subset_key, config.target_subset)  # [B]
+        else:
+            target_q = target_q.min(axis=0)  # [B]
         g, value_info = grad(losses.value_loss)(
             state.value.params, nets, batch.observations, target_q, config.expectile
         )

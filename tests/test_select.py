@@ -253,20 +253,23 @@ def test_invalid_static_knobs_raise(kwargs):
         make_policy(GEMConfig(), **kwargs)
 
 
-@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
-def test_state_chunk_gives_the_unchunked_actions(small, chunk):
-    """lax.map over chunks of vmapped states (padding 7 states up to a multiple) changes
-    the layout only: every state keeps its key, so actions and audits match vmap-all."""
+@pytest.fixture(scope="module")
+def unchunked(small):
+    """Actions and audits of 7 states with every state vmapped at once (state_chunk = 0)."""
     cfg, params, _ = small
     obs = jax.random.normal(jax.random.PRNGKey(4), (7, 4))
     knobs = SelectKnobs.create(1.0, 1.0, 0.1, 100)
     t = jnp.arange(7.0)
-    want, want_info = make_policy(cfg, num_candidates=8, state_chunk=0)(
-        params, obs, jax.random.PRNGKey(5), t, knobs
-    )
-    got, info = make_policy(cfg, num_candidates=8, state_chunk=chunk)(
-        params, obs, jax.random.PRNGKey(5), t, knobs
-    )
+    args = (params, obs, jax.random.PRNGKey(5), t, knobs)
+    return args, make_policy(cfg, num_candidates=8, state_chunk=0)(*args)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_state_chunk_gives_the_unchunked_actions(small, unchunked, chunk):
+    """lax.map over chunks of vmapped states (padding 7 states up to a multiple) changes
+    the layout only: every state keeps its key, so actions and audits match vmap-all."""
+    args, (want, want_info) = unchunked
+    got, info = make_policy(small[0], num_candidates=8, state_chunk=chunk)(*args)
     assert got.shape == want.shape == (7, 2)
     np.testing.assert_allclose(got, want, atol=1e-5)
     for name in want_info:
@@ -283,6 +286,11 @@ def test_auto_state_chunk():
     assert auto_state_chunk(1024, "gpu") == 0  # accelerators: vmap all states
 
 
+@pytest.fixture(scope="module")
+def small_policy8(small):
+    return make_policy(small[0], num_candidates=8)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
@@ -290,9 +298,9 @@ def test_auto_state_chunk():
     lam=st.floats(0, 10),
     beta=st.floats(0, 10),
 )
-def test_select_fuzz_no_nan(small, seed, scale, lam, beta):
+def test_select_fuzz_no_nan(small, small_policy8, seed, scale, lam, beta):
     cfg, params, _ = small
-    policy = make_policy(cfg, num_candidates=8)
+    policy = small_policy8  # one compiled policy for every example
     obs = scale * jax.random.normal(jax.random.PRNGKey(seed), (3, 4))
     actions, info = policy(
         params, obs, jax.random.PRNGKey(seed), seed % 1000, SelectKnobs.create(lam, beta, 0.0, 1000)
