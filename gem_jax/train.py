@@ -114,7 +114,7 @@ def make_update(config: GEMConfig):
         nets: Networks = make_networks(config, batch.actions.shape[-1])
         grad = lambda fn: jax.grad(fn, has_aux=True)
 
-        # Value: expectile regression on the target-ensemble minimum.
+        # Value: expectile regression on the target-ensemble minimum (all E, or M of them).
         target_q = nets.critic_apply(state.target_critic_params, batch.observations, batch.actions)
         if config.target_subset > 0:  # min over a random M-subset (REDQ), fresh each step
             key, subset_key = jax.random.split(state.key)
@@ -134,7 +134,7 @@ def make_update(config: GEMConfig):
         )
         critic = _apply(txs["critic"], state.critic, g)
 
-        # Guided EM actor on the stopped advantage min_e Qbar_e(s,a) - V(s).
+        # Guided EM actor on the stopped advantage min_e Qbar_e(s,a) - V(s) (same reducer).
         advantages = target_q - nets.value_apply(value.params, batch.observations)  # [B]
         g, actor_info = grad(losses.actor_loss)(
             state.actor.params,

@@ -132,7 +132,7 @@ def test_target_min_over_a_subset():
 
 def test_target_subset_lifts_the_value_level(data):
     """With E = 5, the min over a random pair is less pessimistic than the min over all five:
-    the value net trained on it sits higher on the same data (and the default path is unchanged)."""
+    the value net trained on it sits higher on the same data; M beyond E is refused."""
     cfg5 = CFG.replace(num_critics=5, steps_per_call=100, hidden_dims=(16,))
     values = {}
     for m in (0, 2):
