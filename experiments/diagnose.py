@@ -8,7 +8,10 @@ For every seed of the newest (or `--step`) checkpoint, on `--num_states` dataset
 many sit at the `log_std_min` floor, component means on the box edge, the share of dataset
 action coordinates on the edge, gating entropy and max weight, the share of advantage
 weights at `exp_adv_max`, distinct candidates among the N + 1 and the spread of the LCB
-term against beta_t * z. On gymnasium maze tasks it also rolls out the anchor (N = 0),
+term against beta_t * z, and where the score's top-1 and the LCB's argmax sit (box edge,
+distance from the anchor). With `--iql_workdir` it compares GEM's anchor with IQL's mean
+on the same states under GEM's critic (`anchor_vs_mean`); on gymnasium maze tasks it
+also rolls out the anchor (N = 0),
 the N-candidate policy and, with `--iql_workdir`, IQL's mean, and reports when each first
 enters the goal disc and how long it stays. Writes `<workdir>/diagnose.json` and
 `<workdir>/diagnose.md`.
@@ -111,12 +114,16 @@ def diagnose(workdir: str) -> dict:
                 config, p, raw_obs, jax.random.PRNGKey(FLAGS.seed + i), n,
                 SelectKnobs.from_config(config)),
         }
+        iql_p = None
+        if iql is not None and i < len(iql[1]["seeds"]):
+            iql_p = seed_params(policy_params(iql[0]), i)
+            row["vs_iql"] = diag.anchor_vs_mean(config, p, iql[2], iql_p, raw_obs,
+                                                config.lcb_lambda)
         if goal_task:
             row["rollout"] = {
                 f"gem_N{m}": rollout_goal(dataset, config, p, m, FLAGS.eval_episodes,
                                           seed, FLAGS.progress) for m in (0, n)}
-            if iql is not None and i < len(iql[1]["seeds"]):
-                iql_p = seed_params(policy_params(iql[0]), i)
+            if iql_p is not None:
                 row["rollout"]["iql_mean"] = rollout_goal(
                     dataset, iql[2], iql_p, 0, FLAGS.eval_episodes, seed, FLAGS.progress)
         seeds.append(row)
@@ -168,8 +175,17 @@ def markdown(report: dict) -> str:
                        ("weights", "advantage_std"), ("weights", "q_mean"),
                        ("candidates", "distinct"), ("candidates", "candidates_on_edge_frac"),
                        ("candidates", "lcb_range"), ("candidates", "support_range"),
-                       ("candidates", "top1_is_lcb_top1"), ("candidates", "top1_is_anchor")]:
+                       ("candidates", "top1_is_lcb_top1"), ("candidates", "top1_is_anchor"),
+                       ("candidates", "top1_on_edge_frac"), ("candidates", "lcb_top1_on_edge_frac"),
+                       ("candidates", "top1_dist_to_anchor"),
+                       ("candidates", "lcb_top1_dist_to_anchor")]:
         lines.append(f"| {group}/{key} | {stat((group, key))} |")
+    if "vs_iql" in report["seeds"][0]:
+        lines += ["", "GEM's anchor against the `--iql_workdir` run's mean on the same states, "
+                  "both scored by GEM's critic (LCB):", "", "| quantity | value |", "|---|---|"]
+        for key in ("dist", "anchor_norm", "other_norm", "lcb_gain", "lcb_prefers_anchor",
+                    "far_frac", "far_top_weight", "far_near_mode"):
+            lines.append(f"| vs_iql/{key} | {stat(('vs_iql', key))} |")
     rollouts = report["seeds"][0].get("rollout", {})
     if rollouts:
         lines += ["", "| policy | normalised score | entered goal | first entry step | "

@@ -10,7 +10,11 @@ is the command-line face (files, rollouts). Every number is per seed:
 * `weight_report`: the advantage weights omega (SPEC 2) and the share at `exp_adv_max`.
 * `candidate_report`: per state, how many of the N + 1 candidates are distinct, and the
   spread over the candidate set of the LCB term against that of beta_t * z (SPEC 3), with
-  how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor.
+  how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor, and
+  where the top-1 and the LCB's argmax sit (box edge, distance from the anchor).
+* `anchor_vs_mean`: one run's anchor against another run's anchor (e.g. IQL's mean) on the
+  same states, both scored by the first run's critic: do they differ, and does the critic
+  see it?
 * `landscape`, `behavior_summary`, `probe_states`: the critic's LCB over an action grid and
   the behavior model at hand-picked maze states (`experiments/q_landscape.py`).
 * `extra_candidate_scorer`: selection with one outside action (e.g. the data's own
@@ -117,7 +121,9 @@ def candidate_report(
 
     observations: raw [B, obs]. Reports means over states of: distinct candidates, the
     candidate-set range (max - min) of the LCB term and of beta_t * z, and how often the
-    top-1 by score equals the top-1 by LCB alone and the anchor.
+    top-1 by score equals the top-1 by LCB alone and the anchor, and where the top-1 and the
+    LCB's argmax sit: the share of their coordinates on the box edge and their distance
+    from the anchor (a critic whose argmax runs to the box corners extrapolates).
     """
     nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
 
@@ -130,20 +136,78 @@ def candidate_report(
         scores, parts = score_candidates(nets, params, obs, candidates, behavior, t, knobs,
                                          anchors=anchors)
         support = parts["beta"] * parts["support_z"]  # [C]
-        best = jnp.argmax(scores)
+        best, greedy = jnp.argmax(scores), jnp.argmax(parts["lcb"])
+        on_edge = lambda a: jnp.mean(jnp.abs(a) >= 1.0 - BOUNDARY_TOL)
         return {
             "distinct": distinct_count(candidates),
             "lcb_range": parts["lcb"].max() - parts["lcb"].min(),
             "support_range": support.max() - support.min(),
             "top1_is_lcb_top1": (best == jnp.argmax(parts["lcb"])).astype(jnp.float32),
             "top1_is_anchor": (best == 0).astype(jnp.float32),
-            "candidates_on_edge_frac": jnp.mean(jnp.abs(candidates) >= 1.0 - BOUNDARY_TOL),
+            "candidates_on_edge_frac": on_edge(candidates),
+            "top1_on_edge_frac": on_edge(candidates[best]),
+            "lcb_top1_on_edge_frac": on_edge(candidates[greedy]),
+            "top1_dist_to_anchor": jnp.linalg.norm(candidates[best] - candidates[0]),
+            "lcb_top1_dist_to_anchor": jnp.linalg.norm(candidates[greedy] - candidates[0]),
         }
 
     keys = jax.random.split(key, observations.shape[0])
     out = jax.jit(jax.vmap(one))(observations, keys)
     report = {k: float(np.mean(v)) for k, v in out.items()}
     report["num_candidates"] = num_candidates
+    return report
+
+
+def anchor_vs_mean(
+    config: GEMConfig,
+    params: PolicyParams,
+    other_config: GEMConfig,
+    other_params: PolicyParams,
+    observations: jax.Array,
+    lcb_lambda: float,
+    far: float = 0.5,
+) -> dict:
+    """This run's anchor `a_0` against another run's anchor `b_0` (SPEC 3; for IQL, K = 1,
+    its mean) on the same raw states [B, obs], both clipped to the box and scored by this
+    run's online critic, `LCB_lambda`. Means over states of: `dist` = |a_0 - b_0|, the
+    norms of both, `lcb_gain` = LCB(a_0) - LCB(b_0), `lcb_prefers_anchor` (share with
+    LCB(a_0) > LCB(b_0)), `far_frac` (share with dist > `far`) and, there, `far_top_weight`
+    (the anchor's gating weight) and `far_near_mode` (share where some other component mean
+    of this actor lies within `far` / 2 of b_0: the other run's action is one of our modes,
+    not between them). Each run uses its own observation normalisation.
+    """
+    nets = make_networks(config, params.actor["params"]["log_stds"].shape[-1])
+    other_nets = make_networks(other_config, other_params.actor["params"]["log_stds"].shape[-1])
+
+    def one(raw):
+        obs = (raw - params.obs_norm.mean) / params.obs_norm.std  # [O]
+        actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
+        other = other_nets.actor_apply(
+            other_params.actor, (raw - other_params.obs_norm.mean) / other_params.obs_norm.std)
+        a0 = jnp.clip(gmm_lib.top_component_mean(actor), -1.0, 1.0)  # [A]
+        b0 = jnp.clip(gmm_lib.top_component_mean(other), -1.0, 1.0)  # [A]
+        q = jax.vmap(lambda a: nets.critic_apply(params.critic, obs, a))(jnp.stack([a0, b0]))
+        value = lcb(q, lcb_lambda, axis=-1)  # [2]
+        dist = jnp.linalg.norm(a0 - b0)
+        modes = jnp.linalg.norm(jnp.clip(actor.means, -1.0, 1.0) - b0, axis=-1)  # [K]
+        return {
+            "dist": dist,
+            "anchor_norm": jnp.linalg.norm(a0),
+            "other_norm": jnp.linalg.norm(b0),
+            "lcb_gain": value[0] - value[1],
+            "lcb_prefers_anchor": (value[0] > value[1]).astype(jnp.float32),
+            "far": (dist > far).astype(jnp.float32),
+            "top_weight": jnp.max(jax.nn.softmax(actor.logits)),
+            "near_mode": (jnp.min(modes) < far / 2).astype(jnp.float32),
+        }
+
+    out = {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(observations).items()}
+    is_far = out.pop("far") > 0
+    top_weight, near_mode = out.pop("top_weight"), out.pop("near_mode")
+    report = {k: float(np.mean(v)) for k, v in out.items()}
+    report["far_frac"] = float(np.mean(is_far))
+    report["far_top_weight"] = float(np.mean(top_weight[is_far])) if is_far.any() else 0.0
+    report["far_near_mode"] = float(np.mean(near_mode[is_far])) if is_far.any() else 0.0
     return report
 
 

@@ -51,7 +51,8 @@ def test_distinct_and_edge_fraction_by_hand():
 
 
 def test_diagnose_reports_every_seed(tiny_run):
-    done = run("diagnose", f"--workdir={tiny_run}", "--num_states=32", "--noprogress")
+    done = run("diagnose", f"--workdir={tiny_run}", "--num_states=32", "--noprogress",
+               f"--iql_workdir={tiny_run}")  # against itself: the anchors coincide
     assert done.returncode == 0, done.stderr
     report = json.loads((tiny_run / "diagnose.json").read_text())
     assert report["step"] == 100 and len(report["seeds"]) == 2
@@ -64,7 +65,14 @@ def test_diagnose_reports_every_seed(tiny_run):
             assert 0.0 <= row[model]["gating_entropy"] <= np.log(2) + 1e-6
         assert 1 <= row["candidates"]["distinct"] <= 5  # N + 1 = 5
         assert 0.0 <= row["weights"]["weight_at_cap_frac"] <= 1.0
-    assert "log_std_min floor" in (tiny_run / "diagnose.md").read_text()
+        for key in ("top1_on_edge_frac", "lcb_top1_on_edge_frac"):
+            assert 0.0 <= row["candidates"][key] <= 1.0
+        assert row["candidates"]["lcb_top1_dist_to_anchor"] >= 0.0
+        vs = row["vs_iql"]
+        assert vs["dist"] == 0.0 and vs["lcb_gain"] == 0.0 and vs["far_frac"] == 0.0
+        assert vs["lcb_prefers_anchor"] == 0.0 and vs["anchor_norm"] == vs["other_norm"] > 0
+    text = (tiny_run / "diagnose.md").read_text()
+    assert "log_std_min floor" in text and "vs_iql/lcb_gain" in text
 
 
 def test_tune_picks_on_validation_and_reports_test(tiny_run):
@@ -206,6 +214,83 @@ def test_actor_modes_by_hand():
     for k in range(3):
         q = np.asarray(nets.critic_apply(params.critic, jnp.asarray(obs), jnp.asarray(means[k])))
         assert values[k] == pytest.approx(q.mean() - 2.0 * q.std(), rel=1e-5)
+
+
+def test_candidate_report_by_hand():
+    """One state by brute force (the LCB's argmax, its distance from the anchor and its edge
+    share); with beta = 0 the score's top-1 is the LCB's."""
+    import jax
+
+    from gem_jax import GEMConfig, SelectKnobs, init_state, policy_params
+    from gem_jax.networks import make_networks
+    from gem_jax.select import candidate_set
+
+    cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
+                    behavior_num_components=2)
+    params = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=3, action_dim=2))
+    params = params.replace(actor=jax.tree.map(lambda x: 2.0 * x, params.actor))  # some on the edge
+    obs = 2.0 * np.asarray(jax.random.normal(jax.random.PRNGKey(1), (5, 3)))  # [B, O]
+    key = jax.random.PRNGKey(2)
+    knobs = SelectKnobs.create(lcb_lambda=1.0, beta_start=0.7, beta_end=0.7, horizon=10)
+    out = diag.candidate_report(cfg, params, obs[:1], key, 8, knobs)
+
+    nets = make_networks(cfg, 2)
+    actor = nets.actor_apply(params.actor, jnp.asarray(obs[0]))
+    behavior = nets.behavior_apply(params.behavior, jnp.asarray(obs[0]))
+    cands = np.asarray(candidate_set(actor, behavior, jax.random.split(key, 1)[0], 8, "actor",
+                                     "gem", False))  # [9, A], the anchor first
+    q = np.stack([np.asarray(nets.critic_apply(params.critic, jnp.asarray(obs[0]), a))
+                  for a in cands])  # [9, E]
+    greedy = int(np.argmax(q.mean(1) - q.std(1)))
+    assert out["lcb_top1_dist_to_anchor"] == pytest.approx(
+        np.linalg.norm(cands[greedy] - cands[0]), rel=1e-5, abs=1e-6)
+    assert out["lcb_top1_on_edge_frac"] == np.mean(np.abs(cands[greedy]) >= 1 - 1e-6)
+    assert out["candidates_on_edge_frac"] == pytest.approx(np.mean(np.abs(cands) >= 1 - 1e-6))
+    assert 0 < out["candidates_on_edge_frac"] < 1 and out["top1_is_lcb_top1"] == 0.0  # not trivial
+
+    no_support = SelectKnobs.create(lcb_lambda=1.0, beta_start=0.0, beta_end=0.0, horizon=10)
+    out = diag.candidate_report(cfg, params, obs, key, 8, no_support)
+    assert out["top1_is_lcb_top1"] == 1.0
+    assert out["top1_dist_to_anchor"] == out["lcb_top1_dist_to_anchor"]
+    assert out["top1_on_edge_frac"] == out["lcb_top1_on_edge_frac"]
+
+
+def test_anchor_vs_mean_by_hand():
+    """A K = 3 run's anchor against a K = 1 run's mean, each under its own obs
+    normalisation, scored by the first run's critic: against a direct computation."""
+    import jax
+
+    from gem_jax import GEMConfig, init_state, policy_params
+    from gem_jax.networks import make_networks
+
+    cfg = GEMConfig(hidden_dims=(8, 8), num_critics=2, num_components=3)
+    one = cfg.replace(num_components=1)
+    p = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=3, action_dim=2))
+    q = policy_params(init_state(jax.random.PRNGKey(1), one, obs_dim=3, action_dim=2))
+    q = q.replace(obs_norm=q.obs_norm.replace(mean=q.obs_norm.mean + 0.5))
+    raw = 3.0 * np.asarray(jax.random.normal(jax.random.PRNGKey(2), (64, 3)))  # [B, O]
+    out = diag.anchor_vs_mean(cfg, p, one, q, raw, lcb_lambda=2.0, far=0.5)
+
+    nets, nets1 = make_networks(cfg, 2), make_networks(one, 2)
+    a_act = nets.actor_apply(p.actor, jnp.asarray(raw))  # GMM [B, K, A]
+    w = np.asarray(jax.nn.softmax(a_act.logits))  # [B, K]
+    means = np.clip(np.asarray(a_act.means), -1, 1)  # [B, K, A]
+    a0 = means[np.arange(64), w.argmax(-1)]  # [B, A]
+    b0 = np.clip(np.asarray(nets1.actor_apply(q.actor, jnp.asarray(raw - 0.5)).means[:, 0]), -1, 1)
+    lcb_of = lambda a: np.stack([  # [B]
+        (lambda v: v.mean() - 2.0 * v.std())(np.asarray(nets.critic_apply(
+            p.critic, jnp.asarray(raw[i]), jnp.asarray(a[i])))) for i in range(64)])
+    dist = np.linalg.norm(a0 - b0, axis=-1)
+    gain = lcb_of(a0) - lcb_of(b0)
+    np.testing.assert_allclose(out["dist"], dist.mean(), rtol=1e-5)
+    np.testing.assert_allclose(out["lcb_gain"], gain.mean(), rtol=1e-4, atol=1e-6)
+    assert out["lcb_prefers_anchor"] == pytest.approx(np.mean(gain > 0))
+    assert out["far_frac"] == pytest.approx(np.mean(dist > 0.5))
+    assert 0 < out["far_frac"] < 1  # the case exercises both branches
+    far = dist > 0.5
+    assert out["far_top_weight"] == pytest.approx(w.max(-1)[far].mean(), rel=1e-5)
+    near = np.linalg.norm(means - b0[:, None], axis=-1).min(-1) < 0.25
+    assert out["far_near_mode"] == pytest.approx(near[far].mean())
 
 
 def test_heldout_gain_by_hand_and_invariants():
