@@ -23,6 +23,9 @@ is the command-line face (files, rollouts). Every number is per seed:
 * `heldout_gain`: the optimizer's curse check (the double estimator of double Q-learning):
   select among nested candidate sets with some critics, then ask the held-out critics
   whether the chosen action beats the anchor (`experiments/heldout_gain.py`).
+* `deviation_report`: the critic's predicted gain of one action over another at the same
+  states against the Monte-Carlo truth of the same one-step deviation
+  (`experiments/critic_truth.py`).
 * `value_audit`: along rollouts, the critic's LCB of each chosen action against the
   discounted return that followed it (`experiments/value_audit.py`).
 """
@@ -411,4 +414,29 @@ def value_audit(rewards: np.ndarray, predicted: np.ndarray, alive: np.ndarray, d
         "gap": float((pred - real)[mask].mean()),
         "predicted_by_step": per_step(pred).tolist(),
         "realized_by_step": per_step(real).tolist(),
+    }
+
+
+def deviation_report(critic_gain: np.ndarray, true_gain: np.ndarray, tol: float = 1e-9) -> dict:
+    """Predicted against true gains of a one-step deviation, over states [M] each.
+
+    `critic_gain = LCB(s, a) - LCB(s, a_0)`, `true_gain = G(s, a) - G(s, a_0)` with `G` the
+    discounted return of the deviation followed by the same policy. Returns the means of
+    both, the share of states where the truth says better (> tol) and worse (< -tol), the
+    share where the critic's sign is right (ties in truth excluded) and the Pearson
+    correlation of the two gains (0 when either is constant).
+    """
+    critic_gain, true_gain = np.asarray(critic_gain, float), np.asarray(true_gain, float)
+    decided = np.abs(true_gain) > tol
+    sign_right = np.sign(critic_gain[decided]) == np.sign(true_gain[decided])
+    spread = critic_gain.std() * true_gain.std()
+    corr = float(np.mean((critic_gain - critic_gain.mean()) * (true_gain - true_gain.mean()))
+                 / spread) if spread > 0 else 0.0
+    return {
+        "critic_gain": float(critic_gain.mean()),
+        "true_gain": float(true_gain.mean()),
+        "true_better": float(np.mean(true_gain > tol)),
+        "true_worse": float(np.mean(true_gain < -tol)),
+        "sign_right": float(sign_right.mean()) if decided.any() else 0.0,
+        "corr": corr,
     }

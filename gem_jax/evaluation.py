@@ -110,6 +110,50 @@ def rollout_gym(
     return ret, length, np.concatenate(zs), np.concatenate(dists)
 
 
+def returns_from_states(
+    make_env: Callable,
+    set_state: Callable,
+    starts: np.ndarray,
+    first_actions: np.ndarray,
+    policy,
+    params: PolicyParams,
+    knobs: SelectKnobs,
+    key: jax.Array,
+    scale: np.ndarray,
+    horizon: int,
+    discount: float,
+) -> np.ndarray:
+    """Monte-Carlo `Q^pi(s, a)`: from each raw state `starts[m]` [M, O], act
+    `first_actions[m]` [M, A] (in [-1, 1]), then `policy` (t = 1, 2, ...) for `horizon - 1`
+    more steps; returns the discounted returns [M] (an env that terminates stops adding).
+
+    `set_state(env, obs)` puts a freshly reset env at a flat observation (for the mazes,
+    `gem_jax.data.envs.maze2d_set_state`). The ground truth behind a critic's ranking of two
+    actions at one state: the same continuation after a one-step deviation.
+    """
+    envs = [make_env() for _ in range(len(starts))]
+    for env, start in zip(envs, starts):
+        env.reset(seed=0)
+        set_state(env, start)
+    obs = np.array(starts, np.float32)  # [M, O]
+    alive = np.ones(len(starts), bool)
+    ret = np.zeros(len(starts))
+    actions = np.asarray(first_actions)
+    for t in range(horizon):
+        for i in np.flatnonzero(alive):
+            o, r, term, trunc, _ = envs[i].step(actions[i] * scale)
+            obs[i] = o
+            ret[i] += discount**t * r
+            alive[i] = not (term or trunc)
+        if t + 1 == horizon or not alive.any():
+            break
+        key, step_key = jax.random.split(key)
+        actions = np.asarray(policy(params, jnp.asarray(obs), step_key, t + 1, knobs)[0])
+    for env in envs:
+        env.close()
+    return ret
+
+
 def evaluate(
     dataset,
     policy,

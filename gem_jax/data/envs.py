@@ -70,3 +70,10 @@ def maze2d_goal(dataset_id: str) -> tuple[np.ndarray, str]:
             "relabelling needs exactly one."
         )
     return np.asarray(goals[0], np.float64), str(inner.reward_type)
+
+
+def maze2d_set_state(env, obs) -> None:
+    """Put a (reset) PointMaze env at the flat observation `[x, y, vx, vy]` (its qpos, qvel);
+    the goal stays the one of the reset."""
+    obs = np.asarray(obs, np.float64)
+    env.unwrapped.point_env.set_state(obs[:2], obs[2:4])
