@@ -19,8 +19,12 @@ demo: $(STAMP)
 		--eval_every=2000 --eval_episodes=10 --checkpoint_every=2000 \
 		--config.hidden_dims="(128,128)" --config.num_candidates=64 --config.log_every=1000
 
+# Two workers, one test file each at a time (module fixtures stay in one process): most
+# tests wait on single-threaded XLA compiles, so two run in about the time of one.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -69,11 +69,14 @@ def rollout_gym(
     progress: bool = False,
     step_rewards: list | None = None,
     step_info: list | None = None,
+    step_obs: list | None = None,
 ):
     """Host-stepped envs, one batched policy call per step for all live envs.
 
     If `step_rewards` is a list, each step appends the rewards `[E]` (0 for ended envs);
-    if `step_info` is, each step appends the policy's info (arrays `[E]`) and `alive` [E].
+    if `step_info` is, each step appends the policy's info (arrays `[E]`) and `alive` [E];
+    if `step_obs` is, each step appends the observations the policy acted on, live envs
+    only `[E_alive, O]`.
     """
     envs = [make_env() for _ in range(num_episodes)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
@@ -87,6 +90,8 @@ def rollout_gym(
         key, step_key = jax.random.split(key)
         actions, info = policy(params, jnp.asarray(obs), step_key, t, knobs)
         actions = np.asarray(actions) * scale
+        if step_obs is not None:
+            step_obs.append(obs[alive].copy())
         if step_info is not None:
             step_info.append({"alive": alive.copy(), **{k: np.asarray(v) for k, v in info.items()}})
         zs.append(np.asarray(info["support_z"])[alive])

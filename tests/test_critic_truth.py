@@ -62,3 +62,29 @@ def test_returns_from_set_states_by_hand():
     assert ret[1] == 0.0
     assert 0.0 < ret[3] < ret[2] < ret[0]  # both leave the disc; the braked one later
     assert calls == list(range(1, 40))  # the policy acts after the given first action
+
+
+def test_rollout_records_the_observations_acted_on():
+    """`step_obs`: one [E_alive, O] array per step, the first the reset observations, each
+    the one the policy saw (a still point stays where it was reset)."""
+    import jax
+    import jax.numpy as jnp
+
+    from gem_jax.evaluation import rollout_gym
+
+    seen = []
+
+    def still(params, obs, key, t, knobs):
+        seen.append(np.asarray(obs).copy())
+        zeros = jnp.zeros(obs.shape[0])
+        return jnp.zeros((obs.shape[0], 2)), {"support_z": zeros, "collapse_dist": zeros}
+
+    visited = []
+    rollout_gym(point_maze, still, None, None, jax.random.PRNGKey(0), 2, np.ones(2), seed=5,
+                max_steps=3, step_obs=visited)
+    resets = np.stack([point_maze().reset(seed=5 + i)[0] for i in range(2)])
+    assert [v.shape for v in visited] == [(2, 4)] * 3
+    np.testing.assert_allclose(visited[0], resets, atol=1e-6)
+    for v, s in zip(visited, seen):
+        np.testing.assert_array_equal(v, s)
+    np.testing.assert_allclose(visited[2][:, :2], resets[:, :2], atol=1e-3)
