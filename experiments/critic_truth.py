@@ -79,7 +79,7 @@ def body() -> int:
     from gem_jax.diagnostics import deviation_report
     from gem_jax.evaluation import action_scale, returns_from_states
     from gem_jax.networks import make_networks
-    from gem_jax.runlog import write_json
+    from gem_jax.runlog import write_report
     from gem_jax.runner import open_dataset
     from gem_jax.select import SelectKnobs, lcb, make_policy, policy_params, seed_params
 
@@ -168,10 +168,7 @@ def body() -> int:
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     out = (pathlib.Path(FLAGS.out) if FLAGS.out
            else pathlib.Path(FLAGS.workdir) / "critic_truth")
-    write_json(out.with_suffix(".json"), report)
-    text = "\n".join(lines) + "\n"
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    print(write_report(out, report, lines))
     return 0
 
 

@@ -43,7 +43,7 @@ def body() -> int:
     from gem_jax import checkpoint
     from gem_jax.config import from_config_dict
     from gem_jax.diagnostics import heldout_gain
-    from gem_jax.runlog import write_json
+    from gem_jax.runlog import write_report
     from gem_jax.runner import open_dataset
     from gem_jax.select import SelectKnobs, policy_params, seed_params
 
@@ -97,10 +97,7 @@ def body() -> int:
         lines.append(f"| {n} | {fmt(col('gain_select'))} | {fmt(col('gain_heldout'))} | "
                      f"{fmt(col('heldout_positive'))} | {fmt(col('chose_anchor'))} |")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else pathlib.Path(FLAGS.workdir) / "heldout_gain"
-    write_json(out.with_suffix(".json"), report)
-    text = "\n".join(lines) + "\n"
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    print(write_report(out, report, lines))
     return 0
 
 

@@ -70,6 +70,16 @@ def write_json(path: str | pathlib.Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_report(out: str | pathlib.Path, report: dict, lines: list[str]) -> str:
+    """A diagnostic's result as `<out>.json` (the numbers) and `<out>.md` (the table `lines`);
+    returns the markdown text."""
+    out = pathlib.Path(out)
+    write_json(out.with_suffix(".json"), report)
+    text = "\n".join(lines) + "\n"
+    out.with_suffix(".md").write_text(text)
+    return text
+
+
 LOSS_PANELS = (  # (metric, panel title, y label with units)
     ("critic/loss", "critic loss", "squared TD error"),
     ("value/loss", "value loss", "expectile-weighted squared error"),

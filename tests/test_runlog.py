@@ -108,3 +108,12 @@ def test_log_axis_only_for_positive_values_over_two_decades(values, scale):
     _readable_y(ax, values)
     assert ax.get_yscale() == scale
     _pyplot().close(fig)
+
+
+def test_write_report_writes_json_and_markdown(tmp_path):
+    from gem_jax.runlog import write_report
+
+    text = write_report(tmp_path / "probe", {"gain": np.float32(0.5)}, ["# probe", "| a |"])
+    assert text == "# probe\n| a |\n"
+    assert (tmp_path / "probe.md").read_text() == text
+    assert json.loads((tmp_path / "probe.json").read_text()) == {"gain": 0.5}
