@@ -145,7 +145,7 @@ def candidate_report(
             "distinct": distinct_count(candidates),
             "lcb_range": parts["lcb"].max() - parts["lcb"].min(),
             "support_range": support.max() - support.min(),
-            "top1_is_lcb_top1": (best == jnp.argmax(parts["lcb"])).astype(jnp.float32),
+            "top1_is_lcb_top1": (best == greedy).astype(jnp.float32),
             "top1_is_anchor": (best == 0).astype(jnp.float32),
             "candidates_on_edge_frac": on_edge(candidates),
             "top1_on_edge_frac": on_edge(candidates[best]),
