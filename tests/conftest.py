@@ -1,9 +1,31 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def _share_compiled_programs():
+    """One XLA compilation cache for the whole test session.
+
+    Many tests build the same tiny programs in different processes (pytest-xdist workers,
+    the CLI subprocesses of test_cli, ...); JAX's persistent cache compiles each once. The
+    directory is fresh per session and removed at its end, so no test sees a stale entry;
+    the controller (or a plain run) makes it, workers and subprocesses inherit the variable.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    path = tempfile.mkdtemp(prefix="gem-jax-test-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
+_share_compiled_programs()
 
 
 @pytest.fixture(scope="session")
