@@ -50,8 +50,12 @@ def size_kwargs(values) -> dict:
 
 
 def bench_config(num_critics: int, num_components: int, hidden: Sequence[int]) -> GEMConfig:
-    """`GEMConfig` defaults with the benchmark's size flags applied (both GMMs get K)."""
+    """`GEMConfig` defaults with the benchmark's size flags applied (both GMMs get K).
+
+    Plain critics (`layer_norm=False`): the published timings (benchmarks/RESULTS.md) and
+    the PyTorch yardstick (`torch_reference.py`) were measured without LayerNorm."""
     return GEMConfig(
+        layer_norm=False,
         hidden_dims=tuple(int(h) for h in hidden),
         num_critics=num_critics,
         num_components=num_components,

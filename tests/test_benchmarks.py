@@ -82,7 +82,7 @@ def test_int_list_flags_parse_and_reject_bad_entries():
 # --- the PyTorch reference does the library's arithmetic ---
 
 CFG = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2, behavior_num_components=2,
-                batch_size=64)
+                batch_size=64, layer_norm=False)  # the PyTorch reference has plain critics
 
 
 def torch_model(state):
