@@ -20,7 +20,8 @@ demo: $(STAMP)
 		--config.hidden_dims="(128,128)" --config.num_candidates=64 --config.log_every=1000
 
 # Two workers, one test file each at a time (module fixtures stay in one process): many
-# tests wait on single-threaded XLA compiles (2 cores: 16.5 min instead of 22).
+# tests wait on single-threaded XLA compiles (2 cores, with the shared compilation cache of
+# tests/conftest.py: 14.7 min instead of 22).
 TEST_WORKERS ?= 2
 
 test: $(STAMP)

@@ -52,6 +52,6 @@ def test_without_layer_norm_the_critic_grows_linearly_along_the_ray():
     """The paper's IQL critic (`layer_norm=False`): Q(10^4 a) ~ 10 Q(10^3 a), past any bound
     of the normalised critic of the same size."""
     q, _ = q_along_a_ray(GEMConfig(hidden_dims=HIDDEN, num_critics=3, layer_norm=False))
-    normed, params = q_along_a_ray(GEMConfig(hidden_dims=HIDDEN, num_critics=3))
+    _, params = q_along_a_ray(GEMConfig(hidden_dims=HIDDEN, num_critics=3))
     np.testing.assert_allclose(q[-1] / q[-2], 10.0, rtol=0.05)
     assert np.all(np.abs(q[-1]) > layer_norm_bound(params))
