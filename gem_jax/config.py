@@ -108,6 +108,11 @@ class GEMConfig:
     keep_checkpoints: int = 3
     seed: int = 0
 
+    def __post_init__(self):
+        # A tuple whatever was passed (JSON gives lists): the config is hashable, so it can
+        # be a static argument of a compiled function (train.init_state).
+        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+
     def replace(self, **changes: Any) -> GEMConfig:
         return dataclasses.replace(self, **changes)
 

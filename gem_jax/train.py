@@ -70,14 +70,24 @@ def init_state(
     action_dim: int,
     obs_norm: ObsNorm | None = None,
 ) -> GEMState:
-    """Fresh `GEMState` for observations `[obs_dim]` and actions in `[-1, 1]^action_dim`."""
+    """Fresh `GEMState` for observations `[obs_dim]` and actions in `[-1, 1]^action_dim`.
+
+    One compiled program (config and dims static): built op by op, the four models and
+    their optimiser states cost hundreds of small compiles (seconds on a CPU)."""
     config.validate()
+    if obs_norm is None:
+        obs_norm = ObsNorm(jnp.zeros((obs_dim,), jnp.float32), jnp.ones((obs_dim,), jnp.float32))
+    return _init_state(key, obs_norm, config=config, obs_dim=obs_dim, action_dim=action_dim)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "obs_dim", "action_dim"))
+def _init_state(
+    key: jax.Array, obs_norm: ObsNorm, *, config: GEMConfig, obs_dim: int, action_dim: int
+) -> GEMState:
     init_key, state_key = jax.random.split(key)
     params = make_networks(config, action_dim).init(init_key, obs_dim, action_dim)
     txs = make_optimizers(config)
     models = {name: ModelState(p, txs[name].init(p)) for name, p in params.items()}
-    if obs_norm is None:
-        obs_norm = ObsNorm(jnp.zeros((obs_dim,), jnp.float32), jnp.ones((obs_dim,), jnp.float32))
     return GEMState(
         **models,
         target_critic_params=jax.tree.map(jnp.copy, params["critic"]),  # own buffers

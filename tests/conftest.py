@@ -1,7 +1,9 @@
 import atexit
 import os
 import shutil
+import sys
 import tempfile
+import types
 
 import pytest
 
@@ -48,3 +50,33 @@ def tiny_nav2d(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+class FakeRun:
+    def __init__(self, calls: list, **kwargs):
+        self.calls, self.init = calls, kwargs
+        self.config = types.SimpleNamespace(update=lambda d, **kw: calls.append(("config", d)))
+
+    def log(self, values, step):
+        self.calls.append(("log", dict(values), step))
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch):
+    """A `wandb` module recording `init`, `log`, `config.update` and `finish`."""
+    module = types.ModuleType("wandb")
+    module.runs = []
+
+    def init(**kwargs):
+        run = FakeRun([], **kwargs)
+        module.runs.append(run)
+        return run
+
+    module.init = init
+    monkeypatch.setitem(sys.modules, "wandb", module)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    return module

@@ -239,6 +239,7 @@ def _script(*args, env=None):
     )  # fmt: skip
 
 
+@pytest.mark.slow  # three script runs and a build (~50 s on 2 cores): make test-slow
 def test_ship_script_ships_checks_and_records(tmp_path, shipped, fresh_actor):
     import json
 

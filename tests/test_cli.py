@@ -4,7 +4,7 @@
 * a SIGKILL inside a checkpoint write, then `--resume`, reproduces the uninterrupted
   run bitwise (state, keys, step, logs): exact resume and cross-process determinism;
 * evaluate.py sweeps budgets, variants and beta from the run into CSV, table and plots;
-* nll_gap.py reports the gap per K;
+* nll_gap.py reports the gap per K, and evaluate.py scores with EMPO's support (both slow);
 * bad input: one `error:` line on stderr, no traceback, a non-zero exit, in seconds.
 
 Processes that do not depend on each other run side by side to keep the wall time low.
@@ -89,6 +89,17 @@ def runs(tiny_nav2d, tmp_path_factory):
                         "--variants=gem,no_anchor", "--beta_start=0,1", "--candidate_means=false",
                         "--noprogress"),
         "trace": launch("nav2d_trace", f"--workdir={full}", f"--out={root / 'trace'}"),
+    }
+    done = {name: finish(p) for name, p in second.items()}
+    return dict(root=root, full=full, killed=killed, full_run=res_full,
+                killed_run=res_killed, killed_listing=killed_listing, **done)
+
+
+@pytest.fixture(scope="module")
+def extra(runs):
+    """The slow CLIs (`make test-slow`): EMPO's support fitted from a run, the NLL gap."""
+    root, full = runs["root"], runs["full"]
+    procs = {
         "empo_sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep_empo'}",
                              "--eval_episodes=1", "--num_candidates=4",
                              "--support_model=gmm,empo", "--noprogress"),
@@ -96,9 +107,7 @@ def runs(tiny_nav2d, tmp_path_factory):
                       "--hidden_dims=16,16", "--eval_pairs=4096", f"--out={root / 'nll'}",
                       "--noprogress"),
     }
-    done = {name: finish(p) for name, p in second.items()}
-    return dict(root=root, full=full, killed=killed, full_run=res_full,
-                killed_run=res_killed, killed_listing=killed_listing, **done)
+    return {name: finish(p) for name, p in procs.items()}
 
 
 def test_train_writes_run_directory(runs):
@@ -160,10 +169,11 @@ def test_evaluate_sweeps_budgets_variants_and_beta(runs):
     assert not any(r["candidate_means"] for r in rows)  # --candidate_means=false: the paper's set
 
 
-def test_evaluate_compares_support_models_on_a_gmm_run(runs):
+@pytest.mark.slow
+def test_evaluate_compares_support_models_on_a_gmm_run(runs, extra):
     """--support_model=gmm,empo on a run trained with the GMM support: EMPO's support is
     fitted once on the run's data, saved in the workdir, and scores the empo rows."""
-    done = runs["empo_sweep"]
+    done = extra["empo_sweep"]
     assert done.rc == 0, done.stderr
     rows = json.loads((runs["root"] / "sweep_empo" / "sweep.json").read_text())["rows"]
     assert [r["support_model"] for r in rows] == ["gmm", "empo"]
@@ -186,8 +196,9 @@ def test_nav2d_trace_draws_the_path_and_scores_directions_where_it_ends(runs):
     assert "Q mean" in done.stdout
 
 
-def test_nll_gap_table(runs):
-    nll = runs["nll"]
+@pytest.mark.slow
+def test_nll_gap_table(runs, extra):
+    nll = extra["nll"]
     assert nll.rc == 0, nll.stderr
     rows = json.loads((runs["root"] / "nll" / "nll_gap.json").read_text())["rows"]
     assert [r["num_components"] for r in rows] == [1, 2]

@@ -1,4 +1,5 @@
-"""A tiny BC / IQL / GEM comparison on nav2d writes one table row per algorithm."""
+"""A tiny IQL / GEM comparison on nav2d writes one table row per algorithm and logs the
+CSV numbers to W&B (a fake module); the BC / IQL presets keep their definition."""
 
 import csv
 import os
@@ -32,7 +33,16 @@ def test_schedule_horizon_follows_the_dataset_episode_length_unless_given():
     assert build_config("pointmaze-umaze", given, ["--config.horizon=500"]).horizon == 500
 
 
-def test_tiny_compare_writes_one_row_per_algorithm(tiny_nav2d, tmp_path):
+def read_csv(path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_compare_writes_one_row_per_algorithm_and_logs_its_numbers(
+    tiny_nav2d, tmp_path, fake_wandb
+):
+    """IQL and GEM through `compare`: one table row each, and (with `log_to` wandb, a fake
+    module) every scalar of each algorithm's CSV logged to its W&B run at its step."""
     from gem_jax import GEMConfig
 
     base = GEMConfig(
@@ -48,34 +58,43 @@ def test_tiny_compare_writes_one_row_per_algorithm(tiny_nav2d, tmp_path):
         checkpoint_every=20,
         log_every=10,
     )
+    fixed = ("hidden_dims", "num_steps", "steps_per_call", "eval_episodes", "eval_every",
+             "checkpoint_every", "log_every", "num_critics")
     configs = {
-        a: build_config(
-            "nav2d",
-            to_config_dict(base),
-            [],
-            algo=a,
-            **{f: getattr(base, f) for f in ("num_steps", "eval_episodes")},
-        )
-        for a in ("bc", "iql")  # GEM through compare: test_logwriters
+        a: build_config("nav2d", to_config_dict(base), [], algo=a).replace(
+            **{f: getattr(base, f) for f in fixed})
+        for a in ("iql", "gem")
     }
-    configs = {
-        a: c.replace(
-            hidden_dims=(8,),
-            steps_per_call=10,
-            eval_every=20,
-            checkpoint_every=20,
-            log_every=10,
-            num_critics=2,
-        )
-        for a, c in configs.items()
-    }
-    table = compare("nav2d", configs, tmp_path / "cmp", num_seeds=2, progress=False)
-    with open(tmp_path / "cmp" / "compare.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert [r["algo"] for r in rows] == ["bc", "iql"]
+    configs["gem"] = configs["gem"].replace(num_components=2, behavior_num_components=2,
+                                            num_candidates=4)
+    table = compare("nav2d", configs, tmp_path / "cmp", num_seeds=2, progress=False,
+                    log_to=["csv", "wandb"])
+    rows = read_csv(tmp_path / "cmp" / "compare.csv")
+    assert [r["algo"] for r in rows] == ["iql", "gem"]
     for r in rows:
         assert float(r["train_steps_per_s"]) > 0 and float(r["select_latency_ms"]) > 0
         assert -1000 < float(r["score_mean"]) < 1000
     assert "20 steps, 2 seeds, 1 episodes per seed" in table
     assert table.count("\n| ") == 3  # header + 2 rows
     assert os.path.getsize(tmp_path / "cmp" / "compare.png") > 1000
+
+    assert [run.init["dir"] for run in fake_wandb.runs] == [
+        str(tmp_path / "cmp" / a) for a in ("iql", "gem")]
+    for algo, run in zip(("iql", "gem"), fake_wandb.runs):
+        assert run.init["group"] == "cmp"
+        logs = {}
+        for call in run.calls:
+            if call[0] == "log":
+                logs.setdefault(call[2], {}).update(call[1])
+        train = read_csv(tmp_path / "cmp" / algo / "metrics.csv")
+        assert [int(r["step"]) for r in train] == [10, 20]
+        for row in train:
+            for name, value in row.items():
+                if name != "step":
+                    assert logs[int(row["step"])][name] == float(value), name  # exact
+        (evals,) = read_csv(tmp_path / "cmp" / algo / "eval.csv")
+        assert logs[20]["eval/normalized_score"] == float(evals["normalized_score"])
+        assert {"eval/seed_0/violation", "eval/seed_1/violation"} <= set(logs[20])
+        assert run.calls[0][0] == "config" and run.calls[-1] == ("finish",)
+    assert fake_wandb.runs[1].calls[0][1]["num_candidates"] == 4  # GEM's own config
+    assert fake_wandb.runs[0].calls[0][1]["num_candidates"] == 0  # IQL acts with its mean

@@ -37,14 +37,14 @@ def test_names_and_scores():
     assert "hopper-medium-replay" in loco.LOCOMOTION_LOCAL_NAMES
 
 
-def test_build_20k_from_shipped_policy_is_deterministic(minari_dir):
+def test_build_from_shipped_policy_is_deterministic(minari_dir):
     import minari
 
-    ids = [loco.build_locomotion_dataset("hopper-medium", 20_000, seed=0, progress=False,
+    ids = [loco.build_locomotion_dataset("hopper-medium", 5_000, seed=0, progress=False,
                                          dataset_id_override=f"gem/hopper/test{i}-v0")
            for i in range(2)]
     first, second = (minari.load_dataset(i) for i in ids)
-    assert first.total_steps == second.total_steps == 20_000
+    assert first.total_steps == second.total_steps == 5_000
     a, b = _arrays(first), _arrays(second)
     for field in a:
         np.testing.assert_array_equal(a[field], b[field], err_msg=field)

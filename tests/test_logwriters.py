@@ -3,7 +3,8 @@
 * a tiny `train.py --log_to=tensorboard` run (two seeds): every CSV scalar reads back from
   the event file at its step, each seed's evaluation too, and the config as hyperparameters;
 * W&B through a fake `wandb` module (monkeypatched into `sys.modules`): offline unless
-  `WANDB_MODE` is set, the run id kept for resume, a compare run's scalars equal its CSV;
+  `WANDB_MODE` is set, the run id kept for resume (a compare run's scalars equal its
+  CSV: test_compare);
 * a missing package is one line naming the extra to install.
 """
 
@@ -13,7 +14,6 @@ import pathlib
 import struct
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -170,36 +170,6 @@ def test_cli_without_wandb_fails_in_one_line_before_training(tmp_path):
     assert not (tmp_path / "r").exists()  # nothing written
 
 
-class FakeRun:
-    def __init__(self, calls: list, **kwargs):
-        self.calls, self.init = calls, kwargs
-        self.config = types.SimpleNamespace(update=lambda d, **kw: calls.append(("config", d)))
-
-    def log(self, values, step):
-        self.calls.append(("log", dict(values), step))
-
-    def finish(self):
-        self.calls.append(("finish",))
-
-
-@pytest.fixture
-def fake_wandb(monkeypatch):
-    """A `wandb` module recording `init`, `log`, `config.update` and `finish`."""
-    module = types.ModuleType("wandb")
-    module.runs = []
-
-    def init(**kwargs):
-        run = FakeRun([], **kwargs)
-        module.runs.append(run)
-        return run
-
-    module.init = init
-    monkeypatch.setitem(sys.modules, "wandb", module)
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.delenv("WANDB_PROJECT", raising=False)
-    return module
-
-
 def test_wandb_writer_is_offline_by_default_and_keeps_its_run_id(fake_wandb, tmp_path,
                                                                  monkeypatch):
     with logwriters.open_writers(["csv", "wandb"], tmp_path, name="gem nav2d run") as w:
@@ -222,38 +192,3 @@ def test_wandb_writer_is_offline_by_default_and_keeps_its_run_id(fake_wandb, tmp
     assert resumed["id"] == run_id  # resume continues the same W&B run
     logwriters.open_writers(["wandb"], tmp_path, name="fresh").close()
     assert fake_wandb.runs[2].init["id"] != run_id  # a fresh run gets a fresh id
-
-
-def test_compare_logs_the_csv_numbers_to_wandb(fake_wandb, tiny_nav2d, tmp_path):
-    from gem_jax.cli import build_config
-    from gem_jax.compare import compare
-    from gem_jax.config import GEMConfig, to_config_dict
-
-    base = GEMConfig(hidden_dims=(8,), num_critics=2, num_components=2,
-                     behavior_num_components=2, num_candidates=4, num_steps=20,
-                     steps_per_call=10, eval_episodes=1, eval_every=20, checkpoint_every=20,
-                     log_every=10)
-    config = build_config("nav2d", to_config_dict(base), [], algo="gem").replace(
-        **{f: getattr(base, f) for f in ("hidden_dims", "num_steps", "steps_per_call",
-                                         "eval_episodes", "eval_every", "checkpoint_every",
-                                         "log_every", "num_critics", "num_components",
-                                         "behavior_num_components", "num_candidates")})
-    compare("nav2d", {"gem": config}, tmp_path / "cmp", num_seeds=2, progress=False,
-            log_to=["csv", "wandb"])
-    (run,) = fake_wandb.runs
-    assert run.init["group"] == "cmp" and run.init["dir"] == str(tmp_path / "cmp" / "gem")
-    logs = {}
-    for call in run.calls:
-        if call[0] == "log":
-            logs.setdefault(call[2], {}).update(call[1])
-    train = read_csv(tmp_path / "cmp" / "gem" / "metrics.csv")
-    assert [r["step"] for r in train] == [10, 20]
-    for row in train:
-        for name, value in row.items():
-            if name != "step":
-                assert logs[int(row["step"])][name] == value, name  # float64, exact
-    (evals,) = read_csv(tmp_path / "cmp" / "gem" / "eval.csv")
-    assert logs[20]["eval/normalized_score"] == evals["normalized_score"]
-    assert {"eval/seed_0/violation", "eval/seed_1/violation"} <= set(logs[20])
-    assert run.calls[0][0] == "config" and run.calls[0][1]["num_candidates"] == 4
-    assert run.calls[-1] == ("finish",)
