@@ -4,6 +4,8 @@ CSV numbers to W&B (a fake module); the BC / IQL presets keep their definition."
 import csv
 import os
 
+import pytest
+
 from gem_jax.cli import build_config
 from gem_jax.compare import compare
 from gem_jax.config import to_config_dict
@@ -98,3 +100,20 @@ def test_tiny_compare_writes_one_row_per_algorithm_and_logs_its_numbers(
         assert run.calls[0][0] == "config" and run.calls[-1] == ("finish",)
     assert fake_wandb.runs[1].calls[0][1]["num_candidates"] == 4  # GEM's own config
     assert fake_wandb.runs[0].calls[0][1]["num_candidates"] == 0  # IQL acts with its mean
+
+
+def test_maze2d_preset_support_weight_rises_from_zero_to_three():
+    """The maze2d preset (tuned on validation episodes, RESULTS.md): beta_t = 0 at the
+    episode's start (the LCB alone), 1.5 half way, 3 from T on; explicit flags still win."""
+    import jax.numpy as jnp
+
+    from gem_jax.select import beta_schedule
+
+    empty = to_config_dict(__import__("gem_jax").GEMConfig())
+    cfg = build_config("maze2d-medium", empty, [])
+    assert (cfg.beta_start, cfg.beta_end, cfg.horizon) == (0.0, 3.0, 600)
+    betas = [float(beta_schedule(jnp.asarray(t), cfg.beta_start, cfg.beta_end, cfg.horizon))
+             for t in (0, 300, 600, 700)]
+    assert betas == pytest.approx([0.0, 1.5, 3.0, 3.0], abs=1e-6)
+    given = to_config_dict(__import__("gem_jax").GEMConfig(beta_start=1.0))
+    assert build_config("maze2d-medium", given, ["--config.beta_start=1"]).beta_start == 1.0
