@@ -265,8 +265,6 @@ def from_config_dict(config_dict: ml_collections.ConfigDict | dict) -> GEMConfig
     unknown = sorted(set(values) - fields)
     if unknown:
         raise ValueError(f"Unknown GEMConfig field(s) {unknown}; valid fields: {sorted(fields)}.")
-    if "hidden_dims" in values:
-        values["hidden_dims"] = tuple(int(h) for h in values["hidden_dims"])
     for name, legacy in LEGACY_DEFAULTS.items():  # configs saved before the field existed
         values.setdefault(name, legacy)
     return GEMConfig(**values)
