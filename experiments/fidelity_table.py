@@ -11,8 +11,13 @@ Every number comes from test episodes; knobs come from validation episodes:
   tune test seed>` (which uses the tuned knobs for everything it does not sweep);
 * a baseline (IQL, BC) acts with its mean: its row is the N = 0 row of its
   `<workdir>/<--n_sweep>/sweep.json`.
-Writes `<out>.json` (`{"rows": [...], "n_sweep": [...], "ablations": [...]}`, one row per
-(env, algo)), `<out>.md` and `<out>_vs_n.png` (score, Violation, CollapseDist against N).
+WORKDIR needs only those JSON files (the step comes from the sweep file), so a folder of
+committed results serves as well as a run directory. A GEM run without the ablation sweep
+contributes no ablation rows and is listed under `missing`.
+Writes `<out>.json` (`{"rows": [...], "n_sweep": [...], "ablations": [...], "missing": [...],
+"gaps": [...]}`, one row per (env, algo); `gaps`: GEM minus each baseline per env and
+their mean over envs), `<out>.md` and `<out>_vs_n.png` (score, Violation, CollapseDist
+against N).
 """
 
 from __future__ import annotations
@@ -53,28 +58,30 @@ def row_of(result: dict) -> dict:
             **{k: float(result[k]) for k in AUDITS}}
 
 
-def collect(spec: str) -> tuple[dict, list, list]:
-    from gem_jax import checkpoint as ckpt
-
+def collect(spec: str) -> tuple[dict, list, list, list]:
     try:
         env, algo, workdir = spec.split(":", 2)
     except ValueError:
         raise ValueError(f"--run={spec!r}: expected ENV:ALGO:WORKDIR.") from None
     workdir = pathlib.Path(workdir)
-    step, _ = ckpt.read_meta(workdir)
-    n_rows = read_json(workdir / FLAGS.n_sweep / "sweep.json")["rows"]
-    base = {"env": env, "algo": algo, "steps": step}
+    n_file = read_json(workdir / FLAGS.n_sweep / "sweep.json")
+    n_rows = n_file["rows"]
+    base = {"env": env, "algo": algo, "steps": int(n_file["step"])}
     if algo != "gem":
         mean_row = [r for r in n_rows if r["num_candidates"] == 0]
         if not mean_row:
             raise ValueError(f"{workdir / FLAGS.n_sweep} has no N = 0 row for {algo}.")
-        return {**base, **row_of(mean_row[0]), "knobs": {"num_candidates": 0}}, [], []
+        return {**base, **row_of(mean_row[0]), "knobs": {"num_candidates": 0}}, [], [], []
     tune = read_json(workdir / "tune.json")
     main = {**base, **row_of(tune["chosen_test"]), "knobs": tune["chosen"],
             "test_env_seeds": tune["test_env_seeds"]}
     sweep = [{**base, "num_candidates": r["num_candidates"], **row_of(r)}
              for r in n_rows if r["variant"] == "gem"]
-    ab_rows = read_json(workdir / FLAGS.ablations / "sweep.json")["rows"]
+    ab_path = workdir / FLAGS.ablations / "sweep.json"
+    if not ab_path.is_file():
+        return main, sweep, [], [{"env": env, "algo": algo, "missing": "ablations",
+                                  "expected": str(ab_path)}]
+    ab_rows = read_json(ab_path)["rows"]
     ref = [r for r in ab_rows if r["variant"] == "gem"]
     if not ref:
         raise ValueError(f"{workdir / FLAGS.ablations} needs a 'gem' row to take deltas from.")
@@ -88,10 +95,28 @@ def collect(spec: str) -> tuple[dict, list, list]:
                           "delta_score": row["normalized_score"] - ref["normalized_score"],
                           "violation_ratio_vs_gem": row["violation"] / max(ref["violation"],
                                                                           1e-9)})
-    return main, sweep, ablations
+    return main, sweep, ablations, []
 
 
-def markdown(rows, sweep, ablations) -> str:
+def gaps(rows) -> list[dict]:
+    """GEM's score minus each baseline's, per env, and their mean over the envs that have
+    both (the issue's targets: >= 0 per env, >= 10 on the average)."""
+    out = []
+    for algo in sorted({r["algo"] for r in rows} - {"gem"}):
+        per_env = {}
+        for r in rows:
+            if r["algo"] != "gem":
+                continue
+            base = [b for b in rows if b["algo"] == algo and b["env"] == r["env"]]
+            if base:
+                per_env[r["env"]] = r["normalized_score"] - base[0]["normalized_score"]
+        if per_env:
+            out.append({"baseline": algo, "per_env": per_env,
+                        "mean": sum(per_env.values()) / len(per_env)})
+    return out
+
+
+def markdown(rows, sweep, ablations, missing=(), gap_rows=()) -> str:
     fmt = lambda r: (f"{r['normalized_score']:.1f} ± {r['normalized_score_std']:.1f} "
                      f"({', '.join(f'{s:.1f}' for s in r['seed_scores'])})")
     lines = ["| env | algo | steps | normalised score (per seed) | SupportZ | Violation | "
@@ -108,6 +133,12 @@ def markdown(rows, sweep, ablations) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {r['env']} | {r['variant']} | {fmt(r)} | {r['delta_score']:+.1f} | "
                   f"{r['violation']:.3f} |" for r in ablations]
+    for g in gap_rows:
+        envs = ", ".join(f"{e} {d:+.1f}" for e, d in g["per_env"].items())
+        lines += ["", f"GEM − {g['baseline']}: {envs}; mean over envs {g['mean']:+.1f}."]
+    if missing:
+        lines += ["", "Not measured: " + "; ".join(f"{m['env']} {m['algo']} {m['missing']}"
+                                                   for m in missing) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -146,19 +177,23 @@ def body() -> int:
 
     if not FLAGS.run:
         raise ValueError("Give at least one --run=ENV:ALGO:WORKDIR.")
-    rows, sweep, ablations = [], [], []
+    rows, sweep, ablations, missing = [], [], [], []
     for spec in FLAGS.run:
-        main, s, a = collect(spec)
+        main, s, a, m = collect(spec)
         rows.append(main)
         sweep += s
         ablations += a
+        missing += m
+    gap_rows = gaps(rows)
     out = pathlib.Path(FLAGS.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out.with_suffix(".json"), {"rows": rows, "n_sweep": sweep, "ablations": ablations})
-    out.with_suffix(".md").write_text(markdown(rows, sweep, ablations))
+    write_json(out.with_suffix(".json"), {"rows": rows, "n_sweep": sweep, "ablations": ablations,
+                                          "missing": missing, "gaps": gap_rows})
+    text = markdown(rows, sweep, ablations, missing, gap_rows)
+    out.with_suffix(".md").write_text(text)
     if sweep:
         plot(sweep, out.parent / f"{out.name}_vs_n.png")
-    print(markdown(rows, sweep, ablations))
+    print(text)
     return 0
 
 

@@ -126,6 +126,24 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
         ablation["normalized_score"] - gem_ab["normalized_score"])
     assert (tmp_path / "fidelity_vs_n.png").stat().st_size > 1000
     assert "| nav2d | gem | 100 |" in out.with_suffix(".md").read_text()
+    (gap,) = table["gaps"]
+    assert gap["baseline"] == "iql" and gap["mean"] == pytest.approx(
+        gem["normalized_score"] - base["normalized_score"])
+    assert table["missing"] == []
+
+    # Only the JSON files are needed (a folder of committed results), and a run without an
+    # ablation sweep is listed as missing instead of failing.
+    results = tmp_path / "results"
+    (results / "sweep_test_n").mkdir(parents=True)
+    for name in ("tune.json", "sweep_test_n/sweep.json"):
+        (results / name).write_text((tiny_run / name).read_text())
+    out2 = tmp_path / "partial"
+    done = run("fidelity_table", f"--run=nav2d:gem:{results}", f"--out={out2}")
+    assert done.returncode == 0, done.stderr
+    partial = json.loads(out2.with_suffix(".json").read_text())
+    assert partial["rows"][0]["steps"] == 100 and partial["ablations"] == []
+    assert [m["missing"] for m in partial["missing"]] == ["ablations"]
+    assert "Not measured: nav2d gem ablations." in out2.with_suffix(".md").read_text()
 
 
 def test_extra_candidate_scorer_against_plain_selection():
