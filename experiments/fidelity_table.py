@@ -101,15 +101,11 @@ def collect(spec: str) -> tuple[dict, list, list, list]:
 def gaps(rows) -> list[dict]:
     """GEM's score minus each baseline's, per env, and their mean over the envs that have
     both (the issue's targets: >= 0 per env, >= 10 on the average)."""
+    score = {(r["env"], r["algo"]): r["normalized_score"] for r in rows}
     out = []
     for algo in sorted({r["algo"] for r in rows} - {"gem"}):
-        per_env = {}
-        for r in rows:
-            if r["algo"] != "gem":
-                continue
-            base = [b for b in rows if b["algo"] == algo and b["env"] == r["env"]]
-            if base:
-                per_env[r["env"]] = r["normalized_score"] - base[0]["normalized_score"]
+        per_env = {env: score[env, "gem"] - score[env, algo]
+                   for env, a in score if a == "gem" and (env, algo) in score}
         if per_env:
             out.append({"baseline": algo, "per_env": per_env,
                         "mean": sum(per_env.values()) / len(per_env)})
