@@ -42,7 +42,10 @@ flags.DEFINE_list("beta_start", None, "beta_0 values of the support schedule.")
 flags.DEFINE_list("beta_end", None, "beta_end values of the support schedule.")
 flags.DEFINE_list("anchor_bonus", None, "Anchor bonus delta values (>= 0; 0 = the paper).")
 flags.DEFINE_list("candidate_means", None, "true and/or false: the candidate set holds all K "
-                  "actor component means (ours, the default) or only the top one (the paper).")
+                  "actor component means (ours, off by default) or only the top one (the "
+                  "paper, the default).")
+flags.DEFINE_list("top_k_pick", None, "mean and/or sample: a_out = mean of the top-k (the "
+                  "paper, the default) or one of them drawn uniformly (ours).")
 flags.DEFINE_list("horizon", None, "Schedule horizons T (> 0).")
 flags.DEFINE_list("mode", None, "Candidate-set normalisation: zscore and/or raw.")
 flags.DEFINE_list("source", None, "Candidate source: actor and/or behavior.")
@@ -72,7 +75,7 @@ def grid_flags() -> dict:
     out = {name: parse_list(name, int) for name in ints}
     out.update({name: parse_list(name, float) for name in floats})
     out.update({name: FLAGS[name].value
-                for name in ("mode", "source", "variants", "support_model")})
+                for name in ("mode", "source", "variants", "support_model", "top_k_pick")})
     out["candidate_means"] = bool_list("candidate_means", FLAGS.candidate_means)
     return out
 

@@ -40,6 +40,8 @@ flags.DEFINE_list("top_k", ["1"], "Top-k smoothing sizes (1 = argmax).")
 flags.DEFINE_list("anchor_bonus", ["0"], "Anchor bonus delta values (>= 0; 0 = the paper).")
 flags.DEFINE_list("candidate_means", None, "true and/or false: all K actor means in the "
                   "candidate set (ours) or only the top one (the paper); default: the run's.")
+flags.DEFINE_list("top_k_pick", ["mean"], "mean and/or sample: a_out = mean of the top-k (the "
+                  "paper) or one of them drawn uniformly (ours).")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
@@ -80,6 +82,7 @@ def body() -> int:
         lcb_lambda=floats("lcb_lambda"), beta_start=floats("beta_start"),
         beta_end=floats("beta_end"), anchor_bonus=floats("anchor_bonus"),
         candidate_means=bool_list("candidate_means", FLAGS.candidate_means),
+        top_k_pick=FLAGS.top_k_pick,
     )
     dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
                            progress=FLAGS.progress)

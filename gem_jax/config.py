@@ -14,6 +14,7 @@ import ml_collections
 
 SOURCES = ("actor", "behavior")
 MODES = ("zscore", "raw")
+PICKS = ("mean", "sample")  # how a_out comes from the top-k (SPEC 3: mean)
 VARIANTS = (
     "gem",
     "no_pw",
@@ -75,6 +76,12 @@ class GEMConfig:
     # --- Phase II selection knobs (SPEC 3), all changeable after training ---
     num_candidates: int = 1024  # N (paper's stress point and default)
     top_k: int = 1  # mean of the top-k candidates; 1 = argmax
+    # "mean": a_out = mean of the top-k (SPEC 3, the paper). "sample" (ours, off by default):
+    # a_out = one of the top-k drawn uniformly per decision. Where the observation aliases
+    # the behaviors' phases (nav2d) every deterministic selection is trapped and a
+    # memoryless stochastic policy is not (experiments/RESULTS.md, "nav2d: the collapse is
+    # deterministic selection"); k = 1 makes the two identical
+    top_k_pick: str = "mean"
     # delta added to the anchor's score before ranking (ours; 0 = the paper): a candidate
     # replaces the actor's mode only if it scores delta higher (SPEC 3, "anchor bonus")
     anchor_bonus: float = 0.0
@@ -153,6 +160,7 @@ class GEMConfig:
                 f"log_std_clamp must be one of {LOG_STD_CLAMPS}",
             ),
             (self.mode in MODES, f"mode must be one of {MODES}"),
+            (self.top_k_pick in PICKS, f"top_k_pick must be one of {PICKS}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
             (
                 self.support_model in SUPPORT_MODELS,

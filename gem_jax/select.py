@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from gem_jax import gmm as gmm_lib
-from gem_jax.config import MODES, SOURCES, VARIANTS, GEMConfig
+from gem_jax.config import MODES, PICKS, SOURCES, VARIANTS, GEMConfig
 from gem_jax.empo_support import empo_gmm
 from gem_jax.networks import Networks, make_networks
 from gem_jax.train import GEMState, ObsNorm
@@ -106,6 +106,21 @@ def top_k_mean(candidates: jax.Array, scores: jax.Array, k: int) -> tuple[jax.Ar
     return candidates[idx].mean(axis=0), idx
 
 
+def pick_top_k(
+    candidates: jax.Array, scores: jax.Array, k: int, key: jax.Array, pick: str = "mean"
+) -> tuple[jax.Array, jax.Array]:
+    """a_out from the `k` best candidates: their mean (SPEC 3) or one drawn uniformly (ours).
+
+    Returns `(action [A], audited index [])`: the top-1 for "mean" (SPEC 4 audits a*), the
+    drawn candidate for "sample" (the action executed). k = 1 gives a* either way.
+    """
+    action, idx = top_k_mean(candidates, scores, k)  # [A], [k]
+    if pick == "mean":
+        return action, idx[0]
+    chosen = idx[jax.random.randint(key, (), 0, k)]
+    return candidates[chosen], chosen
+
+
 CPU_CHUNK_CANDIDATES = 2048  # about this many candidates per chunk on a CPU
 
 
@@ -120,8 +135,11 @@ def auto_state_chunk(num_candidates: int, backend: str) -> int:
     return max(1, round(CPU_CHUNK_CANDIDATES / (num_candidates + 1)))
 
 
-def check_select_args(num_candidates: int, top_k: int, source: str, mode: str, variant: str):
+def check_select_args(num_candidates: int, top_k: int, source: str, mode: str, variant: str,
+                      pick: str = "mean"):
     """Raise `ValueError` saying what is wrong with static selection arguments."""
+    if pick not in PICKS:
+        raise ValueError(f"Unknown top_k_pick {pick!r}; choose one of {list(PICKS)}.")
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}; choose one of {list(VARIANTS)}.")
     if source not in SOURCES:
@@ -254,6 +272,7 @@ def make_policy(
     variant: str = "gem",
     state_chunk: int | None = None,
     candidate_means: bool | None = None,
+    top_k_pick: str | None = None,
 ):
     """Jitted `policy(params, observations [B, obs], key, t, knobs) -> (actions [B, A], info)`.
 
@@ -266,6 +285,8 @@ def make_policy(
     `state_chunk` (default `config.state_chunk`; -1 = `auto_state_chunk`) only changes
     how a batch is computed: `lax.map` over groups of that many vmapped states.
     `candidate_means` (default `config.candidate_means`): see `candidate_set`.
+    `top_k_pick` (default `config.top_k_pick`): "mean" of the top-k (SPEC 3) or one of them
+    drawn uniformly ("sample", ours; `top_k_pick`), audited on the drawn one.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
     k = config.top_k if top_k is None else int(top_k)
@@ -277,7 +298,8 @@ def make_policy(
         mode = "raw"
     chunk = config.state_chunk if state_chunk is None else int(state_chunk)
     means = config.candidate_means if candidate_means is None else bool(candidate_means)
-    check_select_args(n, k, source, mode, variant)
+    pick = config.top_k_pick if top_k_pick is None else top_k_pick
+    check_select_args(n, k, source, mode, variant, pick)
     if chunk < -1:
         raise ValueError(f"state_chunk must be >= -1 (0 = no chunking, -1 = auto), got {chunk}.")
     if chunk == -1:
@@ -303,8 +325,8 @@ def make_policy(
         scores, parts = score_candidates(
             nets, params, obs, candidates, behavior, t, knobs, mode, variant, anchors
         )  # [C]
-        action, idx = top_k_mean(candidates, scores, k)
-        best = idx[0]
+        # a fold of the key (not a split), so "mean" keeps the candidates it always drew
+        action, best = pick_top_k(candidates, scores, k, jax.random.fold_in(key, 1), pick)
         info = {
             "support_z": parts["support_z"][best],
             "lcb": parts["lcb"][best],

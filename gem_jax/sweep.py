@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from gem_jax.config import MODES, SOURCES, SUPPORT_MODELS, VARIANTS, GEMConfig
+from gem_jax.config import MODES, PICKS, SOURCES, SUPPORT_MODELS, VARIANTS, GEMConfig
 from gem_jax.evaluation import evaluate
 from gem_jax.select import (
     PolicyParams,
@@ -30,7 +30,7 @@ from gem_jax.select import (
 )
 
 STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model",
-          "candidate_means")
+          "candidate_means", "top_k_pick")
 TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
 
@@ -52,6 +52,7 @@ class Setting:
     support_model: str = "gmm"  # behavior support in the score: gmm | empo (SPEC 7)
     anchor_bonus: float = 0.0  # delta on the anchor's score (ours; 0 = the paper)
     candidate_means: bool = False  # all K actor means in the set (ours; False = the paper)
+    top_k_pick: str = "mean"  # a_out from the top-k: mean (the paper) | sample (ours)
 
     @property
     def static_key(self) -> tuple:
@@ -87,6 +88,7 @@ def make_grid(
     support_model: Sequence[str] | None = None,
     anchor_bonus: Sequence[float] | None = None,
     candidate_means: Sequence[bool] | None = None,
+    top_k_pick: Sequence[str] | None = None,
 ) -> tuple[list[Setting], list[str]]:
     """Cartesian grid of settings; an unset knob takes the run's config value.
 
@@ -124,6 +126,9 @@ def make_grid(
             "candidate_means",
             [config.candidate_means] if candidate_means is None else candidate_means,
             lambda v: isinstance(v, bool), "candidate_means must be true or false"),
+        "top_k_pick": _check_values(
+            "top_k_pick", top_k_pick or [config.top_k_pick], lambda v: v in PICKS,
+            f"choose from {list(PICKS)}"),
         "mass_scale": _check_values("mass_scale", mass_scale or [1.0],
                                     lambda v: math.isfinite(v) and v > 0,
                                     "mass scales must be > 0"),
@@ -142,6 +147,8 @@ def make_grid(
             s["anchor_bonus"] = 0.0  # nothing for the bonus to act on: one setting, not many
         if s["variant"] in ("anchor_bary", "no_anchor"):
             s["candidate_means"] = False  # no component means in these sets (candidate_set)
+        if s["top_k"] == 1:
+            s["top_k_pick"] = "mean"  # one candidate: drawing it is taking it
         setting = Setting(**s)
         if setting in seen:
             continue
@@ -266,10 +273,10 @@ def run_sweep(
     rows = []
     for setting in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
         if setting.static_key not in policies:
-            variant, n, k, source, mode, support_model, means = setting.static_key
+            variant, n, k, source, mode, support_model, means, pick = setting.static_key
             policies[setting.static_key] = make_policy(
                 config.replace(support_model=support_model), n, k, source, mode, variant,
-                candidate_means=means,
+                candidate_means=means, top_k_pick=pick,
             )
         policy = policies[setting.static_key]
         rows.append(evaluate_setting(dataset, policy, params, setting, num_episodes,

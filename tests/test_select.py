@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gem_jax import GEMConfig, SelectKnobs, init_state, make_policy, policy_params
-from gem_jax.select import beta_schedule, lcb, top_k_mean, zscore
+from gem_jax.select import beta_schedule, lcb, pick_top_k, top_k_mean, zscore
 
 floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 
@@ -60,6 +60,22 @@ def test_top_k_one_is_argmax_and_k_averages():
     assert int(idx[0]) == int(jnp.argmax(scores)) and float(a1[0]) == 1.0
     a2, _ = top_k_mean(cands, scores, 2)
     assert float(a2[0]) == pytest.approx(1.5)
+
+
+def test_pick_sample_draws_each_of_the_top_k_uniformly():
+    """top_k_pick="sample" (ours): the action is one of the k best candidates exactly, each
+    drawn about 1/k of the time; "mean" is top_k_mean with the top-1 audited."""
+    cands = jnp.arange(6.0)[:, None]  # [C=6, A=1]
+    scores = jnp.array([0.3, 2.0, -1.0, 1.5, 0.9, -2.0])  # top-3: indices 1, 3, 4
+    keys = jax.random.split(jax.random.PRNGKey(0), 3000)
+    actions, chosen = jax.vmap(lambda k: pick_top_k(cands, scores, 3, k, "sample"))(keys)
+    np.testing.assert_array_equal(np.asarray(actions)[:, 0], np.asarray(chosen, np.float32))
+    counts = np.bincount(np.asarray(chosen), minlength=6)
+    assert set(np.flatnonzero(counts)) == {1, 3, 4}
+    # binomial(3000, 1/3): std ~26, so 5 std either side
+    assert np.all(np.abs(counts[[1, 3, 4]] - 1000) < 130), counts
+    a_mean, best = pick_top_k(cands, scores, 3, keys[0], "mean")
+    assert int(best) == 1 and float(a_mean[0]) == pytest.approx((1 + 3 + 4) / 3)
 
 
 @pytest.fixture(scope="module")
@@ -340,3 +356,23 @@ def test_empo_support_model_scores_with_the_cluster_mixture():
             0,
             SelectKnobs.from_config(cfg),
         )
+
+
+def test_top_k_pick_sample_policy(small):
+    """In the jitted policy: k = 1 sample equals the argmax; with k = N + 1 the drawn actions
+    differ across keys while the "mean" policy's do not depend on the pick key."""
+    cfg, params, obs = small
+    knobs = SelectKnobs.from_config(cfg)
+    key = jax.random.PRNGKey(3)
+    argmax = make_policy(cfg, num_candidates=8, top_k=1)(params, obs, key, 0, knobs)[0]
+    one = make_policy(cfg, num_candidates=8, top_k=1, top_k_pick="sample")(
+        params, obs, key, 0, knobs)[0]
+    np.testing.assert_array_equal(one, argmax)
+    sample = make_policy(cfg, num_candidates=8, top_k=9, top_k_pick="sample")
+    draws = np.stack([np.asarray(sample(params, obs, jax.random.PRNGKey(i), 0, knobs)[0])
+                      for i in range(4)])  # [4, B, A]
+    assert np.abs(draws - draws[0]).max() > 1e-3
+    with pytest.raises(ValueError, match="top_k_pick"):
+        make_policy(cfg, num_candidates=8, top_k=2, top_k_pick="median")
+    with pytest.raises(ValueError, match="top_k_pick"):
+        GEMConfig(top_k_pick="median").validate()

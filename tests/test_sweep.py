@@ -64,6 +64,17 @@ def test_candidate_means_is_a_static_axis_that_drops_where_it_cannot_act():
         sweep.make_grid(CFG, candidate_means=["yes"])
 
 
+def test_top_k_pick_is_a_static_axis_that_collapses_at_k_one():
+    """Drawing one of the top 1 is taking it: k = 1 keeps one setting, k = 4 two."""
+    settings, _ = sweep.make_grid(CFG, num_candidates=[8], top_k=[1, 4],
+                                  top_k_pick=["mean", "sample"])
+    got = sorted((s.top_k, s.top_k_pick) for s in settings)
+    assert got == [(1, "mean"), (4, "mean"), (4, "sample")]
+    assert len({s.static_key for s in settings}) == 3
+    with pytest.raises(ValueError, match="top_k_pick=.*choose from"):
+        sweep.make_grid(CFG, top_k_pick=["median"])
+
+
 def test_no_anchor_at_zero_candidates_is_skipped():
     settings, skipped = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
                                         top_k=[1])
@@ -185,15 +196,15 @@ ROWS = [
 def test_markdown_table_by_hand():
     lines = sweep_report.to_markdown(ROWS).splitlines()
     assert lines[0].startswith("| variant | N | k |") and lines[0].endswith("| CollapseDist |")
-    assert len(lines) == 4 and lines[1] == "|" + "---|" * 17
-    # the anchor bonus delta (column 11) and the candidate means (column 13) are newer than
-    # these rows: they show the paper's values these rows were made with (0, False)
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 18
+    # the anchor bonus delta (column 11), the candidate means (13) and the top-k pick (14)
+    # are newer than these rows: they show the paper's values these rows were made with
     assert lines[0].startswith("| variant | N | k | source | mode | support | λ | β₀ | β_end | "
-                               "T | δ | mass | means | score |")
+                               "T | δ | mass | means | pick | score |")
     assert lines[2] == ("| gem | 0 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
-                        "False | 12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
+                        "False | mean | 12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
     assert lines[3] == ("| gem | 64 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
-                        "False | 40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
+                        "False | mean | 40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
 
 
 def test_csv_and_plots(tmp_path):
