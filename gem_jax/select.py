@@ -1,10 +1,11 @@
 """Phase II: the action-selection interface (SPEC section 3; paper App. B, G).
 
 For one state: anchor + N candidates, score = LCB_lambda + beta_t * z(behavior log-lik),
-output the mean of the top-k. With `candidate_means` (ours, off by default) the set also
-holds the actor's other K - 1 component means, so the score ranks the actor's modes as
-well as its samples. Written for one observation, vmapped over the batch and jitted. Shape-changing
-knobs (N, k, source, mode, variant, candidate_means) are static; numeric knobs
+output the mean of the top-k (or, `top_k_pick="sample"`, ours, one of them drawn
+uniformly). With `candidate_means` (ours, off by default) the set also holds the actor's
+other K - 1 component means, so the score ranks the actor's modes as well as its samples.
+Written for one observation, vmapped over the batch and jitted. Shape-changing knobs
+(N, k, source, mode, variant, candidate_means, top_k_pick) are static; numeric knobs
 (`SelectKnobs`) are traced, so a lambda/beta sweep never recompiles.
 """
 
