@@ -77,10 +77,11 @@ class GEMConfig:
     num_candidates: int = 1024  # N (paper's stress point and default)
     top_k: int = 1  # mean of the top-k candidates; 1 = argmax
     # "mean": a_out = mean of the top-k (SPEC 3, the paper). "sample" (ours, off by default):
-    # a_out = one of the top-k drawn uniformly per decision. Where the observation aliases
-    # the behaviors' phases (nav2d) every deterministic selection is trapped and a
-    # memoryless stochastic policy is not (experiments/RESULTS.md, "nav2d: the collapse is
-    # deterministic selection"); k = 1 makes the two identical
+    # a_out = one of the top-k drawn uniformly per decision. Where the score's argmax over
+    # many candidates loses to the actor's own sample, a wide draw recovers it (maze2d-large,
+    # N = 1024: argmax 35.5, top-256 draw 54.0; nav2d at 2e4: 0.0 vs 145.3; RESULTS.md,
+    # "maze2d-large, retrained" and "nav2d: the actor holds"); off until chosen on validation
+    # on every maze; k = 1 makes the two identical
     top_k_pick: str = "mean"
     # delta added to the anchor's score before ranking (ours; 0 = the paper): a candidate
     # replaces the actor's mode only if it scores delta higher (SPEC 3, "anchor bonus")
