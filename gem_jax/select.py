@@ -287,7 +287,7 @@ def make_policy(
     how a batch is computed: `lax.map` over groups of that many vmapped states.
     `candidate_means` (default `config.candidate_means`): see `candidate_set`.
     `top_k_pick` (default `config.top_k_pick`): "mean" of the top-k (SPEC 3) or one of them
-    drawn uniformly ("sample", ours; `top_k_pick`), audited on the drawn one.
+    drawn uniformly ("sample", ours), audited on the drawn one.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
     k = config.top_k if top_k is None else int(top_k)
