@@ -8,7 +8,9 @@ Every number comes from test episodes; knobs come from validation episodes:
 * a GEM run's main row is `<workdir>/tune.json`'s chosen setting on test (experiments/
   tune.py); its N sweep and ablations are `<workdir>/<--n_sweep>/sweep.json` and
   `<workdir>/<--ablations>/sweep.json`, written by `experiments/evaluate.py --seed=<the
-  tune test seed>` (which uses the tuned knobs for everything it does not sweep);
+  tune test seed>` (which uses the tuned knobs for everything it does not sweep); the N
+  sweep also takes tune.json's test rows at the chosen λ and β (same seeds), one curve per
+  top-k rule (argmax, or e.g. a top-256 draw), so budgets tune already ran are not rerun;
 * a baseline (IQL, BC) acts with its mean: its row is the N = 0 row of its
   `<workdir>/<--n_sweep>/sweep.json`.
 WORKDIR needs only those JSON files (the step comes from the sweep file), so a folder of
@@ -58,6 +60,33 @@ def row_of(result: dict) -> dict:
             **{k: float(result[k]) for k in AUDITS}}
 
 
+def curve_of(top_k: int, pick: str) -> str:
+    """The N-sweep curve a row belongs to: the paper's argmax (k = 1) or a top-k rule."""
+    return "argmax" if top_k == 1 else f"top-{top_k} {pick}"
+
+
+def n_curves(base: dict, sweep_rows: list, tune: dict) -> list:
+    """GEM's score against N: the N-sweep file's rows, plus tune.json's test rows (same env
+    seeds and keys) that share the chosen λ, β, source, bonus and means but a budget or top-k
+    rule the sweep file lacks, so a budget is not evaluated twice. One curve per top-k rule,
+    sorted by N; rows from before `top_k_pick` existed read "mean"."""
+    fixed = ("source", "lcb_lambda", "beta_start", "beta_end", "anchor_bonus",
+             "candidate_means")
+    chosen = tune["chosen"]
+    rows = [{**r, "top_k_pick": r.get("top_k_pick", "mean")} for r in sweep_rows]
+    rows += [{**r, **r["test"], "top_k_pick": r.get("top_k_pick", "mean")}
+             for r in tune["rows"] if all(r.get(k) == chosen.get(k) for k in fixed)]
+    out, seen = [], set()
+    for r in rows:
+        key = (r["num_candidates"], r["top_k"], r["top_k_pick"])
+        if key not in seen:
+            seen.add(key)
+            out.append({**base, "num_candidates": r["num_candidates"], "top_k": r["top_k"],
+                        "top_k_pick": r["top_k_pick"],
+                        "curve": curve_of(r["top_k"], r["top_k_pick"]), **row_of(r)})
+    return sorted(out, key=lambda r: (r["curve"] != "argmax", r["curve"], r["num_candidates"]))
+
+
 def collect(spec: str) -> tuple[dict, list, list, list]:
     try:
         env, algo, workdir = spec.split(":", 2)
@@ -75,8 +104,7 @@ def collect(spec: str) -> tuple[dict, list, list, list]:
     tune = read_json(workdir / "tune.json")
     main = {**base, **row_of(tune["chosen_test"]), "knobs": tune["chosen"],
             "test_env_seeds": tune["test_env_seeds"]}
-    sweep = [{**base, "num_candidates": r["num_candidates"], **row_of(r)}
-             for r in n_rows if r["variant"] == "gem"]
+    sweep = n_curves(base, [r for r in n_rows if r["variant"] == "gem"], tune)
     ab_path = workdir / FLAGS.ablations / "sweep.json"
     if not ab_path.is_file():
         return main, sweep, [], [{"env": env, "algo": algo, "missing": "ablations",
@@ -120,10 +148,10 @@ def markdown(rows, sweep, ablations, missing=(), gap_rows=()) -> str:
     lines += [f"| {r['env']} | {r['algo']} | {r['steps']} | {fmt(r)} | {r['support_z']:.2f} | "
               f"{r['violation']:.3f} | {r['collapse_dist']:.3f} | {r['knobs']} |" for r in rows]
     if sweep:
-        lines += ["", "| env | N | score (per seed) | Violation | CollapseDist |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {r['env']} | {r['num_candidates']} | {fmt(r)} | {r['violation']:.3f} | "
-                  f"{r['collapse_dist']:.3f} |" for r in sweep]
+        lines += ["", "| env | N | top-k rule | score (per seed) | Violation | CollapseDist |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['env']} | {r['num_candidates']} | {r['curve']} | {fmt(r)} | "
+                  f"{r['violation']:.3f} | {r['collapse_dist']:.3f} |" for r in sweep]
     if ablations:
         lines += ["", "| env | variant | score (per seed) | Δ vs gem | Violation |",
                   "|---|---|---|---|---|"]
@@ -145,17 +173,24 @@ def plot(sweep, path: pathlib.Path) -> None:
     import matplotlib.pyplot as plt
 
     envs = sorted({r["env"] for r in sweep})
+    curves = sorted({r["curve"] for r in sweep}, key=lambda c: (c != "argmax", c))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    for env in envs:
-        rows = sorted((r for r in sweep if r["env"] == env), key=lambda r: r["num_candidates"])
-        x = [max(r["num_candidates"], 0.5) for r in rows]  # N = 0 drawn at 0.5 on a log axis
-        for ax, key in zip(axes, ("normalized_score", "violation", "collapse_dist")):
-            y = [r[key] for r in rows]
-            if key == "normalized_score":
-                ax.errorbar(x, y, yerr=[r["normalized_score_std"] for r in rows], marker="o",
-                            capsize=3, label=env)
-            else:
-                ax.plot(x, y, marker="o", label=env)
+    for i, env in enumerate(envs):
+        for j, curve in enumerate(curves):  # one colour per env, one line style per rule
+            rows = sorted((r for r in sweep if r["env"] == env and r["curve"] == curve),
+                          key=lambda r: r["num_candidates"])
+            if not rows:
+                continue
+            x = [max(r["num_candidates"], 0.5) for r in rows]  # N = 0 drawn at 0.5 (log axis)
+            style = dict(color=f"C{i}", linestyle=("-", "--", ":", "-.")[j % 4],
+                         marker="os^D"[j % 4], label=f"{env}, {curve}")
+            for ax, key in zip(axes, ("normalized_score", "violation", "collapse_dist")):
+                y = [r[key] for r in rows]
+                if key == "normalized_score":
+                    ax.errorbar(x, y, yerr=[r["normalized_score_std"] for r in rows],
+                                capsize=3, **style)
+                else:
+                    ax.plot(x, y, **style)
     for ax, label in zip(axes, ("normalised score (test episodes)", "Violation (share)",
                                 "CollapseDist (action units)")):
         ax.set_xscale("log")

@@ -76,7 +76,7 @@ def body() -> int:
             f"to at least {FLAGS.val_seed + num_seeds + FLAGS.eval_episodes}."
         )
     floats = lambda name: [float(v) for v in FLAGS[name].value]
-    settings, _ = sweep.make_grid(
+    settings, skipped = sweep.make_grid(
         config, num_candidates=[int(v) for v in FLAGS.num_candidates],
         top_k=[int(v) for v in FLAGS.top_k], source=FLAGS.source,
         lcb_lambda=floats("lcb_lambda"), beta_start=floats("beta_start"),
@@ -84,6 +84,8 @@ def body() -> int:
         candidate_means=bool_list("candidate_means", FLAGS.candidate_means),
         top_k_pick=FLAGS.top_k_pick,
     )
+    for note in skipped:
+        print(f"skipped: {note}", file=sys.stderr)
     dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
                            progress=FLAGS.progress)
     state, meta = ckpt.restore(FLAGS.workdir, step)
@@ -104,7 +106,7 @@ def body() -> int:
         "validation_env_seeds": list(val), "test_env_seeds": list(test),
         "validation_eval_seed": FLAGS.val_seed, "test_eval_seed": FLAGS.test_seed,
         "chosen": chosen, "chosen_validation": rows[best]["validation"],
-        "chosen_test": rows[best]["test"], "rows": rows,
+        "chosen_test": rows[best]["test"], "rows": rows, "skipped": skipped,
     }
     out = pathlib.Path(FLAGS.workdir)
     write_json(out / "tune.json", report)

@@ -95,7 +95,8 @@ def make_grid(
     Returns `(settings, skipped)`: duplicates (after a variant forces its source or mode)
     are dropped (the anchor bonus at N = 0, candidate means for anchor_bary / no_anchor
     have nothing to act on), and `no_anchor` at N = 0 (an empty candidate set) is skipped
-    with a note.
+    with a note, as is a top_k larger than an N's candidate set when a smaller top_k of the
+    grid runs at that N (so `top_k=[1, 256]` crosses `num_candidates=[1, 1024]`).
     Any other invalid value or combination raises `ValueError` naming it.
     """
     finite = lambda v: math.isfinite(v)
@@ -155,6 +156,14 @@ def make_grid(
         seen.add(setting)
         if setting.variant == "no_anchor" and setting.num_candidates == 0:
             note = "no_anchor at N=0 (empty candidate set)"
+            if note not in skipped:
+                skipped.append(note)
+            continue
+        set_size = setting.num_candidates + (setting.variant != "no_anchor")
+        if setting.top_k > set_size and min(axes["top_k"]) <= set_size:
+            # A grid crossing several top_k with several N: a k larger than this N's set is
+            # skipped where a smaller k of the grid runs at this N (one k alone still raises).
+            note = f"top_k={setting.top_k} at N={setting.num_candidates} (set of {set_size})"
             if note not in skipped:
                 skipped.append(note)
             continue

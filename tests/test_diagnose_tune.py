@@ -135,13 +135,19 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
     # ablation sweep is listed as missing instead of failing.
     results = tmp_path / "results"
     (results / "sweep_test_n").mkdir(parents=True)
-    for name in ("tune.json", "sweep_test_n/sweep.json"):
-        (results / name).write_text((tiny_run / name).read_text())
+    (results / "tune.json").write_text((tiny_run / "tune.json").read_text())
+    n_file = json.loads((tiny_run / "sweep_test_n" / "sweep.json").read_text())
+    n_file["rows"] = [r for r in n_file["rows"] if r["num_candidates"] == 0]
+    (results / "sweep_test_n" / "sweep.json").write_text(json.dumps(n_file))
     out2 = tmp_path / "partial"
     done = run("fidelity_table", f"--run=nav2d:gem:{results}", f"--out={out2}")
     assert done.returncode == 0, done.stderr
     partial = json.loads(out2.with_suffix(".json").read_text())
     assert partial["rows"][0]["steps"] == 100 and partial["ablations"] == []
+    # The sweep file lacks N = 4: the curve takes it from tune.json's chosen test row.
+    assert [(r["num_candidates"], r["curve"]) for r in partial["n_sweep"]] == [
+        (0, "argmax"), (4, "argmax")]
+    assert partial["n_sweep"][1]["seed_scores"] == tune["chosen_test"]["seed_scores"]
     assert [m["missing"] for m in partial["missing"]] == ["ablations"]
     assert "Not measured: nav2d gem ablations." in out2.with_suffix(".md").read_text()
 

@@ -75,6 +75,17 @@ def test_top_k_pick_is_a_static_axis_that_collapses_at_k_one():
         sweep.make_grid(CFG, top_k_pick=["median"])
 
 
+def test_a_top_k_larger_than_a_budget_is_skipped_where_a_smaller_one_runs():
+    settings, skipped = sweep.make_grid(CFG, num_candidates=[1, 16, 1024], top_k=[1, 256],
+                                        top_k_pick=["mean", "sample"])
+    got = sorted((s.num_candidates, s.top_k, s.top_k_pick) for s in settings)
+    assert got == [(1, 1, "mean"), (16, 1, "mean"), (1024, 1, "mean"), (1024, 256, "mean"),
+                   (1024, 256, "sample")]
+    assert skipped == ["top_k=256 at N=1 (set of 2)", "top_k=256 at N=16 (set of 17)"]
+    with pytest.raises(ValueError, match="top_k=256 must lie in"):  # one k alone still raises
+        sweep.make_grid(CFG, num_candidates=[16, 1024], top_k=[256])
+
+
 def test_no_anchor_at_zero_candidates_is_skipped():
     settings, skipped = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
                                         top_k=[1])
