@@ -46,6 +46,8 @@ flags.DEFINE_list("candidate_means", None, "true and/or false: the candidate set
                   "paper, the default).")
 flags.DEFINE_list("top_k_pick", None, "mean and/or sample: a_out = mean of the top-k (the "
                   "paper, the default) or one of them drawn uniformly (ours).")
+flags.DEFINE_list("top_k_frac", None, "Shares of the candidate set as k (ours; > 0: k = "
+                  "round(share * (N + 1)) at every N, top_k ignored; 0 = the fixed top_k).")
 flags.DEFINE_list("horizon", None, "Schedule horizons T (> 0).")
 flags.DEFINE_list("mode", None, "Candidate-set normalisation: zscore and/or raw.")
 flags.DEFINE_list("source", None, "Candidate source: actor and/or behavior.")
@@ -71,7 +73,8 @@ def parse_list(name: str, cast):
 
 def grid_flags() -> dict:
     ints = ("num_candidates", "top_k")
-    floats = ("lcb_lambda", "beta_start", "beta_end", "horizon", "mass_scale", "anchor_bonus")
+    floats = ("lcb_lambda", "beta_start", "beta_end", "horizon", "mass_scale", "anchor_bonus",
+              "top_k_frac")
     out = {name: parse_list(name, int) for name in ints}
     out.update({name: parse_list(name, float) for name in floats})
     out.update({name: FLAGS[name].value

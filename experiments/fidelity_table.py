@@ -60,8 +60,11 @@ def row_of(result: dict) -> dict:
             **{k: float(result[k]) for k in AUDITS}}
 
 
-def curve_of(top_k: int, pick: str) -> str:
-    """The N-sweep curve a row belongs to: the paper's argmax (k = 1) or a top-k rule."""
+def curve_of(top_k: int, pick: str, frac: float = 0.0) -> str:
+    """The N-sweep curve a row belongs to: the paper's argmax (k = 1), a fixed top-k rule,
+    or a share of the set (`top_k_frac`, whatever k it gives at this N)."""
+    if frac > 0:
+        return f"top {100 * frac:g}% {pick}"
     return "argmax" if top_k == 1 else f"top-{top_k} {pick}"
 
 
@@ -73,17 +76,22 @@ def n_curves(base: dict, sweep_rows: list, tune: dict) -> list:
     fixed = ("source", "lcb_lambda", "beta_start", "beta_end", "anchor_bonus",
              "candidate_means")
     chosen = tune["chosen"]
-    rows = [{**r, "top_k_pick": r.get("top_k_pick", "mean")} for r in sweep_rows]
-    rows += [{**r, **r["test"], "top_k_pick": r.get("top_k_pick", "mean")}
+    old = {"top_k_pick": "mean", "top_k_frac": 0.0}  # rows from before these knobs
+    rows = [{**old, **r} for r in sweep_rows]
+    rows += [{**old, **r, **r["test"]}
              for r in tune["rows"] if all(r.get(k) == chosen.get(k) for k in fixed)]
     out, seen = [], set()
     for r in rows:
-        key = (r["num_candidates"], r["top_k"], r["top_k_pick"])
+        rule = (r["top_k"], r["top_k_pick"], r["top_k_frac"])
+        if r["top_k"] == 1:  # k = 1 is the argmax, whatever rule gave it (a share at N <= 1)
+            rule = (1, "mean", 0.0)
+        curve = curve_of(*rule)
+        key = (r["num_candidates"], *rule)
         if key not in seen:
             seen.add(key)
-            out.append({**base, "num_candidates": r["num_candidates"], "top_k": r["top_k"],
-                        "top_k_pick": r["top_k_pick"],
-                        "curve": curve_of(r["top_k"], r["top_k_pick"]), **row_of(r)})
+            out.append({**base, "num_candidates": r["num_candidates"], "top_k": rule[0],
+                        "top_k_pick": rule[1], "top_k_frac": rule[2], "curve": curve,
+                        **row_of(r)})
     return sorted(out, key=lambda r: (r["curve"] != "argmax", r["curve"], r["num_candidates"]))
 
 

@@ -42,6 +42,8 @@ flags.DEFINE_list("candidate_means", None, "true and/or false: all K actor means
                   "candidate set (ours) or only the top one (the paper); default: the run's.")
 flags.DEFINE_list("top_k_pick", ["mean"], "mean and/or sample: a_out = mean of the top-k (the "
                   "paper) or one of them drawn uniformly (ours).")
+flags.DEFINE_list("top_k_frac", ["0"], "Shares of the candidate set as k (ours; > 0: k = "
+                  "round(share * (N + 1)) at every N, top_k ignored; 0 = the fixed top_k).")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
@@ -82,7 +84,7 @@ def body() -> int:
         lcb_lambda=floats("lcb_lambda"), beta_start=floats("beta_start"),
         beta_end=floats("beta_end"), anchor_bonus=floats("anchor_bonus"),
         candidate_means=bool_list("candidate_means", FLAGS.candidate_means),
-        top_k_pick=FLAGS.top_k_pick,
+        top_k_pick=FLAGS.top_k_pick, top_k_frac=floats("top_k_frac"),
     )
     for note in skipped:
         print(f"skipped: {note}", file=sys.stderr)

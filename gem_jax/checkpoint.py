@@ -160,7 +160,7 @@ def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> P
 SUPPORT_FILE = "empo_support.msgpack"
 TUNED_FILE = "tuned_knobs.json"  # written by experiments/tune.py
 TUNED_KEYS = ("num_candidates", "top_k", "source", "lcb_lambda", "beta_start", "beta_end",
-              "anchor_bonus", "candidate_means", "top_k_pick")
+              "anchor_bonus", "candidate_means", "top_k_pick", "top_k_frac")
 
 
 def with_tuned_knobs(config, workdir: str | pathlib.Path):

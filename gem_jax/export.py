@@ -28,7 +28,7 @@ from gem_jax.config import from_config_dict
 from gem_jax.select import PolicyParams, SelectKnobs, make_policy
 
 STATIC_ARGS = ("top_k", "source", "mode", "variant", "state_chunk", "candidate_means",
-               "top_k_pick")
+               "top_k_pick", "top_k_frac")
 KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 
 
@@ -69,9 +69,9 @@ def load_policy(
     Returns actions `[B, A]` float32, in env units unless `env_actions=False`.
 
     `num_candidates` and `**knobs` override the run's config: the static selection
-    arguments `top_k`, `source`, `mode`, `variant`, `candidate_means`, `top_k_pick` and the
-    numeric `SelectKnobs` `lcb_lambda`, `beta_start`, `beta_end`, `horizon`, `anchor_bonus`
-    (SPEC 3); `state_chunk` only changes speed (`make_policy`).
+    arguments `top_k`, `source`, `mode`, `variant`, `candidate_means`, `top_k_pick`,
+    `top_k_frac` and the numeric `SelectKnobs` `lcb_lambda`, `beta_start`, `beta_end`,
+    `horizon`, `anchor_bonus` (SPEC 3); `state_chunk` only changes speed (`make_policy`).
     """
     from gem_jax import checkpoint
 

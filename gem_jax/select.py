@@ -5,7 +5,7 @@ output the mean of the top-k (or, `top_k_pick="sample"`, ours, one of them drawn
 uniformly). With `candidate_means` (ours, off by default) the set also holds the actor's
 other K - 1 component means, so the score ranks the actor's modes as well as its samples.
 Written for one observation, vmapped over the batch and jitted. Shape-changing knobs
-(N, k, source, mode, variant, candidate_means, top_k_pick) are static; numeric knobs
+(N, k or top_k_frac, source, mode, variant, candidate_means, top_k_pick) are static; numeric knobs
 (`SelectKnobs`) are traced, so a lambda/beta sweep never recompiles.
 """
 
@@ -120,6 +120,19 @@ def pick_top_k(
         return action, idx[0]
     chosen = idx[jax.random.randint(key, (), 0, k)]
     return candidates[chosen], chosen
+
+
+def resolve_top_k(num_candidates: int, top_k: int, top_k_frac: float = 0.0,
+                  variant: str = "gem") -> int:
+    """The static k: `top_k`, or with `top_k_frac > 0` (ours) that share of the candidate
+    set, `max(1, round(top_k_frac * (N + 1)))`, halves rounded up (N without the anchor for
+    `no_anchor`)."""
+    if not 0.0 <= top_k_frac <= 1.0:
+        raise ValueError(f"top_k_frac must lie in [0, 1] (0 = use top_k), got {top_k_frac}.")
+    if top_k_frac == 0:
+        return int(top_k)
+    set_size = num_candidates + (0 if variant == "no_anchor" else 1)
+    return max(1, int(top_k_frac * set_size + 0.5))  # rounded half up
 
 
 CPU_CHUNK_CANDIDATES = 2048  # about this many candidates per chunk on a CPU
@@ -274,6 +287,7 @@ def make_policy(
     state_chunk: int | None = None,
     candidate_means: bool | None = None,
     top_k_pick: str | None = None,
+    top_k_frac: float | None = None,
 ):
     """Jitted `policy(params, observations [B, obs], key, t, knobs) -> (actions [B, A], info)`.
 
@@ -287,7 +301,9 @@ def make_policy(
     how a batch is computed: `lax.map` over groups of that many vmapped states.
     `candidate_means` (default `config.candidate_means`): see `candidate_set`.
     `top_k_pick` (default `config.top_k_pick`): "mean" of the top-k (SPEC 3) or one of them
-    drawn uniformly ("sample", ours), audited on the drawn one.
+    drawn uniformly ("sample", ours), audited on the drawn one. `top_k_frac` (default
+    `config.top_k_frac`; ours): when > 0, k is that share of the candidate set
+    (`resolve_top_k`) and `top_k` is ignored.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
     k = config.top_k if top_k is None else int(top_k)
@@ -300,6 +316,8 @@ def make_policy(
     chunk = config.state_chunk if state_chunk is None else int(state_chunk)
     means = config.candidate_means if candidate_means is None else bool(candidate_means)
     pick = config.top_k_pick if top_k_pick is None else top_k_pick
+    frac = config.top_k_frac if top_k_frac is None else float(top_k_frac)
+    k = resolve_top_k(n, k, frac, variant)
     check_select_args(n, k, source, mode, variant, pick)
     if chunk < -1:
         raise ValueError(f"state_chunk must be >= -1 (0 = no chunking, -1 = auto), got {chunk}.")

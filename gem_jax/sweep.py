@@ -26,11 +26,12 @@ from gem_jax.select import (
     SelectKnobs,
     check_select_args,
     make_policy,
+    resolve_top_k,
     seed_params,
 )
 
 STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model",
-          "candidate_means", "top_k_pick")
+          "candidate_means", "top_k_pick", "top_k_frac")
 TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
 
@@ -53,6 +54,7 @@ class Setting:
     anchor_bonus: float = 0.0  # delta on the anchor's score (ours; 0 = the paper)
     candidate_means: bool = False  # all K actor means in the set (ours; False = the paper)
     top_k_pick: str = "mean"  # a_out from the top-k: mean (the paper) | sample (ours)
+    top_k_frac: float = 0.0  # > 0: top_k is this share of the set (ours; 0 = the fixed k)
 
     @property
     def static_key(self) -> tuple:
@@ -89,6 +91,7 @@ def make_grid(
     anchor_bonus: Sequence[float] | None = None,
     candidate_means: Sequence[bool] | None = None,
     top_k_pick: Sequence[str] | None = None,
+    top_k_frac: Sequence[float] | None = None,
 ) -> tuple[list[Setting], list[str]]:
     """Cartesian grid of settings; an unset knob takes the run's config value.
 
@@ -130,6 +133,9 @@ def make_grid(
         "top_k_pick": _check_values(
             "top_k_pick", top_k_pick or [config.top_k_pick], lambda v: v in PICKS,
             f"choose from {list(PICKS)}"),
+        "top_k_frac": _check_values(
+            "top_k_frac", top_k_frac or [config.top_k_frac], lambda v: 0.0 <= v <= 1.0,
+            "top_k_frac must lie in [0, 1] (0 = use top_k)"),
         "mass_scale": _check_values("mass_scale", mass_scale or [1.0],
                                     lambda v: math.isfinite(v) and v > 0,
                                     "mass scales must be > 0"),
@@ -148,8 +154,10 @@ def make_grid(
             s["anchor_bonus"] = 0.0  # nothing for the bonus to act on: one setting, not many
         if s["variant"] in ("anchor_bary", "no_anchor"):
             s["candidate_means"] = False  # no component means in these sets (candidate_set)
-        if s["top_k"] == 1:
-            s["top_k_pick"] = "mean"  # one candidate: drawing it is taking it
+        if s["top_k_frac"] > 0:  # k is that share of this N's set: record the k it gives
+            s["top_k"] = resolve_top_k(s["num_candidates"], 1, s["top_k_frac"], s["variant"])
+        if s["top_k"] == 1:  # one candidate: drawing it is taking it, whatever rule gave k
+            s["top_k_pick"], s["top_k_frac"] = "mean", 0.0
         setting = Setting(**s)
         if setting in seen:
             continue
@@ -282,10 +290,10 @@ def run_sweep(
     rows = []
     for setting in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
         if setting.static_key not in policies:
-            variant, n, k, source, mode, support_model, means, pick = setting.static_key
+            variant, n, k, source, mode, support_model, means, pick, _ = setting.static_key
             policies[setting.static_key] = make_policy(
                 config.replace(support_model=support_model), n, k, source, mode, variant,
-                candidate_means=means, top_k_pick=pick,
+                candidate_means=means, top_k_pick=pick, top_k_frac=0.0,  # k is resolved
             )
         policy = policies[setting.static_key]
         rows.append(evaluate_setting(dataset, policy, params, setting, num_episodes,

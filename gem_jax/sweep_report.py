@@ -15,16 +15,18 @@ import numpy as np
 
 from gem_jax.sweep import STATIC, TRACED
 
-NEWER = ("candidate_means", "top_k_pick")  # newest columns last, so older tables keep their layout
+# newest columns last, so older tables keep their layout
+NEWER = ("candidate_means", "top_k_pick", "top_k_frac")
 KNOBS = (*[k for k in STATIC if k not in NEWER], *TRACED, "mass_scale", *NEWER)
 # knobs newer than some saved sweeps: their value there (those sweeps used the paper's set)
-OPTIONAL = {"anchor_bonus": 0.0, "candidate_means": False, "top_k_pick": "mean"}
+OPTIONAL = {"anchor_bonus": 0.0, "candidate_means": False, "top_k_pick": "mean",
+            "top_k_frac": 0.0}
 HEADERS = {
     "variant": "variant", "num_candidates": "N", "top_k": "k", "source": "source",
     "mode": "mode", "lcb_lambda": "λ", "beta_start": "β₀", "beta_end": "β_end",
     "anchor_bonus": "δ",
     "horizon": "T", "mass_scale": "mass", "support_model": "support",
-    "candidate_means": "means", "top_k_pick": "pick",
+    "candidate_means": "means", "top_k_pick": "pick", "top_k_frac": "k share",
 }
 
 

@@ -376,3 +376,27 @@ def test_top_k_pick_sample_policy(small):
         make_policy(cfg, num_candidates=8, top_k=2, top_k_pick="median")
     with pytest.raises(ValueError, match="top_k_pick"):
         GEMConfig(top_k_pick="median").validate()
+
+
+def test_top_k_frac_policy_is_the_fixed_k_it_resolves_to(small):
+    """top_k_frac (ours): the policy equals the fixed-k policy with k = round(frac (N + 1)),
+    at the config's N and at an overridden N, and the config's top_k is then ignored."""
+    from gem_jax.select import resolve_top_k
+
+    assert [resolve_top_k(n, 7, 0.25) for n in (0, 1, 8, 1024)] == [1, 1, 2, 256]
+    assert resolve_top_k(8, 7, 0.0) == 7 and resolve_top_k(8, 7, 0.5, "no_anchor") == 4
+    with pytest.raises(ValueError, match="top_k_frac"):
+        resolve_top_k(8, 1, -0.1)
+    cfg, params, obs = small
+    knobs = SelectKnobs.from_config(cfg)
+    key = jax.random.PRNGKey(5)
+    frac_cfg = cfg.replace(top_k_frac=0.5, top_k=100, top_k_pick="sample").validate()
+    for n, k in ((8, 5), (16, 9)):  # 0.5 * 9 = 4.5 and 0.5 * 17 = 8.5, halves rounded up
+        got = make_policy(frac_cfg, num_candidates=n)(params, obs, key, 0, knobs)[0]
+        want = make_policy(cfg, num_candidates=n, top_k=k, top_k_pick="sample")(
+            params, obs, key, 0, knobs)[0]
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="top_k_frac"):
+        GEMConfig(top_k_frac=2.0).validate()
+    with pytest.raises(ValueError, match="exceeds the candidate-set size"):
+        GEMConfig(num_candidates=8, top_k=100).validate()  # without a share, k is checked

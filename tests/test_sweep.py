@@ -86,6 +86,25 @@ def test_a_top_k_larger_than_a_budget_is_skipped_where_a_smaller_one_runs():
         sweep.make_grid(CFG, num_candidates=[16, 1024], top_k=[256])
 
 
+def test_a_top_k_share_resolves_to_each_budgets_k():
+    settings, skipped = sweep.make_grid(CFG, num_candidates=[0, 1, 64, 1024, 2048], top_k=[1, 7],
+                                        top_k_frac=[0, 0.25], top_k_pick=["sample"])
+    # round(0.25 * (N + 1)): 0.25 -> 1, 0.5 -> 1 (at least one), 16.25, 256.25, 512.25;
+    # the fixed top_k values are ignored (one setting per N), k = 1 is the argmax
+    got = sorted((s.num_candidates, s.top_k, s.top_k_pick, s.top_k_frac) for s in settings
+                 if s.top_k_frac > 0 or s.top_k == 1)
+    assert got == [(0, 1, "mean", 0.0), (1, 1, "mean", 0.0), (64, 1, "mean", 0.0),
+                   (64, 16, "sample", 0.25), (1024, 1, "mean", 0.0), (1024, 256, "sample", 0.25),
+                   (2048, 1, "mean", 0.0), (2048, 512, "sample", 0.25)]
+    # the fixed k = 7 does not fit N <= 1 (skipped); the share's k = 1 there dedupes
+    assert skipped == ["top_k=7 at N=0 (set of 1)", "top_k=7 at N=1 (set of 2)"]
+    (s,) = sweep.make_grid(CFG, num_candidates=[64], variants=["no_anchor"], top_k_frac=[0.25],
+                           top_k_pick=["sample"])[0]
+    assert s.top_k == 16 and s.top_k_frac == 0.25  # round(0.25 * 64): the set has no anchor
+    with pytest.raises(ValueError, match="--top_k_frac=1.5 is invalid"):
+        sweep.make_grid(CFG, top_k_frac=[1.5])
+
+
 def test_no_anchor_at_zero_candidates_is_skipped():
     settings, skipped = sweep.make_grid(CFG, variants=["gem", "no_anchor"], num_candidates=[0, 4],
                                         top_k=[1])
@@ -207,15 +226,15 @@ ROWS = [
 def test_markdown_table_by_hand():
     lines = sweep_report.to_markdown(ROWS).splitlines()
     assert lines[0].startswith("| variant | N | k |") and lines[0].endswith("| CollapseDist |")
-    assert len(lines) == 4 and lines[1] == "|" + "---|" * 18
-    # the anchor bonus delta (column 11), the candidate means (13) and the top-k pick (14)
-    # are newer than these rows: they show the paper's values these rows were made with
+    assert len(lines) == 4 and lines[1] == "|" + "---|" * 19
+    # the anchor bonus delta (column 11), the candidate means (13), the top-k pick (14) and
+    # the k share (15) are newer than these rows: they show the paper's values
     assert lines[0].startswith("| variant | N | k | source | mode | support | λ | β₀ | β_end | "
-                               "T | δ | mass | means | pick | score |")
+                               "T | δ | mass | means | pick | k share | score |")
     assert lines[2] == ("| gem | 0 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
-                        "False | mean | 12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
+                        "False | mean | 0 | 12.5 ± 1.5 | 0.00 | 0.000 | 0.125 |")
     assert lines[3] == ("| gem | 64 | 1 | actor | zscore | gmm | 1 | 1 | 0.1 | 1000 | 0 | 1 | "
-                        "False | mean | 40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
+                        "False | mean | 0 | 40.0 ± 2.0 | -0.50 | 0.250 | 0.500 |")
 
 
 def test_csv_and_plots(tmp_path):
