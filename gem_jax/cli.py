@@ -49,6 +49,8 @@ def build_config(
     given = from_config_dict(config_dict)
     overrides = {name: getattr(given, name) for name in explicit_overrides(argv)}
     overrides.update({k: v for k, v in fields.items() if v is not None})
+    if "top_k" in overrides and "top_k_frac" not in overrides:
+        overrides["top_k_frac"] = 0.0  # a k the user names is a fixed k, not the preset's share
     overrides.update(ALGORITHM_FIXED[algo])  # e.g. IQL stays a Gaussian acting with its mean
     config = base.replace(**overrides)
     return config.validate()

@@ -302,8 +302,8 @@ def make_policy(
     `candidate_means` (default `config.candidate_means`): see `candidate_set`.
     `top_k_pick` (default `config.top_k_pick`): "mean" of the top-k (SPEC 3) or one of them
     drawn uniformly ("sample", ours), audited on the drawn one. `top_k_frac` (default
-    `config.top_k_frac`; ours): when > 0, k is that share of the candidate set
-    (`resolve_top_k`) and `top_k` is ignored.
+    `config.top_k_frac`, or 0 when `top_k` is given; ours): when > 0, k is that share of
+    the candidate set (`resolve_top_k`) and `top_k` is ignored.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
     k = config.top_k if top_k is None else int(top_k)
@@ -316,7 +316,10 @@ def make_policy(
     chunk = config.state_chunk if state_chunk is None else int(state_chunk)
     means = config.candidate_means if candidate_means is None else bool(candidate_means)
     pick = config.top_k_pick if top_k_pick is None else top_k_pick
-    frac = config.top_k_frac if top_k_frac is None else float(top_k_frac)
+    if top_k_frac is None:  # a k named here is a fixed k; otherwise the config's rule
+        frac = 0.0 if top_k is not None else config.top_k_frac
+    else:
+        frac = float(top_k_frac)
     k = resolve_top_k(n, k, frac, variant)
     check_select_args(n, k, source, mode, variant, pick)
     if chunk < -1:

@@ -134,7 +134,9 @@ def make_grid(
             "top_k_pick", top_k_pick or [config.top_k_pick], lambda v: v in PICKS,
             f"choose from {list(PICKS)}"),
         "top_k_frac": _check_values(
-            "top_k_frac", top_k_frac or [config.top_k_frac], lambda v: 0.0 <= v <= 1.0,
+            # a top_k grid without shares is a fixed-k grid, whatever the run's own rule
+            "top_k_frac", top_k_frac or [0.0 if top_k else config.top_k_frac],
+            lambda v: 0.0 <= v <= 1.0,
             "top_k_frac must lie in [0, 1] (0 = use top_k)"),
         "mass_scale": _check_values("mass_scale", mass_scale or [1.0],
                                     lambda v: math.isfinite(v) and v > 0,

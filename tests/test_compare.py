@@ -117,3 +117,21 @@ def test_maze2d_preset_support_weight_rises_from_zero_to_three():
     assert betas == pytest.approx([0.0, 1.5, 3.0, 3.0], abs=1e-6)
     given = to_config_dict(__import__("gem_jax").GEMConfig(beta_start=1.0))
     assert build_config("maze2d-medium", given, ["--config.beta_start=1"]).beta_start == 1.0
+
+
+def test_a_named_top_k_overrides_the_maze2d_share():
+    """The maze2d preset draws from the top quarter (top_k_frac = 0.25); `--config.top_k=k`
+    alone means a fixed k (the share is dropped), and IQL keeps acting with its mean."""
+    from gem_jax import GEMConfig
+
+    empty = to_config_dict(GEMConfig())
+    cfg = build_config("maze2d-umaze", empty, [])
+    assert (cfg.top_k_frac, cfg.top_k_pick, cfg.num_candidates) == (0.25, "sample", 1024)
+    given = to_config_dict(GEMConfig(top_k=16))
+    fixed = build_config("maze2d-umaze", given, ["--config.top_k=16"])
+    assert (fixed.top_k, fixed.top_k_frac) == (16, 0.0)
+    both = to_config_dict(GEMConfig(top_k=16, top_k_frac=0.5))
+    kept = build_config("maze2d-umaze", both, ["--config.top_k=16", "--config.top_k_frac=0.5"])
+    assert kept.top_k_frac == 0.5
+    iql = build_config("maze2d-umaze", empty, [], algo="iql")
+    assert (iql.num_candidates, iql.top_k) == (0, 1)

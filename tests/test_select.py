@@ -378,6 +378,26 @@ def test_top_k_pick_sample_policy(small):
         GEMConfig(top_k_pick="median").validate()
 
 
+def test_maze2d_preset_draws_from_the_top_quarter(small):
+    """The maze2d preset (ours, RESULTS.md "The top quarter"): at N = 64 it executes a
+    uniform draw from the top 16 of 65 (the fixed-k policy with k = 16), not the argmax."""
+    from gem_jax.config import preset
+
+    cfg, params, obs = small
+    maze = preset("maze2d", cfg)
+    assert (maze.top_k_frac, maze.top_k_pick, maze.top_k) == (0.25, "sample", 1)
+    knobs = SelectKnobs.from_config(maze)
+    keys = [jax.random.PRNGKey(i) for i in range(4)]
+    policy = make_policy(maze, num_candidates=64)
+    top16 = make_policy(maze.replace(top_k_frac=0.0), num_candidates=64, top_k=16)
+    argmax = make_policy(cfg, num_candidates=64)
+    got = np.stack([np.asarray(policy(params, obs, k, 0, knobs)[0]) for k in keys])  # [4, B, A]
+    want = np.stack([np.asarray(top16(params, obs, k, 0, knobs)[0]) for k in keys])
+    best = np.stack([np.asarray(argmax(params, obs, k, 0, knobs)[0]) for k in keys])
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(got - best).max() > 1e-3 and np.abs(got - got[0]).max() > 1e-3
+
+
 def test_top_k_frac_policy_is_the_fixed_k_it_resolves_to(small):
     """top_k_frac (ours): the policy equals the fixed-k policy with k = round(frac (N + 1)),
     at the config's N and at an overridden N, and the config's top_k is then ignored."""
@@ -396,6 +416,10 @@ def test_top_k_frac_policy_is_the_fixed_k_it_resolves_to(small):
         want = make_policy(cfg, num_candidates=n, top_k=k, top_k_pick="sample")(
             params, obs, key, 0, knobs)[0]
         np.testing.assert_array_equal(got, want)
+    named = make_policy(frac_cfg, num_candidates=8, top_k=3)(params, obs, key, 0, knobs)[0]
+    fixed3 = make_policy(cfg, num_candidates=8, top_k=3, top_k_pick="sample")(
+        params, obs, key, 0, knobs)[0]
+    np.testing.assert_array_equal(named, fixed3)  # a k named in the call is a fixed k
     with pytest.raises(ValueError, match="top_k_frac"):
         GEMConfig(top_k_frac=2.0).validate()
     with pytest.raises(ValueError, match="exceeds the candidate-set size"):

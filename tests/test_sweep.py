@@ -101,6 +101,10 @@ def test_a_top_k_share_resolves_to_each_budgets_k():
     (s,) = sweep.make_grid(CFG, num_candidates=[64], variants=["no_anchor"], top_k_frac=[0.25],
                            top_k_pick=["sample"])[0]
     assert s.top_k == 16 and s.top_k_frac == 0.25  # round(0.25 * 64): the set has no anchor
+    share = CFG.replace(top_k_frac=0.25, top_k_pick="sample")
+    (own,) = sweep.make_grid(share, num_candidates=[64])[0]  # the run's own rule
+    (named,) = sweep.make_grid(share, num_candidates=[64], top_k=[2])[0]  # a fixed k
+    assert (own.top_k, own.top_k_frac, named.top_k, named.top_k_frac) == (16, 0.25, 2, 0.0)
     with pytest.raises(ValueError, match="--top_k_frac=1.5 is invalid"):
         sweep.make_grid(CFG, top_k_frac=[1.5])
 
