@@ -80,8 +80,8 @@ class GEMConfig:
     # a_out = one of the top-k drawn uniformly per decision. Where the score's argmax over
     # many candidates loses to the actor's own sample, a wide draw recovers it (maze2d-large,
     # N = 1024: argmax 35.5, top-256 draw 54.0; nav2d at 2e4: 0.0 vs 145.3; RESULTS.md,
-    # "maze2d-large, retrained" and "nav2d: the actor holds"); off until chosen on validation
-    # on every maze; k = 1 makes the two identical
+    # "maze2d-large, retrained" and "nav2d: the actor holds"); off here (the paper's), on in
+    # the maze2d preset with top_k_frac; k = 1 makes the two identical
     top_k_pick: str = "mean"
     # > 0 (ours; 0 = off, the paper's fixed k): k = max(1, round(top_k_frac * set size)), the
     # same share of the candidate set at every N, and top_k is ignored. A fixed k narrows the
