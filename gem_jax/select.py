@@ -122,6 +122,11 @@ def pick_top_k(
     return candidates[chosen], chosen
 
 
+def set_size(num_candidates: int, variant: str = "gem") -> int:
+    """Candidates the score ranks: N samples plus the anchor (none for `no_anchor`)."""
+    return num_candidates + (0 if variant == "no_anchor" else 1)
+
+
 def resolve_top_k(num_candidates: int, top_k: int, top_k_frac: float = 0.0,
                   variant: str = "gem") -> int:
     """The static k: `top_k`, or with `top_k_frac > 0` (ours) that share of the candidate
@@ -131,8 +136,7 @@ def resolve_top_k(num_candidates: int, top_k: int, top_k_frac: float = 0.0,
         raise ValueError(f"top_k_frac must lie in [0, 1] (0 = use top_k), got {top_k_frac}.")
     if top_k_frac == 0:
         return int(top_k)
-    set_size = num_candidates + (0 if variant == "no_anchor" else 1)
-    return max(1, int(top_k_frac * set_size + 0.5))  # rounded half up
+    return max(1, int(top_k_frac * set_size(num_candidates, variant) + 0.5))  # half up
 
 
 CPU_CHUNK_CANDIDATES = 2048  # about this many candidates per chunk on a CPU
@@ -162,12 +166,12 @@ def check_select_args(num_candidates: int, top_k: int, source: str, mode: str, v
         raise ValueError(f"Unknown normalisation mode {mode!r}; choose one of {list(MODES)}.")
     if num_candidates < 0:
         raise ValueError(f"num_candidates must be >= 0 (0 = anchor only), got {num_candidates}.")
-    set_size = num_candidates + (0 if variant == "no_anchor" else 1)
-    if set_size < 1:
+    size = set_size(num_candidates, variant)
+    if size < 1:
         raise ValueError("variant 'no_anchor' needs num_candidates >= 1 (the set would be empty).")
-    if not 1 <= top_k <= set_size:
+    if not 1 <= top_k <= size:
         raise ValueError(
-            f"top_k={top_k} must lie in [1, {set_size}] (the candidate-set size); "
+            f"top_k={top_k} must lie in [1, {size}] (the candidate-set size); "
             "lower top_k or raise num_candidates."
         )
 

@@ -28,6 +28,7 @@ from gem_jax.select import (
     make_policy,
     resolve_top_k,
     seed_params,
+    set_size,
 )
 
 STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model",
@@ -169,11 +170,11 @@ def make_grid(
             if note not in skipped:
                 skipped.append(note)
             continue
-        set_size = setting.num_candidates + (setting.variant != "no_anchor")
-        if setting.top_k > set_size and min(axes["top_k"]) <= set_size:
+        size = set_size(setting.num_candidates, setting.variant)
+        if setting.top_k > size and min(axes["top_k"]) <= size:
             # A grid crossing several top_k with several N: a k larger than this N's set is
             # skipped where a smaller k of the grid runs at this N (one k alone still raises).
-            note = f"top_k={setting.top_k} at N={setting.num_candidates} (set of {set_size})"
+            note = f"top_k={setting.top_k} at N={setting.num_candidates} (set of {size})"
             if note not in skipped:
                 skipped.append(note)
             continue
