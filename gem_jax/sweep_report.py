@@ -204,3 +204,58 @@ def frontier_figure(rows: list[dict], title: str = ""):
 
 def _schedule(beta_start: float, beta_end: float) -> str:
     return f"β {_fmt(beta_start)}→{_fmt(beta_end)}"
+
+
+def over_steps(sweeps: list[dict]) -> dict[str, list[dict]]:
+    """Sweeps of one run at several checkpoints -> {setting label: rows sorted by step}.
+
+    `sweeps` are `evaluate.py` sweep.json objects (each with its `step` and `rows`); a row
+    gains the `step` of its sweep. Labels name the knobs that vary over all the rows.
+    Raises if two sweeps share a step (which one to plot would be a guess).
+    """
+    steps = [s["step"] for s in sweeps]
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"two sweeps evaluate the same checkpoint step: {sorted(steps)}; "
+                         "pass one sweep.json per step.")
+    rows = [{**r, "step": s["step"]} for s in sweeps for r in s["rows"]]
+    groups = _groups(rows, ())
+    return {label: sorted(group, key=lambda r: r["step"]) for label, group in groups.items()}
+
+
+def over_steps_markdown(groups: dict[str, list[dict]]) -> str:
+    """One line per setting, one column per step: mean ± std over seeds (per-seed values)."""
+    steps = sorted({r["step"] for g in groups.values() for r in g})
+    lines = ["| setting | " + " | ".join(f"{s:g}" for s in steps) + " |",
+             "|" + "---|" * (len(steps) + 1)]
+    for label, group in groups.items():
+        by_step = {r["step"]: r for r in group}
+        cells = []
+        for s in steps:
+            r = by_step.get(s)
+            cells.append("" if r is None else (
+                f"{r['normalized_score']:.1f} ± {r['normalized_score_seed_std']:.1f} ("
+                + ", ".join(f"{v:.0f}" for v in r.get("seed_scores", [])) + ")"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def steps_figure(groups: dict[str, list[dict]], title: str = ""):
+    """Score (mean ± std over seeds) and Violation against the checkpoint step."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for color, (label, group) in zip(_colors(len(groups)), groups.items()):
+        step = [r["step"] for r in group]
+        score = [r["normalized_score"] for r in group]
+        std = [r["normalized_score_seed_std"] for r in group]
+        axes[0].errorbar(step, score, yerr=std, marker="o", capsize=3, color=color, label=label)
+        axes[1].plot(step, [r["violation"] for r in group], marker="o", color=color, label=label)
+    for ax in axes:
+        ax.set_xlabel("gradient steps of the checkpoint")
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel=SCORE_LABEL, title="score vs training")
+    axes[1].set(ylabel=VIOLATION_LABEL, title="Violation vs training")
+    if title:
+        fig.suptitle(title)
+    _legend_outside(axes[1], groups, "setting")
+    fig.tight_layout()
+    return fig

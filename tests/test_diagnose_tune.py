@@ -379,3 +379,29 @@ def test_value_audit_by_hand():
     np.testing.assert_allclose(out["gap"], np.mean(pred) - np.mean(g))
     np.testing.assert_allclose(out["realized_by_step"], [(g[0] + g[3]) / 2, (g[1] + g[4]) / 2,
                                                          g[2]])
+
+
+def test_selection_curve_reads_sweeps_by_folder_or_file(tmp_path):
+    """experiments/selection_curve.py: a folder and a sweep.json, out of step order."""
+    row = {"variant": "gem", "num_candidates": 64, "top_k": 1, "source": "actor",
+           "mode": "zscore", "lcb_lambda": 1.0, "beta_start": 1.0, "beta_end": 0.1,
+           "horizon": 1000.0, "mass_scale": 1.0, "support_model": "gmm",
+           "normalized_score": 0.0, "normalized_score_seed_std": 0.0, "support_z": 1.0,
+           "violation": 0.0, "collapse_dist": 0.2, "seed_scores": [0.0, 0.0]}
+    for step, score in ((60000, 250.0), (20000, 0.0)):
+        folder = tmp_path / f"s{step}"
+        folder.mkdir()
+        rows = [{**row, "normalized_score": score, "seed_scores": [score - 1, score + 1]}]
+        (folder / "sweep.json").write_text(json.dumps({"env": "nav2d", "step": step, "rows": rows}))
+    out = tmp_path / "curve"
+    proc = run("selection_curve", f"--sweeps={tmp_path / 's60000'},{tmp_path / 's20000/sweep.json'}",
+               f"--out={out}")
+    assert proc.returncode == 0, proc.stderr
+    lines = (out / "curve.md").read_text().splitlines()
+    assert lines[2] == "| setting | 20000 | 60000 |"
+    assert lines[4] == "| run config | 0.0 ± 0.0 (-1, 1) | 250.0 ± 0.0 (249, 251) |"
+    record = json.loads((out / "curve.json").read_text())
+    assert [r["step"] for r in record["settings"][0]["rows"]] == [20000, 60000]
+    assert (out / "curve.png").stat().st_size > 1000
+    bad = run("selection_curve", f"--sweeps={tmp_path / 'missing'}", f"--out={out}")
+    assert bad.returncode != 0 and "not found" in bad.stderr

@@ -306,3 +306,22 @@ def test_frontier_names_each_point_when_schedules_outnumber_the_markers():
     fig = sweep_report.frontier_figure(rows)
     assert len(fig.axes[0].texts) == 12 and fig.axes[0].texts[3].get_text() == "β 3→0.1"
     assert fig.axes[0].get_legend() is None  # one setting, no schedule markers: no legend
+
+
+def test_scores_over_checkpoints_by_hand(tmp_path):
+    later = [{**ROWS[0], "normalized_score": 20.0, "seed_scores": [19.0, 21.0]}]  # N=0 only
+    sweeps = [{"step": 20000, "rows": later}, {"step": 5000, "rows": ROWS}]
+    groups = sweep_report.over_steps(sweeps)
+    assert list(groups) == ["N=0", "N=64"]
+    assert [r["step"] for r in groups["N=0"]] == [5000, 20000]
+    assert [r["normalized_score"] for r in groups["N=0"]] == [12.5, 20.0]
+    lines = sweep_report.over_steps_markdown(groups).splitlines()
+    assert lines[0] == "| setting | 5000 | 20000 |"
+    assert lines[2] == "| N=0 | 12.5 ± 1.5 (11, 14) | 20.0 ± 1.5 (19, 21) |"
+    assert lines[3] == "| N=64 | 40.0 ± 2.0 (38, 42) |  |"  # not evaluated at 20000
+    fig = sweep_report.steps_figure(groups, "t")
+    assert [len(line.get_xdata()) for line in fig.axes[1].lines] == [2, 1]
+    sweep_report._save(fig, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="same checkpoint step"):
+        sweep_report.over_steps([{"step": 5000, "rows": ROWS}, {"step": 5000, "rows": later}])
