@@ -394,8 +394,8 @@ def test_selection_curve_reads_sweeps_by_folder_or_file(tmp_path):
         rows = [{**row, "normalized_score": score, "seed_scores": [score - 1, score + 1]}]
         (folder / "sweep.json").write_text(json.dumps({"env": "nav2d", "step": step, "rows": rows}))
     out = tmp_path / "curve"
-    proc = run("selection_curve", f"--sweeps={tmp_path / 's60000'},{tmp_path / 's20000/sweep.json'}",
-               f"--out={out}")
+    sweeps = f"{tmp_path / 's60000'},{tmp_path / 's20000' / 'sweep.json'}"
+    proc = run("selection_curve", f"--sweeps={sweeps}", f"--out={out}")
     assert proc.returncode == 0, proc.stderr
     lines = (out / "curve.md").read_text().splitlines()
     assert lines[2] == "| setting | 20000 | 60000 |"
