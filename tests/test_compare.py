@@ -135,3 +135,19 @@ def test_a_named_top_k_overrides_the_maze2d_share():
     assert kept.top_k_frac == 0.5
     iql = build_config("maze2d-umaze", empty, [], algo="iql")
     assert (iql.num_candidates, iql.top_k) == (0, 1)
+
+
+def test_nav2d_preset_settles_the_critic_four_times_faster():
+    """nav2d's preset Polyak rate is 0.02 (ours, RESULTS.md "nav2d: the collapse is an
+    unsettled critic"), for GEM and its IQL baseline alike; other suites keep the paper's
+    0.005 and an explicit flag restores it."""
+    from gem_jax import GEMConfig
+    from gem_jax.config import iql
+
+    empty = to_config_dict(GEMConfig())
+    assert build_config("nav2d", empty, []).target_update_rate == 0.02
+    assert iql(build_config("nav2d", empty, [])).target_update_rate == 0.02
+    assert build_config("maze2d-medium", empty, []).target_update_rate == 0.005
+    given = to_config_dict(GEMConfig(target_update_rate=0.005))
+    paper = build_config("nav2d", given, ["--config.target_update_rate=0.005"])
+    assert paper.target_update_rate == 0.005
