@@ -131,16 +131,8 @@ def budget_figure(rows: list[dict], title: str = ""):
     (so that N = 0 shows) with a plain tick at every N swept; the legend sits outside."""
     from matplotlib import ticker
 
-    plt = _pyplot()
     groups = _groups(rows, ("num_candidates",))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for color, (label, group) in zip(_colors(len(groups)), groups.items()):
-        group = sorted(group, key=lambda r: r["num_candidates"])
-        n = [r["num_candidates"] for r in group]
-        score = np.array([r["normalized_score"] for r in group])
-        std = np.array([r["normalized_score_seed_std"] for r in group])
-        axes[0].errorbar(n, score, yerr=std, marker="o", capsize=3, color=color, label=label)
-        axes[1].plot(n, [r["violation"] for r in group], marker="o", color=color, label=label)
+    fig, axes = _score_and_violation(groups, "num_candidates", "candidate budget")
     budgets = sorted({r["num_candidates"] for r in rows})
     for ax in axes:
         ax.set_xscale("symlog", linthresh=1)
@@ -148,12 +140,32 @@ def budget_figure(rows: list[dict], title: str = ""):
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_locator(ticker.NullLocator())
         ax.set_xlabel("candidates N (0 = anchor only)")
+    return _finish(fig, axes, title, groups, _varying(rows, ("num_candidates",)))
+
+
+def _score_and_violation(groups: dict[str, list[dict]], x: str, against: str):
+    """Two panels, score (mean ± std over seeds) and Violation against the row field `x`,
+    one line per group."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for color, (label, group) in zip(_colors(len(groups)), groups.items()):
+        group = sorted(group, key=lambda r: r[x])
+        xs = [r[x] for r in group]
+        score = np.array([r["normalized_score"] for r in group])
+        std = np.array([r["normalized_score_seed_std"] for r in group])
+        axes[0].errorbar(xs, score, yerr=std, marker="o", capsize=3, color=color, label=label)
+        axes[1].plot(xs, [r["violation"] for r in group], marker="o", color=color, label=label)
+    for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].set(ylabel=SCORE_LABEL, title="score vs candidate budget")
-    axes[1].set(ylabel=VIOLATION_LABEL, title="Violation vs candidate budget")
+    axes[0].set(ylabel=SCORE_LABEL, title=f"score vs {against}")
+    axes[1].set(ylabel=VIOLATION_LABEL, title=f"Violation vs {against}")
+    return fig, axes
+
+
+def _finish(fig, axes, title: str, groups: dict, legend_title: str):
     if title:
         fig.suptitle(title)
-    _legend_outside(axes[1], groups, _varying(rows, ("num_candidates",)))
+    _legend_outside(axes[1], groups, legend_title)
     fig.tight_layout()
     return fig
 
@@ -241,21 +253,7 @@ def over_steps_markdown(groups: dict[str, list[dict]]) -> str:
 
 def steps_figure(groups: dict[str, list[dict]], title: str = ""):
     """Score (mean ± std over seeds) and Violation against the checkpoint step."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for color, (label, group) in zip(_colors(len(groups)), groups.items()):
-        step = [r["step"] for r in group]
-        score = [r["normalized_score"] for r in group]
-        std = [r["normalized_score_seed_std"] for r in group]
-        axes[0].errorbar(step, score, yerr=std, marker="o", capsize=3, color=color, label=label)
-        axes[1].plot(step, [r["violation"] for r in group], marker="o", color=color, label=label)
+    fig, axes = _score_and_violation(groups, "step", "training")
     for ax in axes:
         ax.set_xlabel("gradient steps of the checkpoint")
-        ax.grid(alpha=0.3)
-    axes[0].set(ylabel=SCORE_LABEL, title="score vs training")
-    axes[1].set(ylabel=VIOLATION_LABEL, title="Violation vs training")
-    if title:
-        fig.suptitle(title)
-    _legend_outside(axes[1], groups, "setting")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, title, groups, "setting")
