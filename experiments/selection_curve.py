@@ -48,12 +48,11 @@ def main(argv):
     title = FLAGS.title or ", ".join(envs)
     record = {"envs": envs, "sources": list(FLAGS.sweeps),
               "settings": [{"label": k, "rows": v} for k, v in groups.items()]}
+    table = sweep_report.over_steps_markdown(groups)
     (out / "curve.json").write_text(json.dumps(record, indent=1))
-    (out / "curve.md").write_text(f"# {title}: selection against training\n\n"
-                                  + sweep_report.over_steps_markdown(groups))
-    fig = sweep_report.steps_figure(groups, title)
-    sweep_report._save(fig, out / "curve.png")
-    print(sweep_report.over_steps_markdown(groups))
+    (out / "curve.md").write_text(f"# {title}: selection against training\n\n" + table)
+    sweep_report.plot_steps(groups, out / "curve.png", title)
+    print(table)
     print(f"-> {out}")
 
 

@@ -251,6 +251,11 @@ def over_steps_markdown(groups: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_steps(groups: dict[str, list[dict]], path: str | pathlib.Path, title: str = "") -> None:
+    """`steps_figure` saved to `path` (PNG)."""
+    _save(steps_figure(groups, title), path)
+
+
 def steps_figure(groups: dict[str, list[dict]], title: str = ""):
     """Score (mean ± std over seeds) and Violation against the checkpoint step."""
     fig, axes = _score_and_violation(groups, "step", "training")
