@@ -36,7 +36,8 @@ from absl import app, flags  # noqa: E402
 from gem_jax.cli import absl_main  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("run", [], "ENV:ALGO:WORKDIR, repeatable.")
+flags.DEFINE_multi_string("run", [], "ENV:ALGO:WORKDIR, repeatable; ALGO may be LABEL=ALGO (a "
+                          "variant run such as gem-e2=gem, shown as LABEL).")
 flags.DEFINE_string("n_sweep", "sweep_test_n", "Subdirectory holding the N sweep.")
 flags.DEFINE_string("ablations", "sweep_test_ablations", "Subdirectory holding the ablations.")
 flags.DEFINE_string("out", "experiments/results/fidelity_mazes", "Output path prefix.")
@@ -100,11 +101,13 @@ def collect(spec: str) -> tuple[dict, list, list, list]:
         env, algo, workdir = spec.split(":", 2)
     except ValueError:
         raise ValueError(f"--run={spec!r}: expected ENV:ALGO:WORKDIR.") from None
+    algo, _, kind = algo.partition("=")
+    kind = kind or algo
     workdir = pathlib.Path(workdir)
     n_file = read_json(workdir / FLAGS.n_sweep / "sweep.json")
     n_rows = n_file["rows"]
-    base = {"env": env, "algo": algo, "steps": int(n_file["step"])}
-    if algo != "gem":
+    base = {"env": env, "algo": algo, "kind": kind, "steps": int(n_file["step"])}
+    if kind != "gem":
         mean_row = [r for r in n_rows if r["num_candidates"] == 0]
         if not mean_row:
             raise ValueError(f"{workdir / FLAGS.n_sweep} has no N = 0 row for {algo}.")
@@ -135,11 +138,12 @@ def collect(spec: str) -> tuple[dict, list, list, list]:
 
 
 def gaps(rows) -> list[dict]:
-    """GEM's score minus each baseline's, per env, and their mean over the envs that have
-    both (the issue's targets: >= 0 per env, >= 10 on the average)."""
+    """GEM's score minus each baseline's (rows of another kind than GEM), per env, and their
+    mean over the envs that have both (the issue's targets: >= 0 per env, >= 10 on the
+    average)."""
     score = {(r["env"], r["algo"]): r["normalized_score"] for r in rows}
     out = []
-    for algo in sorted({r["algo"] for r in rows} - {"gem"}):
+    for algo in sorted({r["algo"] for r in rows if r.get("kind", r["algo"]) != "gem"}):
         per_env = {env: score[env, "gem"] - score[env, algo]
                    for env, a in score if a == "gem" and (env, algo) in score}
         if per_env:

@@ -1,0 +1,246 @@
+"""The suite queue (gem_jax/suite.py, experiments/suite.py): which stages run, when a stage
+counts as done, resuming after a kill, and the gathered table."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gem_jax import suite
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def plan_for(tmp_path, **kw):
+    labels = (suite.parse_label("gem"), suite.parse_label("bc"))
+    defaults = dict(root=tmp_path, datasets=("hopper-medium", "walker2d-medium"),
+                    labels=labels, steps=300, ablation_datasets=("hopper-medium",))
+    return suite.Plan(**{**defaults, **kw})
+
+
+def write(path: pathlib.Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+
+
+def test_parse_label_reads_variants_and_rejects_unknown_algorithms():
+    assert suite.parse_label("iql") == suite.Label("iql", "iql", ())
+    label = suite.parse_label("gem-e2=gem:--config.num_critics=2 --config.layer_norm=false")
+    assert label == suite.Label("gem-e2", "gem",
+                                ("--config.num_critics=2", "--config.layer_norm=false"))
+    assert label.is_gem and not suite.parse_label("bc").is_gem
+    with pytest.raises(ValueError, match="must be one of"):
+        suite.parse_label("x=sac")
+    with pytest.raises(ValueError, match="plain name"):
+        suite.parse_label("a/b=gem")
+
+
+def test_stages_per_label_and_dataset(tmp_path):
+    plan = plan_for(tmp_path, test_seed=77, n_sweep=(0, 4))
+    gem, bc = plan.labels
+    names = lambda d, lab: [s.name for s in suite.stages(plan, d, lab)]
+    assert names("hopper-medium", gem) == ["data", "train", "tune", "n_sweep", "ablations",
+                                           "mass"]
+    assert names("hopper-medium", bc) == ["data", "train", "n_sweep", "mass"]
+    assert names("walker2d-medium", gem) == ["data", "train", "tune", "n_sweep"]
+    by_name = {s.name: s.command for s in suite.stages(plan, "hopper-medium", bc)}
+    assert "--algo=bc" in by_name["train"] and "--num_seeds=3" in by_name["train"]
+    assert f"--workdir={tmp_path / 'hopper-medium' / 'bc'}" in by_name["train"]
+    assert "--num_candidates=0" in by_name["n_sweep"] and "--seed=77" in by_name["n_sweep"]
+    assert "--mass_scale=0.5,0.75,1,1.25,1.5" in by_name["mass"]
+    gem_sweep = {s.name: s.command for s in suite.stages(plan, "hopper-medium", gem)}
+    assert "--num_candidates=0,4" in gem_sweep["n_sweep"]
+    assert "--test_seed=77" in gem_sweep["tune"]
+
+
+def test_a_stage_is_done_only_when_its_last_output_names_the_final_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "dataset_on_disk", lambda name: True)
+    plan = plan_for(tmp_path)
+    gem = plan.labels[0]
+    st = {s.name: s for s in suite.stages(plan, "hopper-medium", gem)}
+    wd = plan.workdir("hopper-medium", gem)
+    assert suite.is_done(plan, st["data"]) and not suite.is_done(plan, st["train"])
+    write(wd / "summary.json", {"steps": 200})  # stopped short of plan.steps
+    assert not suite.is_done(plan, st["train"])
+    write(wd / "summary.json", {"steps": 300})
+    assert suite.is_done(plan, st["train"]) and not suite.is_done(plan, st["tune"])
+    write(wd / "tune.json", {"step": 300})
+    assert not suite.is_done(plan, st["tune"])  # tuned_knobs.json is written after tune.json
+    write(wd / "tuned_knobs.json", {"step": 300})
+    assert suite.is_done(plan, st["tune"])
+    (wd / "sweep_test_n").mkdir()
+    (wd / "sweep_test_n" / "sweep.json").write_text('{"step": 30')  # a torn write
+    assert not suite.is_done(plan, st["n_sweep"])
+    write(wd / "sweep_test_n" / "sweep.json", {"step": 300, "rows": []})
+    assert suite.is_done(plan, st["n_sweep"])
+    longer = plan_for(tmp_path, steps=600)  # pushed on: everything after data is undone
+    assert [s.name for s in suite.stages(longer, "hopper-medium", gem)
+            if suite.is_done(longer, s)] == ["data"]
+
+
+def fake_runner(plan, calls, fail=()):
+    """Writes what each command would write (its final outputs only)."""
+
+    def run(cmd):
+        script = pathlib.Path(cmd[1]).stem
+        args = dict(a[2:].split("=", 1) for a in cmd[2:] if a.startswith("--") and "=" in a)
+        calls.append((script, args.get("workdir") or args.get("dataset"), "--resume" in cmd))
+        if (script, args.get("workdir")) in fail:
+            return 1
+        wd = pathlib.Path(args.get("workdir", "."))
+        if script == "train":
+            write(wd / "summary.json", {"steps": int(args["steps"])})
+        elif script == "tune":
+            write(wd / "tune.json", {"step": plan.steps})
+            write(wd / "tuned_knobs.json", {"step": plan.steps})
+        elif script == "evaluate":
+            write(pathlib.Path(args["out"]) / "sweep.json", {"step": plan.steps, "rows": []})
+        return 0
+
+    return run
+
+
+def test_queue_skips_done_stages_resumes_training_and_isolates_a_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "dataset_on_disk", lambda name: True)
+    plan = plan_for(tmp_path)
+    gem, bc = plan.labels
+    hop_gem, hop_bc = plan.workdir("hopper-medium", gem), plan.workdir("hopper-medium", bc)
+    (hop_gem / "checkpoints" / "100").mkdir(parents=True)  # a run killed at step 100
+    write(hop_bc / "summary.json", {"steps": 300})  # bc on hopper already trained
+    calls, lines = [], []
+    failed = suite.run_queue(plan, fake_runner(plan, calls, fail={("tune", str(hop_gem))}),
+                             out=lines.append)
+    assert [(f.dataset, f.label.name, f.name) for f in failed] == [("hopper-medium", "gem",
+                                                                     "tune")]
+    assert calls[0] == ("train", str(hop_gem), True)  # continued with --resume
+    assert ("train", str(hop_bc), False) not in calls  # done: skipped
+    assert [c[0] for c in calls if c[1] == str(hop_gem)] == ["train", "tune"]  # then skipped
+    walker = [c[0] for c in calls if "walker2d" in str(c[1])]
+    assert walker == ["train", "tune", "evaluate", "train", "evaluate"]
+    assert "failed (exit 1)" in "\n".join(lines)
+    status = "\n".join(suite.status_lines(plan, [s for d in plan.datasets for lab in plan.labels
+                                                 for s in suite.stages(plan, d, lab)]))
+    assert "hopper-medium                gem          queued: tune, n_sweep, ablations" in status
+    assert "walker2d-medium              bc           done" in status
+    calls.clear()
+    assert suite.run_queue(plan, fake_runner(plan, calls), out=lines.append) == []
+    assert [c[0] for c in calls] == ["tune", "evaluate", "evaluate", "evaluate"]  # only those
+    assert suite.table_runs(plan) == [
+        f"{d}:{lab.name}={lab.algo}:{plan.workdir(d, lab)}" for d in plan.datasets
+        for lab in plan.labels]
+
+
+def test_status_reports_training_progress_and_eta(tmp_path):
+    plan = plan_for(tmp_path, steps=10_000)
+    gem = plan.labels[0]
+    wd = plan.workdir("hopper-medium", gem)
+    wd.mkdir(parents=True)
+    (wd / "metrics.csv").write_text("step,critic/loss,steps_per_s\n1000,2.0,50\n4000,1.5,100\n")
+    st = suite.stages(plan, "hopper-medium", gem)
+    line = suite.status_lines(plan, st, current=st[1])[0]
+    assert "running: " in line and "train at 4000/10000, 100 steps/s, ETA 1 min" in line
+
+
+def test_mass_rows_take_only_finished_runs(tmp_path):
+    plan = plan_for(tmp_path)
+    gem, bc = plan.labels
+    for label, step in ((gem, 300), (bc, 200)):  # bc's sweep is from an older, shorter run
+        wd = plan.workdir("hopper-medium", label)
+        write(wd / "summary.json", {"steps": 300})
+        write(wd / "sweep_test_mass" / "sweep.json", {"step": step, "rows": [
+            {"mass_scale": m, "num_candidates": 16, "seed_scores": [40.0 * m, 60.0 * m],
+             "normalized_score": 50.0 * m, "normalized_score_seed_std": 10.0 * m,
+             "violation": 0.01} for m in (0.5, 1.0)]})
+    rows = suite.mass_rows(plan)
+    assert [(r["algo"], r["mass_scale"], r["normalized_score"]) for r in rows] == [
+        ("gem", 0.5, 25.0), ("gem", 1.0, 50.0)]
+    text = suite.mass_markdown(rows)
+    assert "| hopper-medium | gem | 0.5 | 16 | 25.0 ± 5.0 (20.0, 30.0) | 0.010 |" in text
+    suite.plot_mass(rows, tmp_path / "mass.png")
+    assert (tmp_path / "mass.png").stat().st_size > 1000
+
+
+def test_cli_rejects_bad_input_in_one_line(tmp_path):
+    cases = {
+        ("--suite=atari",): "--suite='atari': choose one of",
+        ("--suite=locomotion", "--tiers=4"): "locomotion has tiers 1-3",
+        ("--datasets=hopper-mediun",): "hopper-mediun",
+        ("--datasets=nav2d", "--algos=sac"): "the algorithm must be one of",
+        (): "Name a --suite or some --datasets",
+    }
+    for args, expected in cases.items():
+        done = subprocess.run([sys.executable, str(ROOT / "experiments" / "suite.py"), *args,
+                               f"--root={tmp_path}", "--status"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (args, done.stderr)
+
+
+# --- end to end at tiny sizes, killed midway and rerun (slow) ---
+
+TINY = ["--datasets=nav2d,pointmaze-umaze", "--algos=gem,bc", "--num_seeds=2", "--steps=300",
+        "--checkpoint_every=100", "--eval_every=300", "--eval_episodes=2",
+        "--train_args=--config.steps_per_call=100 --config.hidden_dims=(32,32) "
+        "--config.num_critics=2", "--tune_args=--num_candidates=1,4 --lcb_lambda=1 "
+        "--beta_start=0 --beta_end=0.1", "--n_sweep=0,4", "--ablation_datasets=nav2d",
+        "--progress=false"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from gem_jax.data import build_dataset
+
+    root = tmp_path_factory.mktemp("suite_data")
+    env = {"MINARI_DATASETS_PATH": str(root / "minari"), "GEM_JAX_CACHE": str(root / "cache")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    build_dataset("nav2d", num_steps=20_000, progress=False, reference_episodes=10)
+    build_dataset("pointmaze-umaze", num_steps=5_000, progress=False, reference_episodes=5)
+    for key, value in saved.items():
+        os.environ.pop(key) if value is None else os.environ.update({key: value})
+    return env
+
+
+def run_suite(env: dict, root: pathlib.Path, kill_when=None) -> int:
+    cmd = [sys.executable, str(ROOT / "experiments" / "suite.py"), *TINY, f"--root={root}",
+           f"--out={root / 'table' / 'fidelity'}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if kill_when is not None:
+        while proc.poll() is None and not kill_when():
+            time.sleep(0.2)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the queue and the command it runs
+        proc.wait()
+        return -1
+    _, err = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, err[-3000:]
+    return proc.returncode
+
+
+def table(root: pathlib.Path) -> dict:
+    out = json.loads((root / "table" / "fidelity.json").read_text())
+    return {k: out[k] for k in ("rows", "n_sweep", "ablations", "gaps")}
+
+
+@pytest.mark.slow
+def test_killed_suite_rerun_gives_the_uninterrupted_table(tiny_data, tmp_path):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    run_suite(tiny_data, whole)
+    # Kill inside the second pair's training, once it has a checkpoint and before it ends.
+    ckpts = cut / "nav2d" / "bc" / "checkpoints"
+    run_suite(tiny_data, cut, kill_when=lambda: ckpts.is_dir() and any(ckpts.iterdir()))
+    assert not (cut / "table").exists()
+    run_suite(tiny_data, cut)
+    first, second = table(whole), table(cut)
+    assert [r["algo"] for r in first["rows"]] == ["gem", "bc", "gem", "bc"]
+    assert first == second
+    assert (cut / "table" / "fidelity_vs_n.png").is_file()
