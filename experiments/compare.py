@@ -20,10 +20,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
-from gem_jax.cli import ALGOS, absl_main, build_config  # noqa: E402
-from gem_jax.config import GEMConfig, to_config_dict  # noqa: E402
+from gem_jax.cli import ALGOS, absl_main, build_config, define_config_flag  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "nav2d", "Dataset name.")
@@ -37,7 +35,7 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 flags.DEFINE_list("log_to", ["csv"], "Where metrics go: a comma list of csv (always written), "
                  "tensorboard (<out>/<algo>/tensorboard, needs the [tensorboard] extra), wandb "
                  "(offline unless WANDB_MODE is set, needs the [wandb] extra).")
-config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
+define_config_flag()
 
 
 def body() -> int:

@@ -68,6 +68,11 @@ def body() -> None:
                 load.download_minari(dataset_id, FLAGS.download_timeout)
         print(f"{spec.dataset_id} is in {storage.datasets_root()}")
         return
+    if not FLAGS.force and data.resolve_name(FLAGS.dataset).local:
+        done = already_built(spec)
+        if done:
+            print(done)
+            return
     dataset_id = data.build_dataset(
         FLAGS.dataset,
         num_steps=FLAGS.num_steps,
@@ -77,12 +82,32 @@ def body() -> None:
         reference_episodes=FLAGS.reference_episodes,
     )
     dataset = data.load_dataset(FLAGS.dataset, progress=FLAGS.progress)
-    print(
-        f"built {dataset_id} in {time.time() - start:.1f} s at {storage.dataset_dir(dataset_id)}: "
-        f"{len(dataset.batch)} transitions, {dataset.num_episodes} episodes, "
-        f"ref scores {dataset.ref_min_score:.2f} / {dataset.ref_max_score:.2f}"
-        + (" (PIPELINE FIXTURE, NOT A BENCHMARK)" if "fixture" in dataset_id else "")
-    )
+    print(f"built {dataset_id} in {time.time() - start:.1f} s at "
+          f"{storage.dataset_dir(dataset_id)}: {describe(dataset, dataset_id)}")
+
+
+def describe(dataset, dataset_id: str) -> str:
+    return (f"{len(dataset.batch)} transitions, {dataset.num_episodes} episodes, "
+            f"ref scores {dataset.ref_min_score:.2f} / {dataset.ref_max_score:.2f}"
+            + (" (PIPELINE FIXTURE, NOT A BENCHMARK)" if "fixture" in dataset_id else ""))
+
+
+def already_built(spec) -> str | None:
+    """The line to print when the local build `spec` is on disk and reads in full (a
+    success: nothing to do), None when it is not on disk. A build on disk that does not
+    read is an error that asks for --force."""
+    dataset_id = spec.dataset_ids[0]
+    if not storage.is_on_disk(dataset_id):
+        return None
+    where = storage.dataset_dir(dataset_id)
+    try:
+        dataset = data.load_dataset(FLAGS.dataset, progress=FLAGS.progress)
+    except Exception as err:  # noqa: BLE001 - any failure to read means a damaged build
+        detail = " ".join(str(err).split())[:200]
+        raise ValueError(f"{dataset_id} at {where} is damaged ({type(err).__name__}: {detail}); "
+                         "rebuild it with --force.") from None
+    return (f"{dataset_id} already built at {where}: {describe(dataset, dataset_id)} "
+            "(--force rebuilds it)")
 
 
 main = absl_main(body)

@@ -19,10 +19,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
-from gem_jax.cli import ALGOS, build_config, exit_now, guard, quiet_logs, run_cli  # noqa: E402
-from gem_jax.config import GEMConfig, to_config_dict  # noqa: E402
+from gem_jax.cli import (  # noqa: E402
+    ALGOS,
+    build_config,
+    define_config_flag,
+    exit_now,
+    guard,
+    quiet_logs,
+    run_cli,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "nav2d", "Dataset: a D4RL name, a Minari id, or a local build (nav2d).")
@@ -46,7 +52,7 @@ flags.DEFINE_string("coordinator_address", None, "Multihost: host:port of proces
                     "auto-detected (SLURM, Open MPI, TPU, k8s) or $JAX_COORDINATOR_ADDRESS).")
 flags.DEFINE_integer("num_processes", None, "Multihost: number of processes (default: detected).")
 flags.DEFINE_integer("process_id", None, "Multihost: this process's index (default: detected).")
-config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
+define_config_flag()
 
 
 def main(argv):

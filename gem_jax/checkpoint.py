@@ -59,6 +59,12 @@ def remove_partial(workdir: str | pathlib.Path) -> list[str]:
     return removed
 
 
+def has_checkpoint(workdir: str | pathlib.Path) -> bool:
+    """Whether `workdir` holds at least one complete checkpoint (what `--resume` needs)."""
+    directory = checkpoint_dir(workdir)
+    return directory.is_dir() and any(p.is_dir() and p.name.isdigit() for p in directory.iterdir())
+
+
 def make_meta(
     config: GEMConfig, obs_dim: int, action_dim: int, seeds: list[int], **extra: Any
 ) -> dict:
@@ -94,13 +100,104 @@ def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int
     manager = _existing_manager(workdir)
     step = _pick_step(manager, workdir, step)
     try:
-        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        meta = dict(meta)
-        for field in ("config", "obs_dim", "action_dim", "seeds"):
-            meta[field]  # noqa: B018 - a KeyError here means a damaged record
-    except (ValueError, KeyError, OSError, TypeError) as err:
-        raise _corrupted(workdir, step, err) from err
+        meta = _read_meta(manager, step)
+    except READ_ERRORS as err:
+        raise _corrupted(workdir, step, err, manager) from err
     return step, meta
+
+
+# What a damaged checkpoint raises on read: orbax and tensorstore report truncated or garbled
+# files as ValueError (JSON, zarr, OCDBT), KeyError, OSError, and a cut array shard as a bare
+# `Exception` ("Encountered error while reading array index"): any of them means unreadable.
+READ_ERRORS = (Exception,)
+
+
+def _read_meta(manager: ocp.CheckpointManager, step: int) -> dict:
+    meta = dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+    for field in ("config", "obs_dim", "action_dim", "seeds"):
+        meta[field]  # noqa: B018 - a KeyError here means a damaged record
+    return meta
+
+
+def _restore_step(manager: ocp.CheckpointManager, step: int, meta: dict | None = None
+                  ) -> tuple[GEMState, dict]:
+    """One step's `(state, meta)` (`meta`: that step's, when already read)."""
+    meta = _read_meta(manager, step) if meta is None else meta
+    target = abstract_state(meta)
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
+    restored = manager.restore(step, args=args)
+    return restored["state"], meta
+
+
+def intact_steps(workdir: str | pathlib.Path, exclude: tuple[int, ...] = ()) -> list[int]:
+    """The kept steps (but `exclude`) whose checkpoint restores, meta and state; oldest first."""
+    return _intact(_existing_manager(workdir), exclude)
+
+
+def _intact(manager: ocp.CheckpointManager, exclude: tuple[int, ...] = ()) -> list[int]:
+    intact = []
+    for step in sorted(manager.all_steps()):
+        if step in exclude:
+            continue
+        try:
+            _restore_step(manager, step)
+        except READ_ERRORS:
+            continue
+        intact.append(step)
+    return intact
+
+
+def newest_meta(workdir: str | pathlib.Path) -> dict:
+    """The meta of the newest checkpoint whose meta reads (a damaged newer one is skipped;
+    `restore_newest_intact` reports it)."""
+    manager = _existing_manager(workdir)
+    steps = sorted(manager.all_steps(), reverse=True)
+    errors = []
+    for step in steps:
+        try:
+            return _read_meta(manager, step)
+        except READ_ERRORS as err:
+            errors.append(err)
+    raise _corrupted(workdir, steps[0], errors[0], manager)
+
+
+def restore_newest_intact(workdir: str | pathlib.Path, check=None
+                          ) -> tuple[GEMState, dict, int, list[int]]:
+    """`(state, meta, step, damaged)`: the newest checkpoint that restores, and the newer
+    steps that did not (newest first). `check(meta)` (e.g. the dims against the env) runs
+    on each readable meta before its state is read, and what it raises goes through. A
+    `CheckpointError` names the damaged steps when none restores."""
+    manager = _existing_manager(workdir)
+    damaged, first_err = [], None
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            meta = _read_meta(manager, step)
+        except READ_ERRORS as err:
+            damaged.append(step)
+            first_err = first_err or err
+            continue
+        if check is not None:
+            check(meta)
+        try:
+            state, meta = _restore_step(manager, step, meta)
+        except READ_ERRORS as err:
+            damaged.append(step)
+            first_err = first_err or err
+            continue
+        return state, meta, step, damaged
+    raise _corrupted(workdir, damaged[0], first_err, manager)
+
+
+def set_aside(workdir: str | pathlib.Path, step: int) -> pathlib.Path:
+    """Move a damaged `checkpoints/<step>` to `checkpoints_damaged/<step>` (kept, not deleted),
+    so that a resumed run can write that step again."""
+    source = checkpoint_dir(workdir) / str(step)
+    target = pathlib.Path(workdir).absolute() / "checkpoints_damaged" / str(step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # set aside before: keep both
+        target = target.with_name(f"{step}.{len(list(target.parent.glob(f'{step}*')))}")
+    shutil.move(str(source), str(target))
+    return target
 
 
 def check_dims(meta: dict, obs_dim: int, action_dim: int, workdir, env: str) -> None:
@@ -113,12 +210,18 @@ def check_dims(meta: dict, obs_dim: int, action_dim: int, workdir, env: str) -> 
         )
 
 
-def _corrupted(workdir, step: int, err: BaseException) -> CheckpointError:
-    detail = " ".join(str(err).split())[:300]
+def _corrupted(workdir, step: int, err: BaseException, manager=None) -> CheckpointError:
+    """One line: the damaged step, what failed, the intact steps that remain, what to do."""
+    detail = " ".join(str(err).split())[:200]
+    intact = [] if manager is None else _intact(manager, exclude=(step,))
+    if intact:
+        remedy = (f"intact steps: {intact}; use one with --step={intact[-1]} "
+                  f"(load_policy / load_params: step={intact[-1]}), or retrain.")
+    else:
+        remedy = "no intact step remains; retrain."
     return CheckpointError(
-        f"Checkpoint {checkpoint_dir(workdir) / str(step)} is unreadable or corrupted "
-        f"({type(err).__name__}: {detail}). Delete that step directory to fall back to an "
-        "older checkpoint, or retrain."
+        f"Checkpoint step {step} ({checkpoint_dir(workdir) / str(step)}) is unreadable or "
+        f"corrupted ({type(err).__name__}: {detail}); {remedy}"
     )
 
 
@@ -127,25 +230,20 @@ def restore(workdir: str | pathlib.Path, step: int | None = None) -> tuple[GEMSt
     manager = _existing_manager(workdir)
     step = _pick_step(manager, workdir, step)
     try:
-        meta = dict(
-            manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        )
-        target = abstract_state(meta)
-        restored = manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
-        )
-    except (ValueError, KeyError, OSError, TypeError) as err:
-        raise _corrupted(workdir, step, err) from err
-    return restored["state"], meta
+        return _restore_step(manager, step)
+    except READ_ERRORS as err:
+        raise _corrupted(workdir, step, err, manager) from err
 
 
-def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> PolicyParams:
-    """Policy parameters of the newest complete checkpoint in `workdir` as a pytree.
+def load_params(workdir: str | pathlib.Path, seed_index: int | None = None,
+                step: int | None = None) -> PolicyParams:
+    """Policy parameters of the newest complete checkpoint in `workdir` (or of `step`) as a
+    pytree.
 
     With `seed_index=None` every leaf keeps its leading seed axis `[S, ...]`; an integer
     selects that seed's parameters.
     """
-    state, meta = restore(workdir)
+    state, meta = restore(workdir, step)
     params = policy_params(state, load_support(workdir, meta))
     if seed_index is not None:
         num_seeds = jax.tree.leaves(params.actor)[0].shape[0]

@@ -3,6 +3,9 @@ error reporting (no tracebacks for bad input)."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import difflib
 import os
 import sys
 import warnings
@@ -32,6 +35,89 @@ def explicit_overrides(argv: list[str]) -> set[str]:
         if arg.startswith("--config."):
             names.add(arg[len("--config."):].split("=", 1)[0].split(".")[0])
     return names
+
+
+CONFIG_PREFIX = "--config."
+
+
+def check_config_flags(argv: list[str]) -> None:
+    """Raise `ValueError` (one line) for a `--config.<field>` that `GEMConfig` lacks (naming
+    the closest fields) or whose value does not parse as that field's type.
+
+    Runs before absl parses the flags: ml_collections' own errors there are a traceback
+    (unknown field) or absl's two-line usage error (a bad value).
+    """
+    defaults = {f.name: getattr(GEMConfig(), f.name) for f in dataclasses.fields(GEMConfig)}
+    args = list(argv[1:])
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if not arg.startswith(CONFIG_PREFIX):
+            continue
+        name, eq, value = arg[len(CONFIG_PREFIX):].partition("=")
+        if name not in defaults:
+            close = difflib.get_close_matches(name, defaults, n=3, cutoff=0.0)
+            raise ValueError(
+                f"{CONFIG_PREFIX}{name}: GEMConfig has no field {name!r}; closest: "
+                f"{', '.join(close)} (every field is in gem_jax/config.py)."
+            )
+        default = defaults[name]
+        if not eq:
+            if isinstance(default, bool):
+                continue  # `--config.flag` alone means true
+            value = args[i + 1] if i + 1 < len(args) else ""
+        problem = _config_value_problem(default, value)
+        if problem:
+            raise ValueError(f"{CONFIG_PREFIX}{name}={value}: {problem} (default "
+                             f"{_show(default)}).")
+
+
+def _show(value) -> str:
+    return f"({','.join(map(str, value))})" if isinstance(value, tuple) else str(value)
+
+
+def _config_value_problem(default, value: str) -> str | None:
+    """What is wrong with `value` for a field whose default is `default` (None if fine)."""
+    if isinstance(default, bool):
+        return None if value.lower() in BOOLS else "expected true or false"
+    if isinstance(default, int):
+        try:
+            int(value)
+        except ValueError:
+            return "expected an integer"
+        return None
+    if isinstance(default, float):
+        try:
+            float(value)
+        except ValueError:
+            return "expected a number"
+        return None
+    if isinstance(default, tuple):
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = None
+        parsed = (parsed,) if isinstance(parsed, int) else parsed
+        if not (isinstance(parsed, tuple | list) and parsed
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in parsed)):
+            return "expected a tuple of integers such as \"(256,256)\""
+    return None
+
+
+def define_config_flag() -> None:
+    """Define `--config.<field>` (ml_collections, over every `GEMConfig` field), after
+    checking those on the command line: ml_collections parses them as it defines the flag,
+    and its errors are a traceback (unknown field) or absl's usage lines (a bad value). A
+    bad one is one line and exit status 2 here."""
+    try:
+        check_config_flags(sys.argv)
+    except ValueError as err:
+        sys.exit(fail(one_line(err)))
+    from ml_collections import config_flags
+
+    from gem_jax.config import to_config_dict
+
+    config_flags.DEFINE_config_dict("config", to_config_dict(GEMConfig()), "GEMConfig overrides.")
 
 
 def build_config(

@@ -9,6 +9,7 @@ import time
 import jax
 import numpy as np
 
+from gem_jax import checkpoint as ckpt
 from gem_jax import runner
 from gem_jax.config import GEMConfig
 from gem_jax.select import SelectKnobs, make_policy
@@ -44,7 +45,7 @@ def compare(env: str, configs: dict[str, GEMConfig], out, num_seeds: int,
     for algo, config in configs.items():
         workdir = out / algo
         summary = runner.train(env, config, workdir, num_seeds=num_seeds,
-                               resume=(workdir / "checkpoints").is_dir(), progress=progress,
+                               resume=ckpt.has_checkpoint(workdir), progress=progress,
                                algo=algo, log_to=log_to, log_group=out.name)
         scores = [s["normalized_score"] for s in summary["per_seed"]]
         rows.append({

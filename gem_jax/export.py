@@ -32,15 +32,18 @@ STATIC_ARGS = ("top_k", "source", "mode", "variant", "state_chunk", "candidate_m
 KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
 
 
-def load_params(workdir: str | pathlib.Path, seed_index: int | None = None) -> PolicyParams:
-    """Policy parameters of the newest complete checkpoint in `workdir` (a pytree).
+def load_params(workdir: str | pathlib.Path, seed_index: int | None = None,
+                step: int | None = None) -> PolicyParams:
+    """Policy parameters of the newest complete checkpoint in `workdir` (or of `step`), a
+    pytree.
 
     `seed_index=None` keeps the leading seed axis `[S, ...]` on every leaf; an integer
-    picks that seed. Raises `CheckpointError` when `workdir` holds no usable checkpoint.
+    picks that seed. Raises `CheckpointError` when `workdir` holds no usable checkpoint (a
+    damaged one: one line naming it and the intact steps).
     """
     from gem_jax import checkpoint  # orbax is imported only when a checkpoint is read
 
-    return checkpoint.load_params(workdir, seed_index)
+    return checkpoint.load_params(workdir, seed_index, step)
 
 
 def _split_knobs(knobs: dict) -> tuple[dict, dict]:
@@ -59,6 +62,7 @@ def load_policy(
     seed_index: int = 0,
     num_candidates: int | None = None,
     env_actions: bool = True,
+    step: int | None = None,
     **knobs,
 ) -> Callable[..., jax.Array]:
     """Pure `policy(observations, key, t=0) -> actions` of one seed of a trained run.
@@ -72,13 +76,14 @@ def load_policy(
     arguments `top_k`, `source`, `mode`, `variant`, `candidate_means`, `top_k_pick`,
     `top_k_frac` and the numeric `SelectKnobs` `lcb_lambda`, `beta_start`, `beta_end`,
     `horizon`, `anchor_bonus` (SPEC 3); `state_chunk` only changes speed (`make_policy`).
+    `step`: the checkpoint to load (default: the newest).
     """
     from gem_jax import checkpoint
 
     static, numeric = _split_knobs(knobs)
-    _, meta = checkpoint.read_meta(workdir)
+    _, meta = checkpoint.read_meta(workdir, step)
     config = checkpoint.with_tuned_knobs(from_config_dict(meta["config"]), workdir)
-    params = jax.tree.map(jnp.asarray, load_params(workdir, seed_index))
+    params = jax.tree.map(jnp.asarray, load_params(workdir, seed_index, step))
     select = make_policy(config, num_candidates, **static)
     select_knobs = SelectKnobs.from_config(config, **numeric)
     scale = np.asarray(meta.get("action_scale", 1.0), np.float32) if env_actions else 1.0

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import math
 import pathlib
+import sys
 import time
 
 import jax
@@ -246,6 +247,10 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     config.validate()
     if num_seeds < 1:
         raise ValueError(f"num_seeds must be >= 1, got {num_seeds}.")
+    if resume and not ckpt.has_checkpoint(workdir):  # before anything is written there
+        raise FileNotFoundError(
+            f"no checkpoint in {workdir} to resume; drop --resume to start a new run"
+        )
     workdir = check_workdir(workdir)
     manager = ckpt.make_manager(workdir, keep=config.keep_checkpoints)
     start_step, state, meta = 0, None, None
@@ -255,7 +260,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
                 f"{workdir} already holds checkpoints; pass --resume to continue that run "
                 "or choose a fresh --workdir."
             )
-        _, meta = ckpt.read_meta(workdir)
+        meta = ckpt.newest_meta(workdir)
         saved = from_config_dict(meta["config"])
         config = saved.replace(num_steps=config.num_steps)  # the run's own config, new length
         num_seeds = len(meta["seeds"])
@@ -266,8 +271,15 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     scale = action_scale(probe)
     probe.close()
     if meta is not None:
-        ckpt.check_dims(meta, dataset.obs_dim, dataset.action_dim, workdir, env)
-        state, meta = ckpt.restore(workdir)
+        state, meta, start_step, damaged = ckpt.restore_newest_intact(
+            workdir, check=lambda m: ckpt.check_dims(m, dataset.obs_dim, dataset.action_dim,
+                                                     workdir, env))
+        if damaged:  # set aside (kept), so that the resumed run can write those steps again
+            aside = [ckpt.set_aside(workdir, step) for step in damaged]
+            manager = ckpt.make_manager(workdir, keep=config.keep_checkpoints)
+            print(f"warning: checkpoint step {', '.join(map(str, damaged))} in "
+                  f"{ckpt.checkpoint_dir(workdir)} is damaged (moved to {aside[0].parent}); "
+                  f"resuming from step {start_step}, the newest intact one.", file=sys.stderr)
         start_step = int(np.asarray(state.step)[0])
     seeds = [config.seed + i for i in range(num_seeds)]
     meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,

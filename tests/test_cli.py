@@ -353,8 +353,8 @@ EXPECTED_RUN = {
     "eval_number": "--lcb_lambda=1,abc: expected comma-separated numbers",
     "eval_mass": "nav2d is a point mass without MuJoCo bodies",
     "eval_bool": "--candidate_means=yes: expected true and/or false",
-    "corrupted_state": "checkpoints/100 is unreadable or corrupted",
-    "corrupted_meta": "checkpoints/100 is unreadable or corrupted",
+    "corrupted_state": "checkpoints/100) is unreadable or corrupted",
+    "corrupted_meta": "checkpoints/100) is unreadable or corrupted",
     "dims_evaluate": "expects obs_dim=3, action_dim=2 but nav2d has obs_dim=2",
     "dims_resume": "expects obs_dim=3, action_dim=2 but nav2d has obs_dim=2",
 }

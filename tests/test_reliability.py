@@ -2,13 +2,18 @@
 CLI errors, torn log rows, partial checkpoint writes, shape checks, a select fuzz over
 random parameters; and (slow) random SIGKILLs of the train CLI followed by --resume.
 
-The subprocess end-to-end checks (kill inside a checkpoint write, bad input, corrupted
+Through the real command line (subprocesses): `--resume` without a checkpoint, unknown or
+wrong-typed `--config.` fields, a checkpoint shard cut in half (`--resume` falls back,
+`evaluate.py` and `load_policy` name the damaged and the intact steps, nothing is deleted),
+`make_dataset.py` on a dataset that is already built (a success) or damaged (needs --force).
+The other subprocess end-to-end checks (kill inside a checkpoint write, bad input, corrupted
 files, divergence through the runner) live in test_cli.py.
 """
 
 import os
 import pathlib
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,8 +179,10 @@ KILL_ARGS = [
 
 
 def train_cmd(workdir):
+    """The kill test's command; `--resume` once the run has a checkpoint to continue."""
+    args = [a for a in KILL_ARGS if a != "--resume" or ckpt.has_checkpoint(workdir)]
     return [sys.executable, str(ROOT / "experiments" / "train.py"), f"--workdir={workdir}",
-            *KILL_ARGS]
+            *args]
 
 
 @pytest.mark.slow
@@ -200,3 +207,171 @@ def test_random_kills_then_resume_match_the_uninterrupted_run(tiny_nav2d, tmp_pa
     assert int(np.asarray(b.step)[0]) == 300
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         assert np.array_equal(np.asarray(x), np.asarray(y))
+
+
+# ---- bad input through the real command line -----------------------------------------
+
+CUT_ARGS = [  # hidden 64: the largest array is an OCDBT shard of its own (a bare `Exception`)
+    "--steps=100", "--eval_every=100", "--eval_episodes=1", "--checkpoint_every=50",
+    "--config.steps_per_call=50", "--config.log_every=50", "--config.hidden_dims=(64,64)",
+    "--config.num_critics=2", "--config.num_components=2", "--config.behavior_num_components=2",
+    "--config.num_candidates=4", "--config.batch_size=64", "--noprogress",
+]
+
+
+def script(name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "experiments" / f"{name}.py"), *args],
+                            cwd=ROOT, env={**os.environ, **(env or {})}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, list[str], list[str]]:
+    """`(status, stdout lines, stderr lines)`."""
+    out, err = proc.communicate(timeout=600)
+    return proc.returncode, out.splitlines(), err.splitlines()
+
+
+def cut_in_half(step_dir: pathlib.Path) -> pathlib.Path:
+    """Truncate the largest file of a checkpoint's state to half its size."""
+    largest = max((p for p in (step_dir / "state").rglob("*") if p.is_file()),
+                  key=lambda p: p.stat().st_size)
+    with open(largest, "r+b") as f:
+        f.truncate(largest.stat().st_size // 2)
+    return largest
+
+
+def listing(root: pathlib.Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def bad_cli(tiny_nav2d, tmp_path_factory):
+    """A tiny run (checkpoints 50 and 100) and copies with step 100's largest shard cut in
+    half; then every bad-input case, side by side."""
+    root = tmp_path_factory.mktemp("bad_cli")
+    run = root / "run"
+    status, _, err = finish(script("train", f"--workdir={run}", *CUT_ARGS))
+    assert status == 0, err[-20:]
+    copies = {}
+    for name in ("resume", "evaluate", "load_policy"):
+        copies[name] = root / name
+        shutil.copytree(run, copies[name])
+        cut_in_half(copies[name] / "checkpoints" / "100")
+    before = {name: listing(path / "checkpoints") for name, path in copies.items()}
+    garbled = root / "garbled"
+    shutil.copytree(tiny_nav2d / "minari", garbled / "minari")
+    for path in [*garbled.rglob("*.hdf5"), *garbled.rglob("*.npz")]:
+        path.write_bytes(b"not a dataset" * 10)
+    (root / "empty").mkdir()
+    cases = {
+        "resume_empty": ("train", [f"--workdir={root / 'empty'}", "--resume", *CUT_ARGS]),
+        "resume_missing": ("train", [f"--workdir={root / 'missing'}", "--resume", *CUT_ARGS]),
+        "unknown_field": ("train", [f"--workdir={root / 'u'}", "--config.num_critcs=3"]),
+        "unknown_field_far": ("train", [f"--workdir={root / 'u'}", "--config.no_such_field=1"]),
+        "unknown_field_compare": ("compare", [f"--out={root / 'c'}", "--config.actr_lr=1e-3"]),
+        "wrong_int": ("train", [f"--workdir={root / 'u'}", "--config.num_critics=abc"]),
+        "wrong_tuple": ("train", [f"--workdir={root / 'u'}", "--config.hidden_dims=abc"]),
+        "wrong_bool": ("train", [f"--workdir={root / 'u'}", "--config.layer_norm=maybe"]),
+        "resume_cut": ("train", [f"--workdir={copies['resume']}", "--resume", *CUT_ARGS]),
+        "evaluate_cut": ("evaluate", [f"--workdir={copies['evaluate']}", "--eval_episodes=1",
+                                      f"--out={root / 'sweep'}", "--noprogress"]),
+        "dataset_built": ("make_dataset", ["--dataset=nav2d", "--noprogress"]),
+        "dataset_damaged": ("make_dataset", ["--dataset=nav2d", "--noprogress"]),
+    }
+    envs = {"dataset_damaged": {"MINARI_DATASETS_PATH": str(garbled / "minari"),
+                                "GEM_JAX_CACHE": str(garbled / "cache")}}
+    results, names = {}, list(cases)
+    for i in range(0, len(names), 4):
+        procs = {n: script(cases[n][0], *cases[n][1], env=envs.get(n)) for n in names[i:i + 4]}
+        results.update({n: finish(p) for n, p in procs.items()})
+    return dict(root=root, copies=copies, before=before, datasets=tiny_nav2d, **results)
+
+
+def one_error(result, status: int = 2) -> str:
+    """The one stderr line of a failed command (nothing else on stderr)."""
+    rc, _, err = result
+    assert rc == status, err[-20:]
+    assert len(err) == 1 and err[0].startswith("error: "), err[-20:]
+    return err[0]
+
+
+@pytest.mark.parametrize("case", ["resume_empty", "resume_missing"])
+def test_resume_without_a_checkpoint_is_one_line(bad_cli, case):
+    workdir = bad_cli["root"] / case.split("_")[1]
+    assert one_error(bad_cli[case]) == (
+        f"error: no checkpoint in {workdir} to resume; drop --resume to start a new run")
+    assert not workdir.exists() or not list(workdir.iterdir())  # nothing started there
+
+
+def test_unknown_config_field_names_the_closest_fields(bad_cli):
+    assert one_error(bad_cli["unknown_field"]) == (
+        "error: --config.num_critcs: GEMConfig has no field 'num_critcs'; closest: "
+        "num_critics, num_candidates, num_components (every field is in gem_jax/config.py).")
+    far = one_error(bad_cli["unknown_field_far"])
+    assert far.startswith("error: --config.no_such_field: GEMConfig has no field "
+                          "'no_such_field'; closest: ")
+    assert len(far.split("closest: ")[1].split(" (")[0].split(", ")) == 3
+    assert one_error(bad_cli["unknown_field_compare"]).startswith(
+        "error: --config.actr_lr: GEMConfig has no field 'actr_lr'; closest: actor_lr, ")
+
+
+@pytest.mark.parametrize("case, line", [
+    ("wrong_int", "error: --config.num_critics=abc: expected an integer (default 5)."),
+    ("wrong_tuple", 'error: --config.hidden_dims=abc: expected a tuple of integers such as '
+                    '"(256,256)" (default (256,256)).'),
+    ("wrong_bool", "error: --config.layer_norm=maybe: expected true or false (default True)."),
+])
+def test_wrong_typed_config_value_is_one_line(bad_cli, case, line):
+    assert one_error(bad_cli[case]) == line
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(bad_cli):
+    rc, out, err = bad_cli["resume_cut"]
+    workdir = bad_cli["copies"]["resume"]
+    assert rc == 0, err[-20:]
+    assert err == [f"warning: checkpoint step 100 in {workdir / 'checkpoints'} is damaged "
+                   f"(moved to {workdir / 'checkpoints_damaged'}); resuming from step 50, the "
+                   "newest intact one."]
+    assert "normalised score" in out[-1]
+    # the damaged step is kept, byte for byte, beside the run; step 100 was trained again
+    moved = listing(workdir / "checkpoints_damaged")
+    assert moved == {k: v for k, v in bad_cli["before"]["resume"].items()
+                     if k.startswith("100/")}
+    state, _ = ckpt.restore(workdir)
+    assert int(np.asarray(state.step)[0]) == 100
+
+
+def test_evaluate_names_the_damaged_and_the_intact_steps(bad_cli):
+    workdir = bad_cli["copies"]["evaluate"]
+    line = one_error(bad_cli["evaluate_cut"])
+    assert line.startswith(f"error: Checkpoint step 100 ({workdir / 'checkpoints' / '100'}) is "
+                           "unreadable or corrupted (Exception: ")
+    assert line.endswith("; intact steps: [50]; use one with --step=50 (load_policy / "
+                         "load_params: step=50), or retrain.")
+    assert listing(workdir / "checkpoints") == bad_cli["before"]["evaluate"]  # nothing deleted
+
+
+def test_load_policy_names_the_damaged_and_the_intact_steps(bad_cli):
+    import gem_jax
+
+    workdir = bad_cli["copies"]["load_policy"]
+    with pytest.raises(ckpt.CheckpointError) as err:
+        gem_jax.load_policy(workdir, num_candidates=4)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("Checkpoint step 100 (")
+    assert "intact steps: [50]; use one with --step=50" in message
+    policy = gem_jax.load_policy(workdir, num_candidates=4, step=50)
+    assert policy(np.zeros((3, 2), np.float32), jax.random.PRNGKey(0)).shape == (3, 2)
+    assert listing(workdir / "checkpoints") == bad_cli["before"]["load_policy"]
+
+
+def test_make_dataset_on_a_built_dataset_succeeds_and_a_damaged_one_needs_force(bad_cli):
+    rc, out, err = bad_cli["dataset_built"]
+    where = bad_cli["datasets"] / "minari" / "gem" / "nav2d-v0"
+    assert rc == 0 and not err, err
+    assert len(out) == 1 and out[0].startswith(f"gem/nav2d-v0 already built at {where}: ")
+    assert out[0].endswith("episodes, ref scores -1000.00 / -749.05 (--force rebuilds it)")
+    line = one_error(bad_cli["dataset_damaged"])
+    damaged = bad_cli["root"] / "garbled" / "minari" / "gem" / "nav2d-v0"
+    assert line.startswith(f"error: gem/nav2d-v0 at {damaged} is damaged (")
+    assert line.endswith("); rebuild it with --force.")
