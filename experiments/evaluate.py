@@ -11,8 +11,10 @@
 Loads the newest checkpoint of `--workdir` (every seed it holds) and scores the Cartesian
 grid of the given knobs; an unset knob keeps the run's config value. Every list flag is
 comma-separated. Writes to `--out` (default `<workdir>/sweep`): `sweep.csv`, `sweep.md`
-(score mean ± std over seeds, SupportZ, Violation, CollapseDist per setting),
-`sweep.json`, `score_vs_n.png` and `frontier_beta.png`.
+(score mean ± std over seeds, SupportZ, Violation, CollapseDist per setting; an IQL or BC
+run's rows are named after it, with only the columns that apply), `sweep.json`, and the
+plots of what the grid varies: `score_vs_n.png` (N), `frontier_beta.png` (the β
+schedule; the run's own setting starred) and `ablation.png` (the variants).
 """
 
 from __future__ import annotations
@@ -127,16 +129,31 @@ def body() -> int:
     rows = sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes, FLAGS.seed,
                            FLAGS.progress)
 
-    title = f"{meta.get('algo', 'gem')} on {env}, step {step}"
+    algo = meta.get("algo", "gem")
+    title = f"{algo} on {env}, step {step}"
     sweep_report.write_csv(rows, out / "sweep.csv")
-    table = sweep_report.to_markdown(rows)
+    table = sweep_report.to_markdown(rows, algo)
     (out / "sweep.md").write_text(f"# {title}\n\n{table}")
     write_json(out / "sweep.json", {"workdir": str(FLAGS.workdir), "env": env, "step": step,
-                                    "skipped": skipped, "rows": rows})
-    sweep_report.plot_budget(rows, out / "score_vs_n.png", title)
-    sweep_report.plot_frontier(rows, out / "frontier_beta.png", title)
+                                    "algo": algo, "skipped": skipped, "rows": rows})
+    written = ["sweep.md", "sweep.csv", "sweep.json"]
+
+    def varies(*keys: str) -> bool:
+        return len({tuple(r[k] for k in keys) for r in rows}) > 1
+
+    if varies("num_candidates"):
+        sweep_report.plot_budget(rows, out / "score_vs_n.png", title)
+        written.append("score_vs_n.png")
+    if varies("beta_start", "beta_end"):
+        chosen = {"variant": "gem", **{k: getattr(config, k) for k in (
+            "num_candidates", "lcb_lambda", "beta_start", "beta_end", "horizon")}}
+        sweep_report.plot_frontier(rows, out / "frontier_beta.png", title, chosen)
+        written.append("frontier_beta.png")
+    if varies("variant"):
+        sweep_report.plot_ablation(rows, out / "ablation.png", title, algo)
+        written.append("ablation.png")
     print(table)
-    print(f"-> {out}")
+    print(f"-> {out}: {', '.join(written)}")
     return 0
 
 

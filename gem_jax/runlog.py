@@ -80,11 +80,21 @@ def write_report(out: str | pathlib.Path, report: dict, lines: list[str]) -> str
     return text
 
 
-LOSS_PANELS = (  # (metric, panel title, y label with units)
+LOSS_PANELS = (  # (metric, panel title, y label with units), in panel order
     ("critic/loss", "critic loss", "squared TD error"),
     ("value/loss", "value loss", "expectile-weighted squared error"),
+    ("actor/loss", "actor loss", "−advantage-weighted log-likelihood (nats)"),
     ("behavior/nll", "behavior NLL", "nats per action (actions in [-1, 1])"),
 )
+
+
+def loss_panels(train_rows: list[dict]) -> list[tuple[str, str, str]]:
+    """A panel for every loss the rows hold (`*/loss`, `*/nll`): the known ones in
+    `LOSS_PANELS`' order with their units, then any other."""
+    keys = {k for r in train_rows for k in r if k.endswith(("/loss", "/nll"))}
+    known = [p for p in LOSS_PANELS if p[0] in keys]
+    other = sorted(keys - {p[0] for p in known})
+    return known + [(k, k.replace("/", " "), "loss") for k in other]
 
 
 def plot_learning_curve(train_rows: list[dict], eval_rows: list[dict], path, title: str) -> None:
@@ -95,11 +105,20 @@ def plot_learning_curve(train_rows: list[dict], eval_rows: list[dict], path, tit
 
 
 def learning_curve_figure(train_rows: list[dict], eval_rows: list[dict], title: str):
-    """Normalised score and one panel per loss against gradient steps: each seed a thin
-    line (from the rows' `per_seed`, when there are several seeds), their mean thick."""
+    """Normalised score and one panel per loss in the rows (`loss_panels`) against gradient
+    steps: each seed a thin line (from the rows' `per_seed`, when there are several seeds),
+    their mean thick."""
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.6), sharex=True)  # one step range
-    score_ax, *loss_axes = axes.flat
+    panels = loss_panels(train_rows) or list(LOSS_PANELS[:1])
+    ncols = 2 if len(panels) + 1 <= 4 else 3
+    nrows = -(-(len(panels) + 1) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.3 * nrows), sharex=True,
+                             squeeze=False)  # one step range
+    cells = list(grid.flat)
+    for ax in cells[len(panels) + 1:]:  # the grid's spare cells
+        fig.delaxes(ax)
+    axes = cells[:len(panels) + 1]
+    score_ax, *loss_axes = axes
     _seed_lines(score_ax, eval_rows, "normalized_score", marker="o")
     if eval_rows and not _per_seed(eval_rows, "normalized_score"):  # older logs: mean +- std
         steps = [r["step"] for r in eval_rows]
@@ -107,14 +126,15 @@ def learning_curve_figure(train_rows: list[dict], eval_rows: list[dict], title: 
         std = np.array([r.get("normalized_score_seed_std", 0.0) for r in eval_rows])
         score_ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
     score_ax.set(title="normalised score", ylabel="score (0 = random, 100 = reference)")
-    for ax, (key, name, unit) in zip(loss_axes, LOSS_PANELS):
+    for ax, (key, name, unit) in zip(loss_axes, panels):
         values = _seed_lines(ax, train_rows, key)
         ax.set(title=name, ylabel=unit)
         _readable_y(ax, values)
-    legend = [ax for ax in axes.flat if ax.get_legend_handles_labels()[0]][:1]
-    for ax in axes[1]:
-        ax.set_xlabel("gradient steps")
-    for ax in axes.flat:
+    legend = [ax for ax in axes if ax.get_legend_handles_labels()[0]][:1]
+    for i, ax in enumerate(axes):
+        if i + ncols >= len(axes):  # nothing below it: label its steps
+            ax.set_xlabel("gradient steps")
+            ax.xaxis.set_tick_params(labelbottom=True)
         ax.xaxis.set_major_formatter(_steps_formatter())
         ax.grid(alpha=0.3)
     for ax in legend:  # one legend (each seed / mean) for all panels

@@ -1,9 +1,12 @@
-"""Sweep results at the edge: CSV, markdown table and the two plots of `experiments/evaluate.py`.
+"""Sweep results at the edge: CSV, markdown table and the plots of `experiments/evaluate.py`.
 
 * `score_vs_n.png`: normalised score and Violation against the candidate budget N,
   one line per combination of the other knobs.
 * `frontier_beta.png`: the score-versus-Violation frontier traced by the support weight
-  (beta_0, beta_end), one line per combination of the other knobs.
+  (beta_0, beta_end), one line per combination of the other knobs, each point labelled with
+  its beta, the run's own setting starred.
+* `ablation.png`: one bar per variant (mean over seeds, each seed a point), ordered by the
+  difference to GEM, and each variant's Violation beside it.
 """
 
 from __future__ import annotations
@@ -45,12 +48,36 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def to_markdown(rows: list[dict]) -> str:
-    """Knob columns, then score (mean ± std over seeds) and the three audits (SPEC 4)."""
-    head = [HEADERS[k] for k in KNOBS] + ["score", "SupportZ", "Violation", "CollapseDist"]
+# The knobs that mean something for a baseline acting with its own mean (N = 0): selection's
+# score, candidate set and top-k do not exist there.
+BASELINE_KNOBS = ("variant", "num_candidates", "mass_scale")
+
+
+def columns(rows: list[dict], algo: str = "gem") -> tuple[str, ...]:
+    """The knob columns that apply: all of them for GEM (a fixed layout), and for a baseline
+    (IQL, BC) acting with its mean only the budget and the test-time mass; a baseline run
+    swept with candidates (N > 0) gets GEM's selection on its actor, so every column."""
+    if algo == "gem" or any(r["num_candidates"] > 0 for r in rows):
+        return KNOBS
+    return BASELINE_KNOBS
+
+
+def variant_label(variant: str, algo: str = "gem") -> str:
+    """The row's name: the variant for GEM, the algorithm (and a non-default variant) else."""
+    if algo == "gem":
+        return variant
+    return algo if variant == "gem" else f"{algo} {variant}"
+
+
+def to_markdown(rows: list[dict], algo: str = "gem") -> str:
+    """Knob columns (`columns`), then score (mean ± std over seeds) and the three audits
+    (SPEC 4). `algo`: the run's algorithm, named in the variant column."""
+    knobs = columns(rows, algo)
+    head = [HEADERS[k] for k in knobs] + ["score", "SupportZ", "Violation", "CollapseDist"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [_fmt(_knob(r, k)) for k in KNOBS] + [
+        cells = [variant_label(r["variant"], algo) if k == "variant" else _fmt(_knob(r, k))
+                 for k in knobs] + [
             f"{r['normalized_score']:.1f} ± {r['normalized_score_seed_std']:.1f}",
             f"{r['support_z']:.2f}", f"{r['violation']:.3f}", f"{r['collapse_dist']:.3f}",
         ]
@@ -121,9 +148,10 @@ def plot_budget(rows: list[dict], path: str | pathlib.Path, title: str = "") -> 
     _save(budget_figure(rows, title), path)
 
 
-def plot_frontier(rows: list[dict], path: str | pathlib.Path, title: str = "") -> None:
+def plot_frontier(rows: list[dict], path: str | pathlib.Path, title: str = "",
+                  chosen: dict | None = None) -> None:
     """`frontier_figure` saved to `path` (PNG)."""
-    _save(frontier_figure(rows, title), path)
+    _save(frontier_figure(rows, title, chosen), path)
 
 
 def budget_figure(rows: list[dict], title: str = ""):
@@ -170,31 +198,30 @@ def _finish(fig, axes, title: str, groups: dict, legend_title: str):
     return fig
 
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-
-
-def frontier_figure(rows: list[dict], title: str = ""):
-    """Score against Violation, one line per setting of the other knobs (colour), the
-    support schedule beta_0 -> beta_end of each point by its marker; legends outside."""
+def frontier_figure(rows: list[dict], title: str = "", chosen: dict | None = None):
+    """Score against Violation, one line per setting of the other knobs (colour) through
+    the support schedules beta_0 -> beta_end, each point labelled with its beta; `chosen`
+    (knob values, e.g. the run's own or tune.py's) marks the rows that match it with a star."""
     from matplotlib.lines import Line2D
 
     plt = _pyplot()
     along = ("beta_start", "beta_end")
     groups = _groups(rows, along)
-    schedules = sorted({(r["beta_start"], r["beta_end"]) for r in rows})
-    marker = dict(zip(schedules, MARKERS)) if len(schedules) <= len(MARKERS) else {}
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    one_end = len({r["beta_end"] for r in rows}) == 1
+    marked = 0
     for color, (label, group) in zip(_colors(len(groups)), groups.items()):
         group = sorted(group, key=lambda r: (r["beta_start"], r["beta_end"]))
         x = [r["violation"] for r in group]
         y = [r["normalized_score"] for r in group]
-        ax.plot(x, y, color=color, lw=1.2, alpha=0.8, label=label)
+        ax.plot(x, y, color=color, lw=1.2, alpha=0.8, marker="o", ms=4, label=label)
         for r, xi, yi in zip(group, x, y):
-            key = (r["beta_start"], r["beta_end"])
-            ax.plot([xi], [yi], ls="", color=color, ms=6, marker=marker.get(key, "o"))
-            if not marker:  # too many schedules for markers: name each point
-                ax.annotate(_schedule(*key), (xi, yi), fontsize=7,
-                            textcoords="offset points", xytext=(3, 3))
+            text = f"β₀ {_fmt(r['beta_start'])}" if one_end else _schedule(*(r[k] for k in along))
+            ax.annotate(text, (xi, yi), fontsize=6, color=color, textcoords="offset points",
+                        xytext=(4, 3))
+            if chosen and all(_knob(r, k) == v for k, v in chosen.items()):
+                ax.plot([xi], [yi], ls="", marker="*", ms=16, mfc="none", mec="black", mew=1.2)
+                marked += 1
     ax.set(xlabel=VIOLATION_LABEL, ylabel="normalised score (mean over seeds)",
            title=title or "support-weight frontier")
     ax.title.set_size(10)
@@ -202,14 +229,68 @@ def frontier_figure(rows: list[dict], title: str = ""):
     handles, _ = ax.get_legend_handles_labels()
     if len(groups) < 2:
         handles = []
-    if marker and len(schedules) > 1:  # the schedules' markers below the settings' colours
-        handles += [Line2D([], [], ls="", marker=m, color="0.3", label=_schedule(*key))
-                    for key, m in marker.items()]
+    if marked:
+        handles.append(Line2D([], [], ls="", marker="*", ms=12, mfc="none", mec="black",
+                              label="the run's setting"))
     if handles:
-        title = ", ".join(t for t in (_varying(rows, along) if len(groups) > 1 else "",
-                                      "β₀ → β_end" if len(schedules) > 1 else "") if t)
+        legend_title = _varying(rows, along) if len(groups) > 1 else ""
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7,
-                  title=title, title_fontsize=7, frameon=False)
+                  title=legend_title, title_fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(rows: list[dict], path: str | pathlib.Path, title: str = "",
+                  algo: str = "gem") -> None:
+    """`ablation_figure` saved to `path` (PNG)."""
+    _save(ablation_figure(rows, title, algo), path)
+
+
+def ablation_figure(rows: list[dict], title: str = "", algo: str = "gem"):
+    """One bar per variant (mean score over seeds) with each seed's score as a point, the
+    variants ordered by their score's difference to plain GEM (GEM first), and the
+    Violation of each beside it; several settings of the other knobs are bars side by side."""
+    plt = _pyplot()
+    groups = _groups(rows, ("variant",))
+    by_variant: dict[str, list[dict]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], []).append(r)
+    mean = {v: float(np.mean([r["normalized_score"] for r in rs])) for v, rs in by_variant.items()}
+    base = mean.get("gem", max(mean.values()))
+    order = sorted(by_variant, key=lambda v: (v != "gem", -(mean[v] - base)))
+    fig, (score_ax, viol_ax) = plt.subplots(
+        1, 2, figsize=(max(7.5, 1.3 * len(order) * max(1, len(groups)) + 3), 3.8),
+        gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.8 / len(groups)
+    xs = np.arange(len(order))
+    for j, (color, (label, group)) in enumerate(zip(_colors(len(groups)), groups.items())):
+        row = {r["variant"]: r for r in group}
+        offset = (j - (len(groups) - 1) / 2) * width
+        present = [i for i, v in enumerate(order) if v in row]
+        heights = [row[order[i]]["normalized_score"] for i in present]
+        score_ax.bar(xs[present] + offset, heights, width * 0.9, color=color, alpha=0.55,
+                     label=label if len(groups) > 1 else None)
+        for i in present:
+            seeds = row[order[i]].get("seed_scores") or []
+            score_ax.plot(np.full(len(seeds), xs[i] + offset), seeds, ls="", marker="o", ms=4,
+                          color="black", alpha=0.7,
+                          label="each seed" if (i == present[0] and j == 0 and seeds) else None)
+        viol_ax.bar(xs[present] + offset, [row[order[i]]["violation"] for i in present],
+                    width * 0.9, color=color, alpha=0.8)
+    names = [variant_label(v, algo) for v in order]
+    deltas = ["" if v == "gem" else f"\nΔ {mean[v] - base:+.1f}" for v in order]
+    for ax in (score_ax, viol_ax):
+        ax.set_xticks(xs)
+        ax.grid(alpha=0.3, axis="y")
+    score_ax.set_xticklabels([n + d for n, d in zip(names, deltas)], fontsize=8)
+    viol_ax.set_xticklabels(names, fontsize=8, rotation=30, ha="right")
+    score_ax.set(ylabel="normalised score (bar: mean over seeds)",
+                 title="score by variant, ordered by Δ vs GEM")
+    viol_ax.set(ylabel=VIOLATION_LABEL, title="Violation")
+    score_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=4,
+                    frameon=False, title=_varying(rows, ("variant",)), title_fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -22,6 +22,7 @@ def rows(num_seeds: int = 3):
         seeds = np.arange(num_seeds)
         per = {"critic/loss": (200.0 * 0.7 ** i + 0.1) * (1 + 0.1 * seeds),
                "value/loss": 0.05 + 0.001 * i + 0.01 * seeds,
+               "actor/loss": 3.0 + 0.2 * i + 0.1 * seeds,
                "behavior/nll": 1.5 - 0.15 * i + 0.05 * seeds}
         train.append({"step": step, **{k: float(v.mean()) for k, v in per.items()},
                       "per_seed": {k: v.tolist() for k, v in per.items()}})
@@ -57,7 +58,8 @@ def test_learning_curve_has_one_readable_panel_per_loss():
     fig = learning_curve_figure(train, evals, "gem on nav2d")
     fig.canvas.draw()
     axes = {ax.get_title(): ax for ax in fig.axes}
-    assert set(axes) == {"normalised score", "critic loss", "value loss", "behavior NLL"}
+    assert list(axes) == ["normalised score", "critic loss", "value loss", "actor loss",
+                          "behavior NLL"]
     for title, ax in axes.items():
         labels = tick_texts(ax.yaxis) + tick_texts(ax.xaxis)
         assert labels, title
@@ -72,7 +74,9 @@ def test_learning_curve_has_one_readable_panel_per_loss():
     assert axes["value loss"].get_yscale() == "linear"  # one decade: linear, plain
     assert axes["behavior NLL"].get_ylabel().startswith("nats")
     assert "2k" in tick_texts(axes["behavior NLL"].xaxis)  # steps as 500, 1k, 2k
-    assert [axes[t].get_xlabel() for t in ("value loss", "behavior NLL")] == ["gradient steps"] * 2
+    assert [axes[t].get_xlabel() for t in ("value loss", "actor loss", "behavior NLL")] == [
+        "gradient steps"] * 3  # the bottom of each column (the grid's sixth cell is empty)
+    assert axes["critic loss"].get_xlabel() == ""
     assert axes["normalised score"].get_xlim() == critic.get_xlim()  # one step range for all
     # three thin seed lines and one thick mean in every panel, equal to the rows' numbers
     for title, key in (("critic loss", "critic/loss"), ("normalised score", "normalized_score")):
@@ -87,6 +91,20 @@ def test_learning_curve_has_one_readable_panel_per_loss():
     legend = [ax.get_legend() for ax in fig.axes if ax.get_legend()]
     assert len(legend) == 1
     assert [t.get_text() for t in legend[0].get_texts()] == ["each seed", "mean of 3 seeds"]
+
+
+def test_every_loss_in_the_metrics_gets_a_panel():
+    train, evals = rows()
+    train = [{**r, "aux/loss": 0.5} for r in r_without(train, "actor/loss")]
+    fig = learning_curve_figure(train, evals, "t")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["normalised score", "critic loss", "value loss", "behavior NLL",
+                      "aux loss"]
+    assert fig.axes[4].get_lines()[-1].get_ydata().tolist() == [0.5] * 20
+
+
+def r_without(train: list[dict], key: str) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != key} for r in train]
 
 
 def test_one_seed_or_old_logs_draw_the_mean_alone(tmp_path):

@@ -285,27 +285,76 @@ def test_budget_plot_legend_sits_outside_and_ticks_are_the_budgets(tmp_path):
     assert (tmp_path / "n.png").stat().st_size > 10_000
 
 
-def test_frontier_legend_sits_outside_and_markers_tell_the_schedules():
-    fig = sweep_report.frontier_figure(many_settings())
+def test_frontier_legend_sits_outside_and_each_point_names_its_beta():
+    rows = many_settings()
+    chosen = {"variant": "gem", "num_candidates": 64, "lcb_lambda": 1.0, "beta_start": 0.5,
+              "beta_end": 0.1, "horizon": 1000.0}
+    fig = sweep_report.frontier_figure(rows, chosen=chosen)
     fig.canvas.draw()
     (ax,) = fig.axes
     renderer = fig.canvas.get_renderer()
     legend = ax.get_legend()
-    assert legend.get_title().get_text() == "N, λ, β₀ → β_end"
+    assert legend.get_title().get_text() == "N, λ"
     texts = [t.get_text() for t in legend.get_texts()]
-    assert len(texts) == 12 + 4 and texts[-4:] == ["β 0→0.1", "β 0.5→0.1", "β 1→0.1", "β 2→0.1"]
+    assert len(texts) == 12 + 1 and texts[-1] == "the run's setting"
     assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
     assert legend.get_window_extent(renderer).x1 <= fig.bbox.x1
-    assert not ax.texts  # markers, not a label on every point
-    markers = {ln.get_marker() for ln in ax.get_lines() if len(ln.get_xdata()) == 1}
-    assert markers == {"o", "s", "^", "D"}
+    # every point labelled with its beta (β_end is one value here: β₀ alone)
+    labels = [t.get_text() for t in ax.texts]
+    assert len(labels) == len(rows) == 48
+    assert labels[:4] == ["β₀ 0", "β₀ 0.5", "β₀ 1", "β₀ 2"]
+    # the run's setting: one star, at that row's (Violation, score)
+    stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    assert len(stars) == 1
+    (row,) = [r for r in rows if (r["num_candidates"], r["lcb_lambda"], r["beta_start"])
+              == (64, 1.0, 0.5)]
+    assert (stars[0].get_xdata()[0], stars[0].get_ydata()[0]) == (row["violation"],
+                                                                    row["normalized_score"])
 
 
-def test_frontier_names_each_point_when_schedules_outnumber_the_markers():
-    rows = [{**ROWS[1], "beta_start": float(b), "normalized_score": float(b)} for b in range(12)]
+def test_frontier_names_each_schedule_when_beta_end_varies():
+    rows = [{**ROWS[1], "beta_start": float(b), "beta_end": e, "normalized_score": float(b)}
+            for b in range(3) for e in (0.1, 3.0)]
     fig = sweep_report.frontier_figure(rows)
-    assert len(fig.axes[0].texts) == 12 and fig.axes[0].texts[3].get_text() == "β 3→0.1"
-    assert fig.axes[0].get_legend() is None  # one setting, no schedule markers: no legend
+    assert [t.get_text() for t in fig.axes[0].texts][:2] == ["β 0→0.1", "β 0→3"]
+    assert fig.axes[0].get_legend() is None  # one setting, no run's setting given: no legend
+
+
+def ablation_rows():
+    out = []
+    for variant, score, viol in (("no_lcb", 30.0, 0.01), ("gem", 40.0, 0.0),
+                                 ("no_pw", 10.0, 0.4), ("anchor_bary", 45.0, 0.0)):
+        out.append({**ROWS[1], "variant": variant, "normalized_score": score,
+                    "violation": viol, "seed_scores": [score - 2, score + 2]})
+    return out
+
+
+def test_ablation_is_a_bar_per_variant_ordered_by_delta_vs_gem(tmp_path):
+    fig = sweep_report.ablation_figure(ablation_rows(), "gem on nav2d")
+    score_ax, viol_ax = fig.axes
+    ticks = [t.get_text() for t in score_ax.get_xticklabels()]
+    assert ticks == ["gem", "anchor_bary\nΔ +5.0", "no_lcb\nΔ -10.0", "no_pw\nΔ -30.0"]
+    assert [b.get_height() for b in score_ax.patches] == [40.0, 45.0, 30.0, 10.0]
+    assert [b.get_height() for b in viol_ax.patches] == [0.0, 0.0, 0.01, 0.4]
+    assert [t.get_text() for t in viol_ax.get_xticklabels()] == [
+        "gem", "anchor_bary", "no_lcb", "no_pw"]
+    seeds = [ln for ln in score_ax.get_lines() if ln.get_marker() == "o"]
+    assert [list(ln.get_ydata()) for ln in seeds] == [[38.0, 42.0], [43.0, 47.0],
+                                                      [28.0, 32.0], [8.0, 12.0]]
+    sweep_report.plot_ablation(ablation_rows(), tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+
+
+def test_a_baseline_row_names_its_algorithm_and_only_the_columns_that_apply():
+    rows = [{**ROWS[0], "normalized_score": 70.2, "normalized_score_seed_std": 30.4}]
+    lines = sweep_report.to_markdown(rows, "iql").splitlines()
+    assert lines[0] == "| variant | N | mass | score | SupportZ | Violation | CollapseDist |"
+    assert lines[2] == "| iql | 0 | 1 | 70.2 ± 30.4 | 0.00 | 0.000 | 0.125 |"
+    assert sweep_report.to_markdown(rows, "bc").splitlines()[2].startswith("| bc | 0 | 1 |")
+    # GEM's table keeps every column; a baseline swept with candidates gets them too
+    assert sweep_report.to_markdown(rows).splitlines()[0].count("|") == 20
+    both = sweep_report.to_markdown([rows[0], ROWS[1]], "iql").splitlines()
+    assert both[0].count("|") == 20 and both[3].startswith("| iql | 64 | 1 | actor |")
 
 
 def test_scores_over_checkpoints_by_hand(tmp_path):
