@@ -38,5 +38,22 @@ bench: $(STAMP)
 	$(PY) benchmarks/select_latency.py --json=benchmarks/results/select_latency_cpu.json
 	$(PY) benchmarks/train_throughput.py --json=benchmarks/results/train_throughput_cpu.json
 
+# The prepared GPU run (benchmarks/RESULTS.md, "The prepared GPU run"): a fresh copy on the
+# GPU machine, its own python3 (no venv); the dry run is the same at tiny sizes, anywhere.
+.PHONY: bench-gpu bench-gpu-dry bench-gpu-data bench-gpu-collect
+FROM ?= runs/bench-gpu
+
+bench-gpu:
+	bash benchmarks/gpu_suite.sh
+
+bench-gpu-dry:
+	GEM_PYTHON=$(if $(wildcard $(PY)),$(PY),python3) bash benchmarks/gpu_suite.sh --dry
+
+bench-gpu-data: $(STAMP)
+	$(PY) benchmarks/gpu_data.py --dataset=maze2d-medium --out=benchmarks/data/maze2d-medium.npz
+
+bench-gpu-collect: $(STAMP)
+	$(PY) benchmarks/gpu_collect.py --from=$(FROM)
+
 clean:
 	rm -rf $(VENV) runs

@@ -49,13 +49,16 @@ def size_kwargs(values) -> dict:
     }
 
 
-def bench_config(num_critics: int, num_components: int, hidden: Sequence[int]) -> GEMConfig:
+def bench_config(
+    num_critics: int, num_components: int, hidden: Sequence[int], layer_norm: bool = False
+) -> GEMConfig:
     """`GEMConfig` defaults with the benchmark's size flags applied (both GMMs get K).
 
-    Plain critics (`layer_norm=False`): the published timings (benchmarks/RESULTS.md) and
-    the PyTorch yardstick (`torch_reference.py`) were measured without LayerNorm."""
+    Plain critics by default (`layer_norm=False`): the published timings
+    (benchmarks/RESULTS.md) and the PyTorch yardstick (`torch_reference.py`) were measured
+    without LayerNorm; `layer_norm=True` is the library's default critic."""
     return GEMConfig(
-        layer_norm=False,
+        layer_norm=layer_norm,
         hidden_dims=tuple(int(h) for h in hidden),
         num_critics=num_critics,
         num_components=num_components,

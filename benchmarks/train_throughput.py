@@ -74,12 +74,16 @@ def run(
     repeats: int = 5,
     max_seconds: float | None = 60.0,
     seed: int = 0,
+    layer_norm: bool = False,
 ) -> dict:
-    """Steps per second for each seed count S; returns the JSON-ready result."""
+    """Steps per second for each seed count S; returns the JSON-ready result.
+
+    `layer_norm`: LayerNorm critics (the library's default; False, the plain critics of
+    the published CPU figures)."""
     if min(num_seeds) < 1 or steps_per_call < 1 or batch_size < 1 or dataset_size < 1:
         raise ValueError("num_seeds, steps_per_call, batch_size and dataset_size must be >= 1.")
     machine = common.machine_info()  # load and date at the start
-    config = common.bench_config(num_critics, num_components, hidden).replace(
+    config = common.bench_config(num_critics, num_components, hidden, layer_norm).replace(
         batch_size=batch_size, steps_per_call=steps_per_call
     )
     data_key, state_key = jax.random.split(jax.random.PRNGKey(seed))
@@ -116,7 +120,7 @@ def run(
         "sizes": {"obs_dim": obs_dim, "action_dim": action_dim, "num_critics": num_critics,
                   "num_components": num_components, "hidden": list(hidden),
                   "batch_size": batch_size, "steps_per_call": steps_per_call,
-                  "dataset_size": dataset_size},
+                  "dataset_size": dataset_size, "layer_norm": layer_norm},
         "timing": "median over blocking calls of K fused steps after one warm-up call; "
                   "steps_per_s = K / median call time (per seed)",
     }

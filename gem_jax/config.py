@@ -8,9 +8,10 @@ copies; the CLI overrides single fields with `--config.<field>=<value>`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ml_collections
+if TYPE_CHECKING:  # imported where the bridge is used: training needs no ml_collections
+    import ml_collections
 
 SOURCES = ("actor", "behavior")
 MODES = ("zscore", "raw")
@@ -294,6 +295,9 @@ LEGACY_DEFAULTS = {"action_boundary": "density", "log_std_clamp": "hard"}
 
 
 def to_config_dict(config: GEMConfig) -> ml_collections.ConfigDict:
+    """`config` as an `ml_collections.ConfigDict` (the `--config.<field>=` flag's value)."""
+    import ml_collections  # only the CLI's flag bridge needs it
+
     return ml_collections.ConfigDict(dataclasses.asdict(config))
 
 

@@ -6,21 +6,28 @@
   (`gem_jax.envs.ant_goal`, Minari's `GoalReachAnt` recipe), 1000-step episodes.
 
 Kept cheap: nothing here imports JAX; the entry point is resolved by `gymnasium.make`.
+Without gymnasium installed (training and benchmarks on a bare accelerator machine need
+only JAX), there is nothing to register into and this package registers nothing.
 """
 
-from gymnasium.envs.registration import register, registry
+try:
+    from gymnasium.envs.registration import register, registry
+except ModuleNotFoundError as err:
+    if err.name != "gymnasium":
+        raise
+    register, registry = None, {}
 
 NAV2D_ID = "gem_jax/Nav2D-v0"
 ANT_GOAL_ID = "gem_jax/AntGoal-v0"
 
-if NAV2D_ID not in registry:
+if register is not None and NAV2D_ID not in registry:
     register(
         id=NAV2D_ID,
         entry_point="gem_jax.envs.nav2d_gym:Nav2DEnv",
         max_episode_steps=1000,
     )
 
-if ANT_GOAL_ID not in registry:
+if register is not None and ANT_GOAL_ID not in registry:
     register(
         id=ANT_GOAL_ID,
         entry_point="gem_jax.envs.ant_goal:AntGoalEnv",
