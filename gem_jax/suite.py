@@ -7,8 +7,8 @@ command line of the project's own scripts, run one at a time:
     train      experiments/train.py             (--resume when the run has a checkpoint)
     tune       experiments/tune.py              (GEM labels: knobs on validation episodes)
     n_sweep    experiments/evaluate.py          (test episodes; baselines: N = 0 only)
-    ablations  experiments/evaluate.py          (GEM labels, on the `ablation_datasets`)
-    mass       experiments/evaluate.py          (every label, on the `ablation_datasets`)
+    ablations  experiments/evaluate.py          (GEM, on the `ablation_datasets`)
+    mass       experiments/evaluate.py          (each plain algorithm, on the `ablation_datasets`)
 
 and then `experiments/fidelity_table.py` gathers the finished runs into one table, plus
 `<out>_mass.{json,md,png}` for the mass-scale rows. A stage is *done* when the file its
@@ -18,8 +18,9 @@ and a run pushed to more steps later redoes its tune and sweeps. Rerunning the q
 continues where it stopped. Run directories are `<root>/<dataset>/<label>/`.
 
 A label is an algorithm (`gem`, `iql`, `bc`) or `NAME=ALGO[:FLAGS]`, e.g.
-`gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags. A label's kind
-(GEM or baseline) is its algorithm's.
+`gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
+validation episodes (its tune and N sweep run; ablations and mass scales do not). A label's
+kind (GEM or baseline) is its algorithm's.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def stages(plan: Plan, dataset: str, label: Label) -> list[Stage]:
         out.append(evaluate("n_sweep", f"--num_candidates={_csv(plan.n_sweep)}"))
     else:
         out.append(evaluate("n_sweep", "--num_candidates=0"))
-    if dataset in plan.ablation_datasets:
+    if dataset in plan.ablation_datasets and label.name == label.algo:  # not for variants
         if label.is_gem:
             out.append(evaluate("ablations", f"--variants={_csv(plan.variants)}"))
         out.append(evaluate("mass", f"--mass_scale={_csv(plan.mass_scales)}",
@@ -191,10 +192,16 @@ def is_done(plan: Plan, stage: Stage) -> bool:
     return sweep is not None and sweep.get("step") == step
 
 
+def has_checkpoint(workdir: pathlib.Path) -> bool:
+    """Whether the run holds a finished checkpoint (orbax names one by its step; a write cut
+    short leaves only a temporary folder)."""
+    folder = workdir / "checkpoints"
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
 def command_for(stage: Stage) -> tuple[str, ...]:
     """The stage's command, with `--resume` for a training run that has a checkpoint."""
-    if stage.name == "train" and (stage.workdir / "checkpoints").is_dir() and any(
-            (stage.workdir / "checkpoints").iterdir()):
+    if stage.name == "train" and has_checkpoint(stage.workdir):
         return (*stage.command, "--resume")
     return stage.command
 

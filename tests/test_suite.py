@@ -50,6 +50,9 @@ def test_stages_per_label_and_dataset(tmp_path):
                                            "mass"]
     assert names("hopper-medium", bc) == ["data", "train", "n_sweep", "mass"]
     assert names("walker2d-medium", gem) == ["data", "train", "tune", "n_sweep"]
+    variant = suite.parse_label("gem-e2=gem:--config.num_critics=2")
+    assert names("hopper-medium", variant) == ["data", "train", "tune", "n_sweep"]
+    assert "--config.num_critics=2" in suite.stages(plan, "hopper-medium", variant)[1].command
     by_name = {s.name: s.command for s in suite.stages(plan, "hopper-medium", bc)}
     assert "--algo=bc" in by_name["train"] and "--num_seeds=3" in by_name["train"]
     assert f"--workdir={tmp_path / 'hopper-medium' / 'bc'}" in by_name["train"]
@@ -113,6 +116,8 @@ def test_queue_skips_done_stages_resumes_training_and_isolates_a_failure(tmp_pat
     gem, bc = plan.labels
     hop_gem, hop_bc = plan.workdir("hopper-medium", gem), plan.workdir("hopper-medium", bc)
     (hop_gem / "checkpoints" / "100").mkdir(parents=True)  # a run killed at step 100
+    walker_bc = plan.workdir("walker2d-medium", bc)
+    (walker_bc / "checkpoints" / "100.orbax-checkpoint-tmp-1").mkdir(parents=True)  # torn save
     write(hop_bc / "summary.json", {"steps": 300})  # bc on hopper already trained
     calls, lines = [], []
     failed = suite.run_queue(plan, fake_runner(plan, calls, fail={("tune", str(hop_gem))}),
@@ -124,6 +129,7 @@ def test_queue_skips_done_stages_resumes_training_and_isolates_a_failure(tmp_pat
     assert [c[0] for c in calls if c[1] == str(hop_gem)] == ["train", "tune"]  # then skipped
     walker = [c[0] for c in calls if "walker2d" in str(c[1])]
     assert walker == ["train", "tune", "evaluate", "train", "evaluate"]
+    assert ("train", str(walker_bc), False) in calls  # a torn first save is no checkpoint
     assert "failed (exit 1)" in "\n".join(lines)
     status = "\n".join(suite.status_lines(plan, [s for d in plan.datasets for lab in plan.labels
                                                  for s in suite.stages(plan, d, lab)]))
@@ -236,8 +242,7 @@ def test_killed_suite_rerun_gives_the_uninterrupted_table(tiny_data, tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     run_suite(tiny_data, whole)
     # Kill inside the second pair's training, once it has a checkpoint and before it ends.
-    ckpts = cut / "nav2d" / "bc" / "checkpoints"
-    run_suite(tiny_data, cut, kill_when=lambda: ckpts.is_dir() and any(ckpts.iterdir()))
+    run_suite(tiny_data, cut, kill_when=lambda: suite.has_checkpoint(cut / "nav2d" / "bc"))
     assert not (cut / "table").exists()
     run_suite(tiny_data, cut)
     first, second = table(whole), table(cut)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The locomotion table's queue (experiments/suite.py), in the order the work is done. Rerun it
+# to continue: finished stages are skipped, training resumes from its last checkpoint.
+#
+#   nohup bash experiments/queues/locomotion.sh > ~/gem-runs/locomotion.log 2>&1 &
+#   .venv/bin/python experiments/suite.py --suite=locomotion --tiers=1 --algos=gem,iql,bc \
+#       --root=~/gem-runs/locomotion --status                 # where it stands
+#
+# Run directories: $GEM_RUNS (default ~/gem-runs)/locomotion/<dataset>/<label>/.
+set -u  # a failed stage stops only its own run: the later steps still go
+cd "$(dirname "$0")/../.."
+PY="${PYTHON:-.venv/bin/python}"
+ROOT="${GEM_RUNS:-$HOME/gem-runs}/locomotion"
+STEPS="${STEPS:-300000}"
+common=(--root="$ROOT" --steps="$STEPS" --progress=false)
+
+# 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds.
+"$PY" experiments/suite.py --suite=locomotion --tiers=1 --algos=gem,iql,bc "${common[@]}" \
+  --out=experiments/results/locomotion/fidelity_locomotion
+
+# 2. Our defaults against the paper's form, on validation episodes (tune.json of each run):
+#    E = 2 critics; the plain density with a hard log-std clip; critics without LayerNorm.
+#    (beta 0 -> 3 and the top-quarter draw are selection knobs: tune.py's grid covers them.)
+"$PY" experiments/suite.py --datasets=hopper-medium,walker2d-medium "${common[@]}" \
+  --algos="gem-e2=gem:--config.num_critics=2,gem-density=gem:--config.action_boundary=density --config.log_std_clamp=hard,gem-noln=gem:--config.layer_norm=false" \
+  --out=experiments/results/locomotion/ours_vs_paper
+
+# 3. Tiers 2 and 3.
+"$PY" experiments/suite.py --suite=locomotion --tiers=1,2,3 --algos=gem,iql,bc "${common[@]}" \
+  --out=experiments/results/locomotion/fidelity_locomotion
