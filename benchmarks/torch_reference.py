@@ -1,7 +1,7 @@
 """A straightforward PyTorch (CPU) implementation of GEM's select step and train step.
 
 The yardstick for `compare_torch.py`: what a researcher would write in idiomatic eager
-PyTorch, at the same sizes as the JAX library and doing the same arithmetic (SPEC 1-3).
+PyTorch, at the same sizes as the JAX library and doing the same arithmetic (method §1-3).
 Not deliberately slow: the critic ensemble is one module with stacked weights applied by
 `torch.baddbmm` (the EDAC/CORL `VectorizedLinear` pattern), selection runs under
 `torch.inference_mode()` and is vectorised over states, candidates, components and
@@ -82,7 +82,7 @@ class GMMPolicy(nn.Module):
 
 
 def component_log_joint(logits, means, log_stds, actions):
-    """`l_k = log w_k + log N(a; m_k, sigma_k^2)`: actions [B, C, A] -> [B, C, K] (SPEC 1)."""
+    """`l_k = log w_k + log N(a; m_k, sigma_k^2)`: actions [B, C, A] -> [B, C, K] (method §1)."""
     z = (actions.unsqueeze(-2) - means.unsqueeze(1)) * torch.exp(-log_stds)  # [B, C, K, A]
     comp = (-0.5 * z.square() - log_stds - HALF_LOG_2PI).sum(-1)  # [B, C, K]
     return torch.log_softmax(logits, -1).unsqueeze(1) + comp
@@ -107,7 +107,7 @@ class TorchGEM:
         self.obs_mean = torch.zeros(obs_dim)
         self.obs_std = torch.ones(obs_dim)
 
-    # ---------------- Phase II: select (SPEC 3) ----------------
+    # ---------------- Phase II: select (method §3) ----------------
     @torch.inference_mode()
     def select(self, obs: torch.Tensor, num_candidates: int, t: float, top_k: int = 1,
                lcb_lambda: float = 1.0, beta_start: float = 1.0, beta_end: float = 0.1,
@@ -155,7 +155,7 @@ class TorchGEM:
         parts = {"lcb": lcb, "support_z": z, "behavior_log_prob": log_mu}
         return lcb + beta * z, parts
 
-    # ---------------- Phase I: one train step (SPEC 2) ----------------
+    # ---------------- Phase I: one train step (method §2) ----------------
     def _step(self, name: str, loss: torch.Tensor) -> None:
         self.opts[name].zero_grad()
         loss.backward()

@@ -1,11 +1,11 @@
-"""Cluster an offline dataset into behavior policies with EMPO (SPEC section 7).
+"""Cluster an offline dataset into behavior policies with EMPO (method §7).
 
     python experiments/cluster.py --env=nav2d --num_clusters=2 --json=runs/cluster_nav2d.json
     python experiments/cluster.py --env=nav2d --max_trajectories=300 --ablation_seeds=3
 
-Fits Alg. 1 of seeds/002 (heuristics I+II+III) with `--seed`, scores the per-transition
+Fits Alg. 1 of the EMPO paper (heuristics I+II+III) with `--seed`, scores the per-transition
 assignment against the dataset's known behavior labels (Rand index, adjusted Rand
-index), then runs the heuristic ablation of seeds/002 Table 3 (none / I / I+II /
+index), then runs the heuristic ablation of the EMPO paper Table 3 (none / I / I+II /
 I+II+III) over `--ablation_seeds` seeds (the full-method run at `--seed` is reused).
 `--max_trajectories` clusters a random subset of whole trajectories (faster on CPU).
 """
@@ -61,7 +61,7 @@ def score(labels: np.ndarray, assignments: np.ndarray, num_clusters: int) -> dic
 
 
 def ablation_table(ablation: dict) -> str:
-    """Markdown table in the layout of seeds/002 Table 3 (Rand index x 100, mean +- std)."""
+    """Markdown table in the layout of the EMPO paper Table 3 (Rand index x 100, mean +- std)."""
     header = "| | " + " | ".join(ablation) + " |\n|---|" + "---|" * len(ablation)
     cell = lambda runs, key: (
         f"{100 * np.mean([r[key] for r in runs]):.2f} ± "

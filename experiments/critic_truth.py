@@ -3,7 +3,7 @@
 For maze2d / pointmaze runs (the PointMaze simulator can be put at any state). On
 `--num_states` states of every seed, three first actions are compared:
 
-* `a_0`: the run's anchor (N = 0, SPEC 3);
+* `a_0`: the run's anchor (N = 0, method §3);
 * `a*`: the LCB's argmax over the anchor + `--num_candidates` actor samples (beta = 0,
   what selection does when the critic alone decides);
 * `a_data`: the dataset's own action at that state (`--states=dataset` only).

@@ -1,4 +1,4 @@
-"""Sweep the retrain-free selection knobs of a trained run (SPEC 3-5).
+"""Sweep the retrain-free selection knobs of a trained run (method §3-5).
 
     python experiments/evaluate.py --workdir=runs/antmaze --num_candidates=0,1,64,1024,2048
     python experiments/evaluate.py --workdir=runs/nav2d --variants=gem,no_pw,no_lcb,no_anchor
@@ -53,7 +53,7 @@ flags.DEFINE_list("top_k_frac", None, "Shares of the candidate set as k (ours; >
 flags.DEFINE_list("horizon", None, "Schedule horizons T (> 0).")
 flags.DEFINE_list("mode", None, "Candidate-set normalisation: zscore and/or raw.")
 flags.DEFINE_list("source", None, "Candidate source: actor and/or behavior.")
-flags.DEFINE_list("variants", None, "Ablation variants (SPEC 3), default gem.")
+flags.DEFINE_list("variants", None, "Ablation variants (method §3), default gem.")
 flags.DEFINE_list("mass_scale", None, "Body-mass scales at test time (MuJoCo envs only).")
 flags.DEFINE_list("support_model", None, "Behavior support in the score: gmm and/or empo "
                   "(empo: the EMPO cluster mixture, fitted once and kept in the workdir).")
@@ -115,7 +115,7 @@ def body() -> int:
     state, meta = ckpt.restore(FLAGS.workdir, step)
     support = ckpt.load_support(FLAGS.workdir, meta)
     if support is None and any(s.support_model == "empo" for s in settings):
-        # The run trained with the GMM support: fit EMPO's on its training data (SPEC 7).
+        # The run trained with the GMM support: fit EMPO's on its training data (method §7).
         fitted = (pathlib.Path(FLAGS.workdir) / ckpt.SUPPORT_FILE).is_file()
         if env != meta["env"] and not fitted:
             raise ValueError(

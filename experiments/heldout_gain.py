@@ -1,7 +1,7 @@
 """Does selection over more candidates pick critic noise? The held-out critic check.
 
 On `--num_states` dataset states of every seed of a run, the anchor + N actor candidates
-(nested sets over `--budgets`) are scored as in selection (SPEC 3) by the first
+(nested sets over `--budgets`) are scored as in selection (method §3) by the first
 `--num_select` critics of the ensemble only; the chosen action's Q gain over the anchor is
 then read off both the choosing critics and the held-out ones
 (`gem_jax.diagnostics.heldout_gain`). If the choosing critics' gain grows with N while the

@@ -4,8 +4,8 @@
     python experiments/nav2d_trace.py --workdir=runs/nav2d --step=20000 --num_candidates=64
 
 Rolls out one episode per seed of the run (same start and keys for every seed) with the
-run's selection (SPEC 3; `--num_candidates`, `--lcb_lambda`, `--beta_start` override it),
-and draws the paths over the map with the two behavior routes (seeds/002 App. A). At each
+run's selection (method §3; `--num_candidates`, `--lcb_lambda`, `--beta_start` override it),
+and draws the paths over the map with the two behavior routes (the EMPO paper, App. A). At each
 path's last position it evaluates eight unit directions (plus "stay"): the critic
 ensemble's mean and std and the behavior log-likelihood log mu(a|s), i.e. the two terms
 of the score. A path that ends far from the goal with flat Q and two likely opposite

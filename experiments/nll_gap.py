@@ -1,4 +1,4 @@
-"""The NLL-gap diagnostic of a dataset (SPEC 4; paper App. F).
+"""The NLL-gap diagnostic of a dataset (method §4; paper App. F).
 
     python experiments/nll_gap.py --env=nav2d --num_components=1,2,5 --seeds=3 --steps=20000
     python experiments/nll_gap.py --env=antmaze-medium-diverse-v2 --out=runs/nll_gap_antmaze

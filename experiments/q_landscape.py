@@ -3,7 +3,7 @@
 For pointmaze / maze2d runs. At each probe state (at the evaluation goal at rest, at the
 goal moving right at speed 1, 0.3 right of the goal at rest, and at the evaluation start at
 rest) the online critic ensemble scores a 9 x 9 grid of actions over [-1, 1]^2:
-`LCB = mean_e Q_e - lambda std_e Q_e` (SPEC 3). The table gives, per seed, the argmax
+`LCB = mean_e Q_e - lambda std_e Q_e` (method §3). The table gives, per seed, the argmax
 action, the LCB range over the grid, and the LCB of the data's own controller action
 (`gem_jax/data/maze_controller.py`, PD toward the goal). A critic whose grid range is tiny
 next to the candidate-set z-score's cannot steer selection; one whose argmax points away

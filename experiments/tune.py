@@ -5,7 +5,7 @@
         --beta_end=0,0.1 --source=actor,behavior --num_candidates=1024 --eval_episodes=10
 
 The paper picks its knobs by a sweep on a held-out validation protocol and reports them
-on test (SPEC 5). This script sweeps the grid on validation episodes (env seeds from
+on test (method §5). This script sweeps the grid on validation episodes (env seeds from
 `--val_seed`), picks the setting with the best mean normalised score over seeds, and
 scores every setting on test episodes with env seeds from `--test_seed` (disjoint: the two
 ranges may not overlap). Only the validation score chooses. Writes `<workdir>/tune.json`

@@ -1,7 +1,7 @@
 """Does the critic overrate the actions selection picks? Predicted against realised value.
 
 Rolls out every seed of a run at each candidate budget N (the run's knobs unless
-overridden) and, at each step, sets the critic's LCB of the executed top-1 action (SPEC 3)
+overridden) and, at each step, sets the critic's LCB of the executed top-1 action (method §3)
 against the discounted return that actually followed (`gem_jax.diagnostics.value_audit`).
 A policy whose chosen actions are rated far above what they return is steered by critic
 error; the anchor (N = 0) is the reference. Writes `<workdir>/value_audit.json`, `.md`

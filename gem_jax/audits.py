@@ -1,4 +1,4 @@
-"""Audits (SPEC section 4): evaluator-side statistics, never losses.
+"""Audits (method §4): evaluator-side statistics, never losses.
 
 `support_z` and `collapse_dist` arrays come from the select step's `info`, one entry per
 decision; these functions reduce them. The NLL gap audits a fitted GMM on dataset pairs.
@@ -38,7 +38,7 @@ def summarize(info: dict, z_thresh: float = -2.0) -> dict[str, float]:
 
 
 def nll_gap(gmm: gmm_lib.GMM, actions: jax.Array) -> dict[str, jax.Array]:
-    """NLL-gap diagnostic (SPEC 4; paper App. F): `gap = NLL_top1 - NLL_mix`.
+    """NLL-gap diagnostic (method §4; paper App. F): `gap = NLL_top1 - NLL_mix`.
 
     gmm: batch of mixtures [B, K, A]; actions: [B, A]. `NLL_top1` uses the most probable
     component's Gaussian WITHOUT its gating weight; gap > 0 means the mixture explains the

@@ -1,4 +1,4 @@
-"""Stand-alone behavior-model fits for the NLL-gap diagnostic (SPEC 4; paper App. F).
+"""Stand-alone behavior-model fits for the NLL-gap diagnostic (method §4; paper App. F).
 
 `fit_behavior` trains a K-component `GMMPolicy` `mu_phi(a|s)` by maximum likelihood
 (`losses.behavior_loss`) for several seeds at once: the seeds are vmapped and each jitted

@@ -277,7 +277,7 @@ def with_tuned_knobs(config, workdir: str | pathlib.Path):
 
 
 def load_support(workdir: str | pathlib.Path, meta: dict):
-    """The run's fitted EMPO support when its config asks for one (SPEC 7), else None."""
+    """The run's fitted EMPO support when its config asks for one (method §7), else None."""
     if meta["config"].get("support_model", "gmm") != "empo":
         return None
     from gem_jax.empo_support import load_support as _load

@@ -130,7 +130,7 @@ def build_config(
 
     spec = resolve_name(env)
     base = algorithm(algo, preset(spec.suite))
-    if spec.max_episode_steps:  # SPEC 3: T is the episode length
+    if spec.max_episode_steps:  # method §3: T is the episode length
         base = base.replace(horizon=int(spec.max_episode_steps))
     given = from_config_dict(config_dict)
     overrides = {name: getattr(given, name) for name in explicit_overrides(argv)}

@@ -1,4 +1,4 @@
-"""Clustering quality: Rand index and adjusted Rand index (SPEC section 7).
+"""Clustering quality: Rand index and adjusted Rand index (method §7).
 
 Both compare two labelings of the same `n` items through their contingency table
 `n_ij` (items with true label `i` and predicted label `j`), with row sums `a_i` and

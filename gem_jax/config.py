@@ -1,6 +1,6 @@
-"""`GEMConfig`: the one home of every default (SPEC sections 1-5).
+"""`GEMConfig`: the one home of every default (method §1-5).
 
-Values the paper states are marked *paper*; values it lost (SPEC says so) are marked
+Values the paper states are marked *paper*; values it lost (method §6 lists them) are marked
 *ours*: they are flags, never claims about the paper. Suite presets return modified
 copies; the CLI overrides single fields with `--config.<field>=<value>`.
 """
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # imported where the bridge is used: training needs no ml_col
 
 SOURCES = ("actor", "behavior")
 MODES = ("zscore", "raw")
-PICKS = ("mean", "sample")  # how a_out comes from the top-k (SPEC 3: mean)
+PICKS = ("mean", "sample")  # how a_out comes from the top-k (method §3: mean)
 VARIANTS = (
     "gem",
     "no_pw",
@@ -33,13 +33,13 @@ LOG_STD_CLAMPS = ("soft", "hard")
 
 @dataclasses.dataclass(frozen=True)
 class GEMConfig:
-    # --- networks (SPEC 1) ---
+    # --- networks (method §1) ---
     hidden_dims: tuple[int, ...] = (256, 256)  # every MLP trunk (IQL's size)
     num_components: int = 5  # K of the actor GMM (ours)
     behavior_num_components: int = 5  # K of the behavior GMM mu_phi (ours)
     num_critics: int = 5  # E, critic ensemble size (ours)
     # M: the training reducer is the min over a random M-subset of the E target critics,
-    # drawn per step (ours, REDQ's in-target minimisation; 0 = all E, SPEC 2). The min of E
+    # drawn per step (ours, REDQ's in-target minimisation; 0 = all E, method §2). The min of E
     # estimates falls with E, so M = 2 keeps IQL's (E = 2) pessimism while the LCB uses all E.
     target_subset: int = 0
     log_std_min: float = -5.0  # clamp of the state-independent log sigma_k (ours)
@@ -50,7 +50,7 @@ class GEMConfig:
     # budget: K = 5 anchor 23.7 -> 43.9 (6 seeds), N = 16 13.9 -> 47.3, critic-only (beta = 0)
     # selection ~21 -> 51; the unimodal actor's mean 53.4 -> 61.8.
     layer_norm: bool = True
-    # Likelihood of an action coordinate on the box edge +-1 (SPEC 1, boundary clause; ours):
+    # Likelihood of an action coordinate on the box edge +-1 (method §1, boundary clause; ours):
     # "censored" = the latent Gaussian's tail mass beyond the edge (Tobit), "density" = the
     # paper's plain density, under which components collapse onto clipped actions at the
     # log_std_min clamp (experiments/RESULTS.md, issue: GEM vs its IQL backbone).
@@ -58,7 +58,7 @@ class GEMConfig:
     latent_mean_bound: float = 1.5  # |mean| bound of censored components (ours; density: 1)
     log_std_clamp: str = "soft"  # "soft" (ours: gradient never vanishes) | "hard" (clip)
 
-    # --- Phase I losses (SPEC 2) ---
+    # --- Phase I losses (method §2) ---
     discount: float = 0.99  # gamma
     expectile: float = 0.7  # tau of the value expectile regression (IQL; antmaze 0.9)
     adv_temperature: float = 3.0  # beta_adv in omega = exp(beta_adv * A) (IQL; antmaze 10)
@@ -74,10 +74,10 @@ class GEMConfig:
     behavior_lr: float = 3e-4
     batch_size: int = 256
 
-    # --- Phase II selection knobs (SPEC 3), all changeable after training ---
+    # --- Phase II selection knobs (method §3), all changeable after training ---
     num_candidates: int = 1024  # N (paper's stress point and default)
     top_k: int = 1  # mean of the top-k candidates; 1 = argmax
-    # "mean": a_out = mean of the top-k (SPEC 3, the paper). "sample" (ours, off by default):
+    # "mean": a_out = mean of the top-k (method §3, the paper). "sample" (ours, off by default):
     # a_out = one of the top-k drawn uniformly per decision. Where the score's argmax over
     # many candidates loses to the actor's own sample, a wide draw recovers it (maze2d-large,
     # N = 1024: argmax 35.5, top-256 draw 54.0; nav2d at 2e4: 0.0 vs 145.3; RESULTS.md,
@@ -90,7 +90,7 @@ class GEMConfig:
     # the top quarter 91.9 at N = 2048, 100.0 at N = 64; RESULTS.md, "the top quarter")
     top_k_frac: float = 0.0
     # delta added to the anchor's score before ranking (ours; 0 = the paper): a candidate
-    # replaces the actor's mode only if it scores delta higher (SPEC 3, "anchor bonus")
+    # replaces the actor's mode only if it scores delta higher (method §3, "anchor bonus")
     anchor_bonus: float = 0.0
     # True: the set also holds the actor's other K - 1 component means, ranked like any
     # candidate (ours; False, the default, is the paper's set: top-weight mean + N samples).
@@ -108,10 +108,10 @@ class GEMConfig:
     # same actions): 0 = all at once; -1 = auto: on a CPU, ~2048 candidates a chunk so
     # the [E, C, H] activations stay in cache (benchmarks/RESULTS.md), elsewhere 0
 
-    # --- audits (SPEC 4) ---
+    # --- audits (method §4) ---
     z_thresh: float = -2.0  # Violation threshold (ours)
 
-    # --- training loop / evaluation (SPEC 5) ---
+    # --- training loop / evaluation (method §5) ---
     num_steps: int = 1_000_000  # gradient steps (paper: 10^6)
     steps_per_call: int = 1000  # train steps fused in one jitted lax.scan call
     normalize_observations: bool = False

@@ -4,12 +4,12 @@ Pure functions of parameters and a sample of dataset states; `experiments/diagno
 is the command-line face (files, rollouts). Every number is per seed:
 
 * `gmm_report`: sigma of every component per action dim, how many sit at the
-  `log_std_min` floor (a hard clip has zero gradient there, SPEC 1), how close the
+  `log_std_min` floor (a hard clip has zero gradient there, method §1), how close the
   component means sit to the box edge, gating entropy and max gating weight.
 * `edge_fraction`: share of dataset action coordinates on the box edge (|a| = 1).
-* `weight_report`: the advantage weights omega (SPEC 2) and the share at `exp_adv_max`.
+* `weight_report`: the advantage weights omega (method §2) and the share at `exp_adv_max`.
 * `candidate_report`: per state, how many of the N + 1 candidates are distinct, and the
-  spread over the candidate set of the LCB term against that of beta_t * z (SPEC 3), with
+  spread over the candidate set of the LCB term against that of beta_t * z (method §3), with
   how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor, and
   where the top-1 and the LCB's argmax sit (box edge, distance from the anchor).
 * `anchor_vs_mean`: one run's anchor against another run's anchor (e.g. IQL's mean) on the
@@ -83,7 +83,7 @@ def gmm_report(dist: gmm_lib.GMM, log_std_min: float) -> dict:
 
 
 def weight_report(config: GEMConfig, state_params: dict, observations, actions) -> dict:
-    """omega = min(exp(beta_adv A), cap) on dataset pairs, A = min_e Qbar - V (SPEC 2).
+    """omega = min(exp(beta_adv A), cap) on dataset pairs, A = min_e Qbar - V (method §2).
 
     state_params: one seed's `{"target_critic", "value"}` parameters; observations
     normalised as in training. [B, obs], [B, A].
@@ -120,7 +120,7 @@ def candidate_report(
     t: float = 0.0,
 ) -> dict:
     """Anchor (+ the other component means with `config.candidate_means`) + N actor
-    candidates per state, scored as in selection (SPEC 3).
+    candidates per state, scored as in selection (method §3).
 
     observations: raw [B, obs]. Reports means over states of: distinct candidates, the
     candidate-set range (max - min) of the LCB term and of beta_t * z, and how often the
@@ -170,7 +170,7 @@ def anchor_vs_mean(
     lcb_lambda: float,
     far: float = 0.5,
 ) -> dict:
-    """This run's anchor `a_0` against another run's anchor `b_0` (SPEC 3; for IQL, K = 1,
+    """This run's anchor `a_0` against another run's anchor `b_0` (method §3; for IQL, K = 1,
     its mean) on the same raw states [B, obs], both clipped to the box and scored by this
     run's online critic, `LCB_lambda`. Means over states of: `dist` = |a_0 - b_0|, the
     norms of both, `lcb_gain` = LCB(a_0) - LCB(b_0), `lcb_prefers_anchor` (share with
@@ -218,7 +218,7 @@ def extra_candidate_scorer(config: GEMConfig, num_candidates: int):
     """Jitted `(params, obs [B, O], extra [B, A], keys [B], t, knobs, use_extra) -> (a, info)`.
 
     Per state: the anchor + N actor candidates of `candidate_set` and then `extra` (clipped
-    to the box) as the last candidate, all scored by `score_candidates` (SPEC 3). With
+    to the box) as the last candidate, all scored by `score_candidates` (method §3). With
     `use_extra=False` the extra action is scored but cannot be chosen, so the action is
     plain GEM selection. `info` [B]: `extra_won`, `extra_score_rank` / `extra_lcb_rank`
     (share of the other candidates scoring strictly above the extra one, by score and by
@@ -264,7 +264,7 @@ def heldout_gain(
 
     Per state: the anchor (+ the other component means with `config.candidate_means`) +
     max(budgets) actor candidates; budget N uses the first N samples (nested sets, common
-    random numbers). The top-1 `a*` of selection's `score_candidates` (SPEC 3)
+    random numbers). The top-1 `a*` of selection's `score_candidates` (method §3)
     is computed with critics `[0, num_select)` only; then
     `gain_select = mean_{e < num_select} (Q_e(a*) - Q_e(a_0))` (what selection believes) and
     `gain_heldout = mean_{e >= num_select} (Q_e(a*) - Q_e(a_0))` (what the other critics say).
@@ -303,7 +303,7 @@ def heldout_gain(
             q_held = jnp.moveaxis(other(heldout_critics), 0, 1).reshape(cands.shape[0], -1)
         out = {}
         for n in budgets:
-            # selection's own score (SPEC 3, anchor bonus included) by the choosing critics
+            # selection's own score (method §3, anchor bonus included) by the choosing critics
             score, _ = score_candidates(nets, choosers, obs, cands[: anchors + n], behavior, t,
                                         knobs, anchors=anchors)
             best = jnp.argmax(score)  # [n + 1] -> []
@@ -351,7 +351,7 @@ def landscape(nets, params, obs, lcb_lambda: float, goal):
 
 def actor_modes(nets, params, obs, lcb_lambda: float):
     """The actor's K modes at one raw obs: (gating weights [K], means clipped to the box
-    [K, A], LCB of each mean [K]) -- what `candidate_means` lets the score rank (SPEC 3)."""
+    [K, A], LCB of each mean [K]) -- what `candidate_means` lets the score rank (method §3)."""
     norm = (jnp.asarray(obs) - params.obs_norm.mean) / params.obs_norm.std
     actor = nets.actor_apply(params.actor, norm)  # GMM [K, A]
     means = jnp.clip(actor.means, -1.0, 1.0)  # [K, A]

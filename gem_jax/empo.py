@@ -1,4 +1,4 @@
-"""EMPO trajectory clustering, Alg. 1 (SPEC section 7; seeds/002 Sec. 3.1).
+"""EMPO trajectory clustering, Alg. 1 (method §7; the EMPO paper Sec. 3.1).
 
 K behavior policies `beta(a|s; theta_z)` (`gem_jax.empo_model`, parameters with a
 leading K axis) are fitted by EM over whole trajectories:
@@ -40,7 +40,7 @@ from gem_jax.empo_model import (
 
 @dataclasses.dataclass(frozen=True)
 class EMPOConfig:
-    """EMPO clustering hyperparameters; defaults from seeds/002 Table 4 (didactic column)."""
+    """EMPO clustering hyperparameters; defaults from the EMPO paper Table 4 (didactic column)."""
 
     num_clusters: int = 2  # K
     hidden_dims: tuple[int, ...] = (64, 64, 64)  # App. B: "4-layer MLP, hidden 64"
@@ -76,7 +76,7 @@ class EMPOConfig:
 
 
 def heuristic_ablation(config: EMPOConfig | None = None) -> dict[str, EMPOConfig]:
-    """The four columns of seeds/002 Table 3: none, I, I+II, I+II+III (= EMPO)."""
+    """The four columns of the EMPO paper Table 3: none, I, I+II, I+II+III (= EMPO)."""
     config = config or EMPOConfig()
     mu, n_p, n_b = config.momentum, config.pretrain_epochs, config.bias_epochs
     return {

@@ -1,4 +1,4 @@
-"""EMPO's models (SPEC section 7; seeds/002 Sec. 3.1, 3.3): K cluster policies and q(z|s).
+"""EMPO's models (method §7; the EMPO paper Sec. 3.1, 3.3): K cluster policies and q(z|s).
 
 `beta(a|s; theta_z)`: K diagonal-Gaussian MLP policies sharing one architecture, their
 parameters stacked on a leading K axis (`jax.vmap(init)` / `jax.vmap(apply)`, the rejax

@@ -1,8 +1,8 @@
 """The EMPO cluster mixture as GEM's behavior support model (`support_model="empo"`).
 
-The support term of selection (SPEC section 3) scores candidates by a behavior density.
+The support term of selection (method §3) scores candidates by a behavior density.
 Instead of the GMM `mu_phi(a|s)`, the `empo` ablation uses the recovered behavior
-clusters (SPEC section 7; seeds/002 Sec. 3.1, 3.3):
+clusters (method §7; the EMPO paper Sec. 3.1, 3.3):
 
     mu(a|s) = sum_z q(z|s) beta_z(a|s),
     log mu(a|s) = logsumexp_z [log q(z|s) + log beta_z(a|s)],

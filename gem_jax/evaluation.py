@@ -1,4 +1,4 @@
-"""Vectorised evaluation: many episodes at once, the policy jitted over the batch (SPEC 5).
+"""Vectorised evaluation: many episodes at once, the policy jitted over the batch (method §5).
 
 * nav2d: a pure-JAX rollout of `E` envs under `lax.scan`, one XLA program.
 * Gymnasium envs (MuJoCo mazes, locomotion): `E` envs stepped on the host, actions for
@@ -6,7 +6,7 @@
 
 The beta schedule is driven by each env's step index. Policies act in `[-1, 1]^A`;
 `action_scale` maps to the env's symmetric box (nav2d: 0.2). Returns per-episode
-returns, normalised scores, and the audits averaged over decisions (SPEC 4).
+returns, normalised scores, and the audits averaged over decisions (method §4).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@
       exported = jax.export.deserialize(bytearray(open(path, "rb").read()))
       actions = exported.call(observations, jax.random.PRNGKey(0))  # [B, obs] -> [B, A]
 
-Both return *env* actions: the select step (SPEC 3) acts in `[-1, 1]^A` and the result is
+Both return *env* actions: the select step (method §3) acts in `[-1, 1]^A` and the result is
 multiplied by the env's action half-width saved in the checkpoint (`action_scale`), as
-the evaluation does (SPEC 5). `env_actions=False` keeps `[-1, 1]`.
+the evaluation does (method §5). `env_actions=False` keeps `[-1, 1]`.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def load_policy(
     `num_candidates` and `**knobs` override the run's config: the static selection
     arguments `top_k`, `source`, `mode`, `variant`, `candidate_means`, `top_k_pick`,
     `top_k_frac` and the numeric `SelectKnobs` `lcb_lambda`, `beta_start`, `beta_end`,
-    `horizon`, `anchor_bonus` (SPEC 3); `state_chunk` only changes speed (`make_policy`).
+    `horizon`, `anchor_bonus` (method §3); `state_chunk` only changes speed (`make_policy`).
     `step`: the checkpoint to load (default: the newest).
     """
     from gem_jax import checkpoint

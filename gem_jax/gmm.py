@@ -1,11 +1,11 @@
-"""Diagonal conditional Gaussian mixtures as pure functions (SPEC section 1).
+"""Diagonal conditional Gaussian mixtures as pure functions (method §1).
 
 A `GMM` holds `logits [..., K]`, `means [..., K, A]` and `log_stds` broadcastable to
 `[..., K, A]`. Leading batch dimensions `...` are free; actions `[..., A]` broadcast
 against them, so one state's mixture scores `N` candidates `[N, A]` directly.
 
 `censored` (static) selects the likelihood of an action coordinate on the box edge ±1
-(SPEC 1, the boundary clause; *ours*): the datasets clip controller + noise to the box, so
+(method §1, the boundary clause; *ours*): the datasets clip controller + noise to the box, so
 many coordinates sit exactly at ±1. A plain Gaussian density rewards a component without
 bound for shrinking onto such a point mass (its log-density grows as -log sigma), and the
 components then die at the `log_std_min` clamp. The censored (Tobit) likelihood treats an
@@ -51,7 +51,7 @@ def log_weights(gmm: GMM) -> jax.Array:
 def gaussian_log_prob(
     means: jax.Array, log_stds: jax.Array, actions: jax.Array, censored: bool = False
 ) -> jax.Array:
-    """Diagonal Gaussian log-likelihood summed over the action axis (SPEC 1, bracket term).
+    """Diagonal Gaussian log-likelihood summed over the action axis (method §1, bracket term).
 
     means, log_stds: [..., A]; actions: [..., A] -> [...]. With `censored`, a coordinate on
     the box edge contributes the latent Gaussian's tail mass beyond that edge instead of
@@ -69,7 +69,7 @@ def gaussian_log_prob(
 
 
 def component_log_joint(gmm: GMM, actions: jax.Array) -> jax.Array:
-    """`l_k(s, a) = log w_k(s) + log N(a; m_k, diag sigma_k^2)` (SPEC 1).
+    """`l_k(s, a) = log w_k(s) + log N(a; m_k, diag sigma_k^2)` (method §1).
 
     actions: [..., A] -> [..., K].
     """
@@ -79,17 +79,17 @@ def component_log_joint(gmm: GMM, actions: jax.Array) -> jax.Array:
 
 
 def log_prob(gmm: GMM, actions: jax.Array) -> jax.Array:
-    """Exact mixture log-likelihood `logsumexp_k l_k(s, a)` (SPEC 1). [..., A] -> [...]."""
+    """Exact mixture log-likelihood `logsumexp_k l_k(s, a)` (method §1). [..., A] -> [...]."""
     return jax.nn.logsumexp(component_log_joint(gmm, actions), axis=-1)
 
 
 def responsibilities(gmm: GMM, actions: jax.Array) -> jax.Array:
-    """`gamma_k(s, a) = softmax_k l_k(s, a)` (SPEC 1). [..., A] -> [..., K]."""
+    """`gamma_k(s, a) = softmax_k l_k(s, a)` (method §1). [..., A] -> [..., K]."""
     return jax.nn.softmax(component_log_joint(gmm, actions), axis=-1)
 
 
 def sample(gmm: GMM, key: jax.Array, n: int) -> jax.Array:
-    """Draw `n` actions per mixture, all at once (SPEC App. G.1). -> [n, ..., A].
+    """Draw `n` actions per mixture, all at once (the GEM paper, App. G.1). -> [n, ..., A].
 
     Component index `k ~ Cat(w)`, then `a = m_k + sigma_k * eps` with `eps ~ N(0, I)`.
     """
@@ -110,13 +110,13 @@ def top_component(gmm: GMM) -> jax.Array:
 
 
 def top_component_mean(gmm: GMM) -> jax.Array:
-    """The anchor `a_0(s) = m_{k*}(s)` (SPEC 3). -> [..., A]."""
+    """The anchor `a_0(s) = m_{k*}(s)` (method §3). -> [..., A]."""
     k = top_component(gmm)
     return jnp.take_along_axis(gmm.means, k[..., None, None], axis=-2)[..., 0, :]
 
 
 def barycentre(gmm: GMM) -> jax.Array:
-    """`sum_k w_k m_k` (the `anchor_bary` ablation, SPEC 3). -> [..., A]."""
+    """`sum_k w_k m_k` (the `anchor_bary` ablation, method §3). -> [..., A]."""
     w = jax.nn.softmax(gmm.logits, axis=-1)
     return jnp.sum(w[..., None] * gmm.means, axis=-2)
 
@@ -140,14 +140,14 @@ def moment_matched(gmm: GMM) -> GMM:
 
 
 def gating_entropy(gmm: GMM) -> jax.Array:
-    """`H = -sum_k w_k log w_k` (SPEC 2). Shape [...]."""
+    """`H = -sum_k w_k log w_k` (method §2). Shape [...]."""
     logw = log_weights(gmm)
     return -jnp.sum(jnp.exp(logw) * logw, axis=-1)
 
 
 def top1_log_prob(gmm: GMM, actions: jax.Array) -> jax.Array:
     """`log N(a; m_k†, sigma_k†^2)` with `k† = argmax_k w_k`, gating weight NOT included
-    (SPEC 4, NLL gap). [..., A] -> [...]."""
+    (method §4, NLL gap). [..., A] -> [...]."""
     k = top_component(gmm)[..., None, None]
     log_stds = jnp.broadcast_to(gmm.log_stds, gmm.means.shape)
     mean = jnp.take_along_axis(gmm.means, k, axis=-2)[..., 0, :]
@@ -156,7 +156,7 @@ def top1_log_prob(gmm: GMM, actions: jax.Array) -> jax.Array:
 
 
 def nearest_mean_distance(gmm: GMM, actions: jax.Array) -> jax.Array:
-    """`min_k ||a - m_k||_2` (CollapseDist, SPEC 4). [..., A] -> [...].
+    """`min_k ||a - m_k||_2` (CollapseDist, method §4). [..., A] -> [...].
 
     A censored component's mean is a latent one and may lie past the edge; the action it
     stands for is its mean clipped to the box, so that is what the distance is taken to.

@@ -1,4 +1,4 @@
-"""Phase I losses as pure functions (SPEC section 2).
+"""Phase I losses as pure functions (method §2).
 
 Each loss takes the parameters it differentiates first, then every other input
 explicitly, and returns `(loss, metrics)`. Targets computed from other models are
@@ -16,20 +16,20 @@ from gem_jax.types import Batch
 
 
 def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
-    """`|tau - 1(u < 0)| * u^2`, elementwise (SPEC 2, L_V). [...] -> [...]."""
+    """`|tau - 1(u < 0)| * u^2`, elementwise (method §2, L_V). [...] -> [...]."""
     weight = jnp.where(diff < 0, 1.0 - expectile, expectile)
     return weight * diff**2
 
 
 def advantage_weight(advantages: jax.Array, temperature: float, exp_adv_max: float) -> jax.Array:
-    """`omega = min(exp(beta_adv * A), EXP_ADV_MAX)` (SPEC 2), on a stopped advantage."""
+    """`omega = min(exp(beta_adv * A), EXP_ADV_MAX)` (method §2), on a stopped advantage."""
     return jnp.minimum(jnp.exp(temperature * jax.lax.stop_gradient(advantages)), exp_adv_max)
 
 
 def value_loss(
     value_params, nets: Networks, observations: jax.Array, target_q: jax.Array, expectile: float
 ):
-    """`L_V = E[|tau - 1(u<0)| u^2]`, `u = min_e Qbar_e(s,a) - V(s)` (SPEC 2).
+    """`L_V = E[|tau - 1(u<0)| u^2]`, `u = min_e Qbar_e(s,a) - V(s)` (method §2).
 
     target_q: [B], the stopped `min_e Qbar_e(s, a)`.
     """
@@ -39,7 +39,7 @@ def value_loss(
 
 
 def critic_loss(critic_params, nets: Networks, batch: Batch, next_v: jax.Array, discount: float):
-    """`L_Q = mean_e E[(Q_e(s,a) - y)^2]`, `y = r + gamma (1 - d) V(s')` (SPEC 2).
+    """`L_Q = mean_e E[(Q_e(s,a) - y)^2]`, `y = r + gamma (1 - d) V(s')` (method §2).
 
     next_v: [B], the stopped `V(s')`.
     """
@@ -65,7 +65,7 @@ def actor_loss(
     entropy_coef: float,
     detach_responsibilities: bool = True,
 ):
-    """Guided EM actor loss `L_pi = -E[omega S_EM] - alpha_ent E[H]` (SPEC 2; paper Eq. 42, 44).
+    """Guided EM actor loss `L_pi = -E[omega S_EM] - alpha_ent E[H]` (method §2; paper Eq. 42, 44).
 
     `S_EM = sum_k stop_grad(gamma_k) l_k(s, a)` is the EM Q-function with responsibilities
     fixed (paper Eq. 36-37); advantages: [B], `min_e Qbar_e(s,a) - V(s)`.
@@ -90,7 +90,7 @@ def actor_loss(
 
 
 def behavior_loss(behavior_params, nets: Networks, observations: jax.Array, actions: jax.Array):
-    """Behavior maximum likelihood `L_mu = -E[log mu_phi(a|s)]` (SPEC 2; paper Eq. 54)."""
+    """Behavior maximum likelihood `L_mu = -E[log mu_phi(a|s)]` (method §2; paper Eq. 54)."""
     dist = nets.behavior_apply(behavior_params, observations)  # GMM [B, K, A]
     nll = -gmm_lib.log_prob(dist, actions).mean()
     return nll, {

@@ -1,4 +1,4 @@
-"""Networks (SPEC section 1): MLP trunk, GMM head, critic ensemble, value net.
+"""Networks (method §1): MLP trunk, GMM head, critic ensemble, value net.
 
 The critic ensemble follows the rejax pattern: one `QNetwork` whose parameters carry a
 leading `E` axis, created with `jax.vmap(init)` and applied with `jax.vmap(apply)`.
@@ -37,7 +37,7 @@ class MLP(nn.Module):
 
 
 def clamp_log_std(x: jax.Array, low: float, high: float, mode: str) -> jax.Array:
-    """Bound a raw log-std to [low, high] (SPEC 1).
+    """Bound a raw log-std to [low, high] (method §1).
 
     `hard`: `clip` (the paper's form; zero gradient once saturated, so a component that
     reaches the bound never moves again). `soft` (*ours*): `high - softplus(high - x)`, then
@@ -56,7 +56,7 @@ class GMMPolicy(nn.Module):
     """`s -> GMM(logits [.., K], bounded means [.., K, A], clamped log_stds [K, A])`.
 
     `log sigma_k` is a learned parameter per component and action dim, not a function of
-    `s`, bounded to [log_std_min, log_std_max] by `clamp_log_std` (SPEC 1). Means are
+    `s`, bounded to [log_std_min, log_std_max] by `clamp_log_std` (method §1). Means are
     `mean_bound * tanh(.)`: inside the box (bound 1) for the plain density; with the
     censored edge likelihood (`gem_jax.gmm`) they are latent means and may sit a little
     beyond the edge (*ours*), so a state whose data are all clipped to +1 is explained by a

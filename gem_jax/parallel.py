@@ -1,4 +1,4 @@
-"""The seed axis across devices and hosts (SPEC 5: the protocol reports several seeds,
+"""The seed axis across devices and hosts (method §5: the protocol reports several seeds,
 each an independent run).
 
 A multi-seed state has a leading seed axis `[S, ...]` on every leaf; the train loop is

@@ -171,7 +171,7 @@ def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=
 
 def empo_support(dataset, scale: np.ndarray, workdir: pathlib.Path, seed: int,
                  progress: bool):
-    """Fit (or reload) the EMPO cluster-mixture support of `dataset` (SPEC 7), on raw
+    """Fit (or reload) the EMPO cluster-mixture support of `dataset` (method §7), on raw
     observations and actions in [-1, 1], saved as `<workdir>/empo_support.msgpack`."""
     from gem_jax.empo_support import fit_empo_support, load_support, save_support
 
@@ -287,7 +287,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
                                   action_scale=scale.tolist(), algo=algo)
     data = device_dataset(dataset, scale)
     support = None
-    if config.support_model == "empo":  # the behavior support in selection (SPEC 7 ablation)
+    if config.support_model == "empo":  # the behavior support in selection (method §7 ablation)
         support = empo_support(dataset, scale, workdir, config.seed, progress)
     mesh = seed_mesh(num_seeds)  # seeds split over devices, padded to a multiple of them
     data = replicate(data, mesh)

@@ -1,4 +1,4 @@
-"""Phase II: the action-selection interface (SPEC section 3; paper App. B, G).
+"""Phase II: the action-selection interface (method §3; paper App. B, G).
 
 For one state: anchor + N candidates, score = LCB_lambda + beta_t * z(behavior log-lik),
 output the mean of the top-k (or, `top_k_pick="sample"`, ours, one of them drawn
@@ -84,19 +84,20 @@ def seed_params(params: PolicyParams, index: int) -> PolicyParams:
 
 
 def zscore(values: jax.Array, axis: int = -1, floor: float = Z_STD_FLOOR) -> jax.Array:
-    """Candidate-set standardisation `(l - mean) / max(std, floor)`, population std (SPEC 3)."""
+    """Candidate-set standardisation `(l - mean) / max(std, floor)`, population std (method §3)."""
     mean = values.mean(axis=axis, keepdims=True)
     std = values.std(axis=axis, keepdims=True)  # ddof = 0
     return (values - mean) / jnp.maximum(std, floor)
 
 
 def lcb(q_values: jax.Array, lcb_lambda: jax.Array, axis: int = -1) -> jax.Array:
-    """`LCB = mean_e Q_e - lambda * std_e Q_e`, population std (SPEC 3). Reduces `axis`."""
+    """`LCB = mean_e Q_e - lambda * std_e Q_e`, population std (method §3). Reduces `axis`."""
     return q_values.mean(axis=axis) - lcb_lambda * q_values.std(axis=axis)
 
 
 def beta_schedule(t: jax.Array, beta_start, beta_end, horizon) -> jax.Array:
-    """Cosine `beta_t = beta_end + (beta_0 - beta_end) * (1 + cos(pi min(t,T)/T)) / 2` (SPEC 3)."""
+    """Cosine `beta_t = beta_end + (beta_0 - beta_end) * (1 + cos(pi min(t,T)/T)) / 2`
+    (method §3)."""
     frac = jnp.minimum(jnp.asarray(t, jnp.float32), horizon) / horizon
     return beta_end + (beta_start - beta_end) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
 
@@ -110,9 +111,9 @@ def top_k_mean(candidates: jax.Array, scores: jax.Array, k: int) -> tuple[jax.Ar
 def pick_top_k(
     candidates: jax.Array, scores: jax.Array, k: int, key: jax.Array, pick: str = "mean"
 ) -> tuple[jax.Array, jax.Array]:
-    """a_out from the `k` best candidates: their mean (SPEC 3) or one drawn uniformly (ours).
+    """a_out from the `k` best candidates: their mean (method §3) or one drawn uniformly (ours).
 
-    Returns `(action [A], audited index [])`: the top-1 for "mean" (SPEC 4 audits a*), the
+    Returns `(action [A], audited index [])`: the top-1 for "mean" (method §4 audits a*), the
     drawn candidate for "sample" (the action executed). k = 1 gives a* either way.
     """
     action, idx = top_k_mean(candidates, scores, k)  # [A], [k]
@@ -188,7 +189,7 @@ def score_candidates(
     variant: str = "gem",
     anchors: int | None = None,
 ):
-    """`score(a) = LCB_lambda(s,a) + beta_t z(a)` for one state's candidates (SPEC 3).
+    """`score(a) = LCB_lambda(s,a) + beta_t z(a)` for one state's candidates (method §3).
 
     obs: [obs] (already normalised); candidates: [C, A]; behavior: mu_phi(.|s), GMM [Kb, A].
     One vmap over candidates evaluates the critic ensemble and the behavior log-lik.
@@ -235,7 +236,7 @@ def candidate_set(
     variant: str = "gem",
     candidate_means: bool = False,
 ) -> jax.Array:
-    """`C(s)`: the anchor `a_0(s)` and N samples from the source, clipped to the box (SPEC 3).
+    """`C(s)`: the anchor `a_0(s)` and N samples from the source, clipped to the box (method §3).
 
     actor, behavior: one state's mixtures, GMM [K, A]. A `variant` changes one factor
     (no_anchor, anchor_bary, unimodal_actor_cands). Returns [C, A], the anchor first.
@@ -297,14 +298,14 @@ def make_policy(
 
     `params = policy_params(state)`; `t` is the episode step, a scalar or `[B]`;
     `knobs` a `SelectKnobs`. Static arguments default to the config's values; a
-    `variant` from SPEC 3's ablation table changes exactly one factor. `info` holds,
+    `variant` from method §3's ablation table changes exactly one factor. `info` holds,
     per observation, the audit quantities of the top-1 candidate: `support_z`
     (candidate-set z-score of its behavior log-lik), `lcb`, `behavior_log_prob`,
     `collapse_dist` (distance to the nearest behavior component mean) and `beta`.
     `state_chunk` (default `config.state_chunk`; -1 = `auto_state_chunk`) only changes
     how a batch is computed: `lax.map` over groups of that many vmapped states.
     `candidate_means` (default `config.candidate_means`): see `candidate_set`.
-    `top_k_pick` (default `config.top_k_pick`): "mean" of the top-k (SPEC 3) or one of them
+    `top_k_pick` (default `config.top_k_pick`): "mean" of the top-k (method §3) or one of them
     drawn uniformly ("sample", ours), audited on the drawn one. `top_k_frac` (default
     `config.top_k_frac`, or 0 when `top_k` is given; ours): when > 0, k is that share of
     the candidate set (`resolve_top_k`) and `top_k` is ignored.
@@ -336,7 +337,7 @@ def make_policy(
         raw_obs = obs
         obs = (obs - params.obs_norm.mean) / params.obs_norm.std  # [obs]
         actor = nets.actor_apply(params.actor, obs)  # GMM [K, A]
-        if config.support_model == "empo":  # SPEC 7: sum_z q(z|s) beta_z(a|s), raw obs
+        if config.support_model == "empo":  # method §7: sum_z q(z|s) beta_z(a|s), raw obs
             if params.support is None:
                 raise ValueError(
                     "support_model='empo' needs PolicyParams.support (a fitted "

@@ -1,4 +1,4 @@
-"""Retrain-free sweeps of the selection knobs over one trained run (SPEC 3-5).
+"""Retrain-free sweeps of the selection knobs over one trained run (method §3-5).
 
 A `Setting` is one point of the grid: the static knobs that change the selection
 program (variant, N, k, source, mode, support model, candidate means), the traced `SelectKnobs`
@@ -51,7 +51,7 @@ class Setting:
     beta_end: float
     horizon: float
     mass_scale: float = 1.0
-    support_model: str = "gmm"  # behavior support in the score: gmm | empo (SPEC 7)
+    support_model: str = "gmm"  # behavior support in the score: gmm | empo (method §7)
     anchor_bonus: float = 0.0  # delta on the anchor's score (ours; 0 = the paper)
     candidate_means: bool = False  # all K actor means in the set (ours; False = the paper)
     top_k_pick: str = "mean"  # a_out from the top-k: mean (the paper) | sample (ours)
@@ -203,7 +203,7 @@ def mujoco_model(env):
 
 
 def mass_scaled(make_env: Callable, scale: float) -> Callable:
-    """A factory whose envs have every body mass multiplied by `scale` (SPEC 5, MassScale)."""
+    """A factory whose envs have every body mass multiplied by `scale` (method §5, MassScale)."""
 
     def make(**kwargs):
         env = make_env(**kwargs)
@@ -278,7 +278,7 @@ def run_sweep(
 ) -> list[dict]:
     """One row per setting (in grid order); one compiled policy per static key.
 
-    A `support_model="empo"` setting scores with `params.support` (SPEC 7), which must
+    A `support_model="empo"` setting scores with `params.support` (method §7), which must
     hold a fitted EMPO support (`runner.empo_support`).
     """
     if num_episodes < 1:

@@ -71,7 +71,7 @@ def variant_label(variant: str, algo: str = "gem") -> str:
 
 def to_markdown(rows: list[dict], algo: str = "gem") -> str:
     """Knob columns (`columns`), then score (mean ± std over seeds) and the three audits
-    (SPEC 4). `algo`: the run's algorithm, named in the variant column."""
+    (method §4). `algo`: the run's algorithm, named in the variant column."""
     knobs = columns(rows, algo)
     head = [HEADERS[k] for k in knobs] + ["score", "SupportZ", "Violation", "CollapseDist"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -1,6 +1,6 @@
 """Phase I training: the state, one jitted train step and a fused `lax.scan` loop.
 
-Order of the sub-updates inside one step (SPEC 2): value, critic, actor, behavior,
+Order of the sub-updates inside one step (method §2): value, critic, actor, behavior,
 target. The value update uses the *target* ensemble minimum; the critic target and the
 actor advantage use the freshly updated value net, as in IQL.
 
@@ -109,7 +109,7 @@ def _select(pred: jax.Array, new, old):
 def target_min(target_q: jax.Array, key: jax.Array, subset: int) -> jax.Array:
     """Min over `subset` target critics drawn without replacement (one draw per batch).
 
-    `target_q` is `[E, B]`; returns `[B]`. With `subset = E` it is the SPEC 2 min over all.
+    `target_q` is `[E, B]`; returns `[B]`. With `subset = E` it is the method §2 min over all.
     """
     chosen = jax.random.permutation(key, target_q.shape[0])[:subset]  # [M]
     return target_q[chosen].min(axis=0)  # [B]

@@ -10,7 +10,7 @@ from flax import struct
 class Batch:
     """A batch (or a whole flat dataset) of transitions `(s, a, r, s', d)`.
 
-    `dones` are *terminals* only (a time-limit truncation is not a done), SPEC section 2.
+    `dones` are *terminals* only (a time-limit truncation is not a done), method §2.
     """
 
     observations: jax.Array  # [B, obs_dim]

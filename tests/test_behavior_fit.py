@@ -1,4 +1,4 @@
-"""gem_jax/behavior_fit.py: seed-vmapped GMM fits and the NLL gap (SPEC 4)."""
+"""gem_jax/behavior_fit.py: seed-vmapped GMM fits and the NLL gap (method §4)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Actions on the box edge: the censored likelihood and the soft log-std bound (SPEC 1).
+"""Actions on the box edge: the censored likelihood and the soft log-std bound (method §1).
 
 The datasets clip controller + noise to [-1, 1], so many action coordinates sit exactly
 on the edge. These tests pin the censored (Tobit) likelihood against scipy, and show on a

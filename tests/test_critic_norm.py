@@ -1,4 +1,4 @@
-"""Layer-normalised critics (`GEMConfig.layer_norm`, ours, on by default; SPEC 1 / 2).
+"""Layer-normalised critics (`GEMConfig.layer_norm`, ours, on by default; method §1 / 2).
 
 A ReLU critic without normalisation is asymptotically linear along any ray, so its value of
 an action far from the data grows without bound; with LayerNorm before every ReLU the last

@@ -76,7 +76,7 @@ def test_load_policy_is_the_select_step_in_env_units(run, observations):
 
 
 def test_anchor_only_policy_is_the_top_component_mean(run, observations):
-    """N = 0, k = 1: the action is the anchor, deterministic in the key (SPEC 3)."""
+    """N = 0, k = 1: the action is the anchor, deterministic in the key (method §3)."""
     workdir, state = run
     policy = gem_jax.load_policy(workdir, seed_index=0, num_candidates=0, top_k=1)
     a = policy(observations, jax.random.PRNGKey(0))

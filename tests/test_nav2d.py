@@ -1,4 +1,4 @@
-"""The nav2d task of seeds/002 App. A: dynamics, rewards, episode ends, behaviors, dataset."""
+"""The nav2d task of the EMPO paper, App. A: dynamics, rewards, episode ends, behaviors, dataset."""
 
 import gymnasium as gym
 import jax

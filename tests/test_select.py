@@ -117,14 +117,14 @@ def test_anchor_only_returns_top_component_mean(small):
     policy = make_policy(cfg, num_candidates=0, top_k=1, candidate_means=False)  # the paper
     actions, info = policy(params, obs, jax.random.PRNGKey(0), 0, SelectKnobs.from_config(cfg))
     anchor = G.top_component_mean(make_networks(cfg, 2).actor_apply(params.actor, obs))
-    # Censored components may centre past the edge; every candidate is clipped (SPEC 3).
+    # Censored components may centre past the edge; every candidate is clipped (method §3).
     np.testing.assert_allclose(actions, np.clip(anchor, -1.0, 1.0), atol=1e-6)
     np.testing.assert_allclose(info["support_z"], 0.0)
 
 
 def test_candidate_means_rank_the_actors_modes_by_the_score(small):
     """candidate_means (ours): at N = 0 the set is the K component means, and the action is
-    the one with the best LCB + beta_0 z, computed here by hand in NumPy (SPEC 3)."""
+    the one with the best LCB + beta_0 z, computed here by hand in NumPy (method §3)."""
     cfg, params, obs = small
     from gem_jax import gmm as G
     from gem_jax.networks import make_networks

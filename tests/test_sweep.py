@@ -184,7 +184,7 @@ def test_heavier_bodies_change_the_rollout_same_settings_repeat():
 
 
 def test_support_model_is_a_static_axis_and_empo_needs_a_fitted_support():
-    """gmm vs empo (SPEC 7) compile apart; empo scores with params.support, so CollapseDist
+    """gmm vs empo (method §7) compile apart; empo scores with params.support, so CollapseDist
     (distance to the nearest *support* component mean) changes; without one: a clear error."""
     from gem_jax.empo import EMPOConfig
     from gem_jax.empo_support import fit_empo_support

@@ -114,7 +114,7 @@ def test_nonfinite_loss_is_flagged(data):
 
 
 def test_target_min_over_a_subset():
-    """`target_min` is the min over M distinct critics; M = E is the SPEC 2 min over all."""
+    """`target_min` is the min over M distinct critics; M = E is the method §2 min over all."""
     from gem_jax.train import target_min
 
     q = jnp.array([[5.0, 1.0], [2.0, 7.0], [9.0, 3.0], [4.0, 8.0], [6.0, 0.5]])  # [E=5, B=2]

@@ -2,7 +2,7 @@
 
 | short name | dataset id | recipe (module) | default steps |
 |---|---|---|---|
-| `nav2d` | `gem/nav2d-v0` | seeds/002 App. A (`nav2d_build`) | 10^6 |
+| `nav2d` | `gem/nav2d-v0` | the EMPO paper, App. A (`nav2d_build`) | 10^6 |
 | `pointmaze-<maze>[-dense]` | `gem/pointmaze/<maze>[-dense]-v0` | `pointmaze_build` Minari | 10^6 |
 | `maze2d-<maze>[-dense]` | `gem/maze2d/<maze>[-dense]-v0` | `pointmaze_build`, D4RL | 10^6 |
 | `antmaze-umaze-fixture` | `gem/antmaze/umaze-fixture-v0` | random, NOT a benchmark | 5000 |

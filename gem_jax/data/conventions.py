@@ -1,4 +1,4 @@
-"""Per-suite dataset conventions (SPEC 2, 5), as pure NumPy functions.
+"""Per-suite dataset conventions (method §2, 5), as pure NumPy functions.
 
 * dones are terminals only; a truncation (time limit) is not a done.
 * nav2d: rewards as the environment gives them.

@@ -52,7 +52,7 @@ class Dataset:
         return int(self.episode_ids[-1]) + 1 if self.episode_ids.size else 0
 
     def normalized_score(self, returns) -> np.ndarray:
-        """SPEC 5: `100 * (return - ref_min) / (ref_max - ref_min)`."""
+        """method §5: `100 * (return - ref_min) / (ref_max - ref_min)`."""
         if not np.isfinite(self.ref_min_score) or not np.isfinite(self.ref_max_score):
             raise ValueError(f"{self.dataset_id} has no reference scores to normalise with.")
         span = self.ref_max_score - self.ref_min_score

@@ -16,7 +16,7 @@ D4RL locomotion levels map to Minari's `mujoco/<env>/{simple,medium,expert}-v0`:
 the data is not byte-identical to D4RL.
 
 Reference scores: a D4RL name uses D4RL's published `REF_MIN_SCORE/REF_MAX_SCORE`
-(`d4rl/infos.py`), so scores sit on the paper's scale (SPEC 5, 6); a Minari id or a
+(`d4rl/infos.py`), so scores sit on the paper's scale (method §5); a Minari id or a
 local build uses the scores stored in the dataset's metadata. AntMaze is scored by
 success (min 0, max 1), as in D4RL.
 """

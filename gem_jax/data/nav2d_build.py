@@ -1,4 +1,4 @@
-"""The nav2d dataset of seeds/002 App. A (Algorithm 3), built with vmapped JAX envs.
+"""The nav2d dataset of the EMPO paper, App. A (Algorithm 3), built with vmapped JAX envs.
 
 Algorithm 3 runs once per subgoal list until it holds `num_steps / 2` transitions, so
 the dataset has at least `num_steps` transitions, half from each behavior, in whole
@@ -194,7 +194,7 @@ def build(
         ref_max_score=scores["ref_max_score"],
         algorithm_name="EMPO App. A Algorithm 3 (two subgoal lists)",
         description=(
-            f"2-D navigation (seeds/002 App. A), seed {seed}, {flat['rewards'].size} "
+            f"2-D navigation (the EMPO paper, App. A), seed {seed}, {flat['rewards'].size} "
             "transitions; infos['behavior'] = subgoal list (0/1). Reference scores: random "
             f"{scores['random']:.2f}, behavior 0 {scores['behavior0']:.2f}, behavior 1 "
             f"{scores['behavior1']:.2f} ({reference_episodes} episodes each)."

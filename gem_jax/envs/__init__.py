@@ -1,6 +1,6 @@
 """Environments shipped with gem-jax; importing this package registers their gymnasium ids.
 
-* `gem_jax/Nav2D-v0`: the 2-D navigation task of seeds/002 App. A (`gem_jax.envs.nav2d`
+* `gem_jax/Nav2D-v0`: the 2-D navigation task of the EMPO paper, App. A (`gem_jax.envs.nav2d`
   is the pure JAX version, `gem_jax.envs.nav2d_gym` the gymnasium one).
 * `gem_jax/AntGoal-v0`: the goal-reaching Ant-v4 whose SAC policy drives the AntMaze data
   (`gem_jax.envs.ant_goal`, Minari's `GoalReachAnt` recipe), 1000-step episodes.

@@ -1,4 +1,4 @@
-"""The 2-D navigation task of EMPO (seeds/002, App. A) as a pure JAX environment.
+"""The 2-D navigation task of EMPO (its paper, App. A) as a pure JAX environment.
 
 State space S = [0, 30]^2, actions A = [-0.2, 0.2]^2 (clipped), dynamics
 `s' = clip(s + a, 0, 30)`, goal g = (30, 30) reached when `||s' - g||_2 < 0.1`,
