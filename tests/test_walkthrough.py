@@ -2,10 +2,13 @@
 
 * every ```bash line is either a setup line (clone, venv, pip, the TensorBoard viewer) or an
   `experiments/` script whose flags all parse (`--only_check_args`, at the doc's sizes);
-* run in order in a temporary directory, with sizes shrunk (`shrink`), every command and
-  the ```python block exit 0, and every `runs/walkthrough/...` path the page names exists
-  (about a minute; in the default run, so CI catches a page that no longer runs);
-* every picture it shows is in `docs/img/`, named as the file the commands wrote.
+* every table the page shows has the header `evaluate.py` writes today;
+* every picture it shows is in `docs/img/`, named as the file the commands wrote;
+* (slow, `make test-slow`, a few minutes on 2 cores) run in order in a temporary directory,
+  with sizes shrunk (`shrink`), every command and the ```python block exit 0, every
+  `runs/walkthrough/...` path the page names exists, each table's header is the header of
+  the file it shows, each output the page shows starts as the command's output does, and
+  the dataset step run again (after `make demo` built the data) succeeds.
 
 `python tests/test_walkthrough.py --regenerate DIR` runs the page's commands at the page's
 sizes in DIR and copies the plots it shows into `docs/img/walkthrough/`.
@@ -38,9 +41,10 @@ TINY = {
               "--config.num_critics": "2", "--config.num_components": "2",
               "--config.behavior_num_components": "2"},
     "evaluate": {"--eval_episodes": "1"},
+    "tune": {"--eval_episodes": "1"},
     "export_policy": {},
 }
-NO_PROGRESS = ("make_dataset", "train", "evaluate")
+NO_PROGRESS = ("make_dataset", "train", "evaluate", "tune")
 
 
 def fenced(text: str, lang: str) -> list[str]:
@@ -118,18 +122,21 @@ def script_cmd(script: str, args: list[str]) -> list[str]:
 
 
 def run_page(workdir: pathlib.Path, tiny: bool) -> list[subprocess.CompletedProcess]:
-    """The page's commands in `workdir`, in order, then its python blocks; the commands
-    after training (which only read the run) side by side."""
+    """The page's commands in `workdir`, in order, then its python blocks. The sweeps that
+    only read the run (before `tune.py`, which changes the run's default knobs) run side by
+    side."""
     text = DOC.read_text()
     commands = [(s, shrink(s, a) if tiny else a) for s, a in script_commands(text)]
     done = []
     first = [c for c in commands if c[0] in ("make_dataset", "train")]
     rest = [c for c in commands if c[0] not in ("make_dataset", "train")]
+    tune_at = next((i for i, c in enumerate(rest) if c[0] == "tune"), len(rest))
     for script, args in first:
         done.append(run(script_cmd(script, args), workdir))
         assert done[-1].returncode == 0, (script, args, done[-1].stderr)
     with ThreadPoolExecutor(max_workers=2 if tiny else 1) as pool:
-        done += list(pool.map(lambda c: run(script_cmd(*c), workdir), rest))
+        done += list(pool.map(lambda c: run(script_cmd(*c), workdir), rest[:tune_at]))
+    done += [run(script_cmd(*c), workdir) for c in rest[tune_at:]]
     for result, (script, args) in zip(done[len(first):], rest):
         assert result.returncode == 0, (script, args, result.stderr)
     for code in fenced(text, "python"):
@@ -142,7 +149,7 @@ def test_every_command_is_setup_or_a_script_whose_flags_parse():
     text = DOC.read_text()
     lines = bash_lines(text)
     scripts = script_commands(text)
-    assert [s for s, _ in scripts] == ["make_dataset", "train", "evaluate", "evaluate",
+    assert [s for s, _ in scripts] == ["make_dataset", "train", "evaluate", "evaluate", "tune",
                                        "export_policy"]
     assert all(line.startswith(SETUP) or line.startswith(f"{PYTHON} experiments/")
                for line in lines), lines
@@ -159,28 +166,89 @@ def test_every_command_is_setup_or_a_script_whose_flags_parse():
         assert done.returncode == 0, (script, args, done.stderr[-2000:])
 
 
+def tables(text: str) -> list[tuple[str, str]]:
+    """`(file, header line)` of each markdown table on the page: the file is the last
+    `runs/walkthrough/....md` the page names before the table."""
+    out = []
+    for match in re.finditer(r"^\| .* \|\n\|(?:---\|)+\n", text, flags=re.M):
+        before = re.findall(r"runs/walkthrough(?:/[\w.\-]+)*\.md", text[:match.start()])
+        out.append((before[-1], match.group(0).splitlines()[0]))
+    return out
+
+
+def outputs(text: str) -> list[tuple[str, list[str]]]:
+    """`(script, lines)` of each plain ``` block that directly follows a block running a
+    script (its output as the page shows it); "python" for the python block's output."""
+    blocks = list(re.finditer(r"^```(\w*)\n(.*?)^```\n", text, flags=re.S | re.M))
+    out = []
+    for prev, block in zip(blocks, blocks[1:]):
+        if block.group(1) or text[prev.end():block.start()].strip():
+            continue
+        if prev.group(1) == "python":
+            out.append(("python", block.group(2).splitlines()))
+        elif prev.group(1) == "bash":
+            scripts = script_commands(prev.group(0))
+            if scripts:
+                out.append((scripts[-1][0], block.group(2).splitlines()))
+    return out
+
+
+def prefix(line: str) -> str:
+    """The words of an output line before its first number."""
+    return re.match(r"[^\d]*", line).group(0)
+
+
+def test_every_table_has_the_header_evaluate_writes():
+    from gem_jax import sweep_report
+
+    row = dict(variant="gem", num_candidates=64, top_k=1, source="actor", mode="zscore",
+               lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000.0, mass_scale=1.0,
+               support_model="gmm", normalized_score=1.0, normalized_score_seed_std=0.0,
+               support_z=0.0, violation=0.0, collapse_dist=0.0)
+    header = sweep_report.to_markdown([row]).splitlines()[0]
+    shown = tables(DOC.read_text())
+    assert [f for f, _ in shown] == ["runs/walkthrough/sweep/sweep.md",
+                                     "runs/walkthrough/ablation/sweep.md"]
+    assert all(h == header for _, h in shown), (header, shown)
+    assert header.count("|") == 20  # 19 columns
+
+
 def test_pictures_are_in_docs_img_named_as_the_files_the_commands_write():
     text = DOC.read_text()
     shown = images(text)
-    assert len(shown) == 3
+    assert len(shown) == 4
     for image in shown:
         path = DOC.parent / image
         assert path.is_file() and path.stat().st_size > 10_000, image
         assert source_of(text, image).startswith("runs/walkthrough/")  # named once, by name
 
 
-@pytest.mark.slow  # ~1-2 min on 2 cores; `make test-slow` runs it
+@pytest.mark.slow  # a few minutes on 2 cores; `make test-slow` runs it
 def test_walkthrough_runs_at_tiny_sizes(tmp_path):
-    run_page(tmp_path, tiny=True)
-    missing = [p for p in named_paths(DOC.read_text()) if not (tmp_path / p).exists()]
+    done = run_page(tmp_path, tiny=True)
+    text = DOC.read_text()
+    missing = [p for p in named_paths(text) if not (tmp_path / p).exists()]
     assert not missing
     run_dir = tmp_path / "runs" / "walkthrough"
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
-    text = DOC.read_text()
     for image in images(text):  # each picture's file was written again
         assert (tmp_path / source_of(text, image)).stat().st_size > 10_000, image
     table = (run_dir / "ablation" / "sweep.md").read_text()
     assert table.count("\n| ") == 3  # header + the two variants of the tiny run
+    for path, header in tables(text):  # each table as the file it shows begins
+        assert header in (tmp_path / path).read_text().splitlines(), (path, header)
+    stdout = {}
+    scripts = [s for s, _ in script_commands(text)] + ["python"] * len(fenced(text, "python"))
+    for script, result in zip(scripts, done):
+        stdout.setdefault(script, []).extend(result.stdout.splitlines())
+    shown = outputs(text)
+    assert [s for s, _ in shown] == ["make_dataset", "train", "tune", "export_policy", "python"]
+    for script, lines in shown:  # each line shown begins as a line the command printed
+        for line in lines:
+            assert any(out.startswith(prefix(line)) for out in stdout[script]), (script, line)
+    again = run(script_cmd("make_dataset", shrink(*script_commands(text)[0])), tmp_path)
+    assert again.returncode == 0, again.stderr  # after `make demo` built it: a success
+    assert again.stdout.startswith("gem/nav2d-v0 already built at "), again.stdout
 
 
 def regenerate(workdir: pathlib.Path) -> None:
