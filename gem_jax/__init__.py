@@ -4,6 +4,10 @@ Public names (other code depends on them; keep them stable):
 `GEMConfig`, `Batch`, `init_state`, `make_train_step`, `make_policy`, `policy_params`,
 `SelectKnobs`, `load_params`, `load_policy`, `export_policy`, plus `gem_jax.method.gmm.GMM`,
 `gem_jax.method.gmm.log_prob` and `gem_jax.method.select.zscore`.
+
+The package by role, imports flowing one way (tests/test_layers.py): `method/` (GEM
+itself) < `envs/`, `empo/` < `data/` < `presets.py` (a run's config) < `harness/` (runs,
+checkpoints, evaluation, export) < `analysis/` (sweeps, comparisons, diagnostics).
 """
 
 from gem_jax import envs as _envs  # noqa: F401  (registers gymnasium id gem_jax/Nav2D-v0)

@@ -1,8 +1,10 @@
 """`GEMConfig`: the one home of every default (method §1-5).
 
 Values the paper states are marked *paper*; values it lost (method §6 lists them) are marked
-*ours*: they are flags, never claims about the paper. Suite presets return modified
-copies; the CLI overrides single fields with `--config.<field>=<value>`.
+*ours*: they are flags, never claims about the paper. The suite and algorithm presets
+(`gem_jax.presets`) return modified copies; a run's config is put together there
+(`presets.build_config`), and the commands override single fields with
+`--config.<field>=<value>`.
 """
 
 from __future__ import annotations
