@@ -36,11 +36,12 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(PY) -m ruff check gem_jax experiments benchmarks tests
+	$(PY) -m ruff check gem_jax experiments benchmarks tests tools
 
+# Benchmarks are modules of the `benchmarks` package, run from the repository root.
 bench: $(STAMP)
-	$(PY) benchmarks/select_latency.py --json=benchmarks/results/select_latency_cpu.json
-	$(PY) benchmarks/train_throughput.py --json=benchmarks/results/train_throughput_cpu.json
+	$(PY) -m benchmarks.select_latency --json=benchmarks/results/select_latency_cpu.json
+	$(PY) -m benchmarks.train_throughput --json=benchmarks/results/train_throughput_cpu.json
 
 # The prepared GPU run (benchmarks/RESULTS.md, "The prepared GPU run"): a fresh copy on the
 # GPU machine, its own python3 (no venv); the dry run is the same at tiny sizes, anywhere.
@@ -54,10 +55,10 @@ bench-gpu-dry:
 	GEM_PYTHON=$(if $(wildcard $(PY)),$(PY),python3) bash benchmarks/gpu_suite.sh --dry
 
 bench-gpu-data: $(STAMP)
-	$(PY) benchmarks/gpu_data.py --dataset=maze2d-medium --out=benchmarks/data/maze2d-medium.npz
+	$(PY) -m benchmarks.gpu_data --dataset=maze2d-medium --out=benchmarks/data/maze2d-medium.npz
 
 bench-gpu-collect: $(STAMP)
-	$(PY) benchmarks/gpu_collect.py --from=$(FROM)
+	$(PY) -m benchmarks.gpu_collect --from=$(FROM)
 
 clean:
 	rm -rf $(VENV) runs

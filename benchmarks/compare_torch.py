@@ -8,7 +8,7 @@ and each measure keeps its fastest setting, so a thread count that suffers from 
 shared with other processes does not count against PyTorch; JAX uses its default
 threading. Speed-up = PyTorch time / JAX time (> 1: JAX faster).
 
-    python benchmarks/compare_torch.py --json=benchmarks/results/compare_torch_cpu.json
+    python -m benchmarks.compare_torch --json=benchmarks/results/compare_torch_cpu.json
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common, select_latency, train_throughput  # noqa: E402
+from benchmarks import common, select_latency, train_throughput
 
 FLAGS = flags.FLAGS
 

@@ -14,7 +14,7 @@ Runs on a machine with the project installed (and, to evaluate, the maze2d-mediu
 
 Results of a dry run, or figures not from a GPU, are refused unless `--force` (tests).
 
-    python benchmarks/gpu_collect.py --from=runs/bench-gpu
+    python -m benchmarks.gpu_collect --from=runs/bench-gpu
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from gem_jax import presets
+
 ROOT = pathlib.Path(__file__).absolute().parent.parent
-sys.path.insert(0, str(ROOT))
 
 FLAGS = flags.FLAGS
 
@@ -203,8 +204,8 @@ def rebuild_state(leaves: dict, meta: dict):
     import jax.numpy as jnp
 
     from benchmarks.gpu_suite import POLICY_PREFIXES, init_seeds
-    from gem_jax.config import from_config_dict
-    from gem_jax.train import ObsNorm
+    from gem_jax.method.learner import ObsNorm
+    from gem_jax.presets import from_config_dict
 
     config = from_config_dict(meta["config"])
     obs_dim, action_dim = int(meta["obs_dim"]), int(meta["action_dim"])
@@ -238,8 +239,8 @@ def cpu_row(table_path: pathlib.Path, env: str) -> dict:
 def write_run_dir(leaves: dict, meta: dict, run_dir: pathlib.Path, knobs: dict | None,
                   train: dict, overwrite: bool) -> dict:
     """An orbax run directory of the trained state; returns what was written."""
-    from gem_jax import checkpoint as ckpt
-    from gem_jax.config import from_config_dict
+    from gem_jax.harness import checkpoint as ckpt
+    from gem_jax.presets import from_config_dict
 
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
@@ -257,7 +258,7 @@ def write_run_dir(leaves: dict, meta: dict, run_dir: pathlib.Path, knobs: dict |
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.save(ckpt.make_manager(run_dir), step, state, run_meta)
     if knobs:
-        write_json(run_dir / ckpt.TUNED_FILE, knobs)
+        write_json(run_dir / presets.TUNED_FILE, knobs)
     write_json(run_dir / "config.json", {"env": meta["env"], "num_seeds": len(meta["seeds"]),
                                          "config": run_meta["config"]})
     return {"run_dir": str(run_dir), "step": step, "filled_from_init": filled}

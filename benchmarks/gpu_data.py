@@ -3,7 +3,7 @@
 The prepared accelerator run (`benchmarks/gpu_suite.sh`) trains on real data on a machine
 that has JAX but none of the dataset tooling (gymnasium, minari, mujoco). This module writes
 the flat transitions exactly as the training run puts them on the device
-(`gem_jax.runner.device_dataset`: float32, actions divided by the env's action half-width
+(`gem_jax.harness.runner.device_dataset`: float32, actions divided by the env's action half-width
 and clipped to [-1, 1]) into one `.npz`, and reads them back with numpy alone.
 
 Encoding (lossless): each float32 array is split into its four byte planes, column by
@@ -13,11 +13,12 @@ observations are stored only where they differ from the following row's observat
 a continuous trajectory they never do). A SHA-256 of every decoded array is kept and
 checked on load.
 
-    python benchmarks/gpu_data.py --dataset=maze2d-medium \
+    python -m benchmarks.gpu_data --dataset=maze2d-medium \
         --out=benchmarks/data/maze2d-medium.npz     # (`make bench-gpu-data`)
 
 `load_compact(path)` -> `(arrays, meta)`: `arrays` holds `observations`, `actions`,
-`rewards`, `next_observations`, `dones` (the `gem_jax.types.Batch` fields, float32 `[M, ...]`);
+`rewards`, `next_observations`, `dones` (the `gem_jax.method.types.Batch` fields, float32
+`[M, ...]`);
 `meta` the dataset's name, id, suite, dims, action scale, observation normaliser, episode
 length and reference scores.
 """
@@ -145,9 +146,9 @@ def from_dataset(name: str) -> tuple[dict, dict]:
 
     Needs the dataset tooling (`gem_jax.data`, gymnasium for the action scale); the
     observation normaliser is the suite preset's choice."""
-    from gem_jax.config import preset
     from gem_jax.data import load_dataset, resolve_name
-    from gem_jax.evaluation import action_scale
+    from gem_jax.harness.evaluation import action_scale
+    from gem_jax.presets import preset
 
     spec = resolve_name(name)
     normalize = preset(spec.suite).normalize_observations
@@ -195,7 +196,6 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import app, flags
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     flags.DEFINE_string("dataset", "maze2d-medium", "Dataset name (experiments/make_dataset.py "
                         "--list); it must be on disk.")
     flags.DEFINE_string("out", DEFAULT_PATH, "Output .npz path.")

@@ -23,7 +23,7 @@ come, so a run cut short still returns what it measured):
 and absl are imported (no gymnasium, minari, mujoco or ml_collections): each JSON lists the
 packages the part imported (`imported_packages`).
 
-    python benchmarks/gpu_suite.py --part=select --out=runs/bench-gpu [--dry]
+    python -m benchmarks.gpu_suite --part=select --out=runs/bench-gpu [--dry]
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from benchmarks import common, gpu_data
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.learner import ObsNorm, init_state, make_train_loop
+from gem_jax.method.types import Batch
+from gem_jax.presets import preset
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from benchmarks import common, gpu_data  # noqa: E402
-from gem_jax.config import GEMConfig, preset  # noqa: E402
-from gem_jax.train import ObsNorm, init_state, make_train_loop  # noqa: E402
-from gem_jax.types import Batch  # noqa: E402
 
 PARTS = ("select", "profile", "throughput", "diffusion", "train")
 FILES = {"select": "select_latency.json", "profile": "profile.json",

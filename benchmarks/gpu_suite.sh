@@ -25,6 +25,8 @@ for arg in "$@"; do
 done
 
 PY="${GEM_PYTHON:-python3}"
+# No install here: the repository root on the path makes gem_jax and benchmarks importable.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$DRY" = 1 ]; then OUT="${OUT:-runs/bench-gpu-dry}"; else OUT="${OUT:-runs/bench-gpu}"; fi
 BUDGET="${GEM_GPU_BUDGET_S:-470}"
 mkdir -p "$OUT"

@@ -14,7 +14,7 @@ that does not scale with the network (dispatch, optimiser bookkeeping, sampling)
 train call, and lists the compiled HLO ops that take the most time in them, each with its
 output shape from the HLO text (the traces open in TensorBoard's profile plugin or Perfetto).
 
-    python benchmarks/profile_hotpath.py --torch --json=benchmarks/results/profile_cpu.json
+    python -m benchmarks.profile_hotpath --torch --json=benchmarks/results/profile_cpu.json
 """
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common, train_throughput  # noqa: E402
-from gem_jax import SelectKnobs, gmm, init_state, make_policy, policy_params  # noqa: E402
-from gem_jax.networks import make_networks  # noqa: E402
-from gem_jax.select import lcb, top_k_mean, zscore  # noqa: E402
-from gem_jax.train import make_train_loop, make_update, sample_batch  # noqa: E402
+from benchmarks import common, train_throughput
+from gem_jax import SelectKnobs, gmm, init_state, make_policy, policy_params
+from gem_jax.method.learner import make_train_loop, make_update, sample_batch
+from gem_jax.method.networks import make_networks
+from gem_jax.method.select import lcb, top_k_mean, zscore
 
 FLAGS = flags.FLAGS
 

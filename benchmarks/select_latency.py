@@ -6,7 +6,7 @@ blocking calls and report the median and the interquartile spread. Memory: the c
 program's temporary / argument / output bytes (`compiled.memory_analysis()`, every
 backend) and the process-wide peak device bytes where the backend reports them (GPU).
 
-    python benchmarks/select_latency.py --num_candidates=1,64,1024,2048,8192 \
+    python -m benchmarks.select_latency --num_candidates=1,64,1024,2048,8192 \
         --json=benchmarks/results/select_latency_cpu.json
 
 Writes the JSON, a markdown table beside it (`.md`) and a plot (`.png`, or `--plot`).
@@ -22,9 +22,8 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common  # noqa: E402
-from gem_jax import SelectKnobs, init_state, make_policy, policy_params  # noqa: E402
+from benchmarks import common
+from gem_jax import SelectKnobs, init_state, make_policy, policy_params
 
 FLAGS = flags.FLAGS
 

@@ -6,7 +6,7 @@ on device from a synthetic dataset of the given sizes). For S > 1 seeds the pure
 (`in_axes=(0, None)`) and jitted with the state donated. Compile time is reported apart;
 the first call after compiling is a discarded warm-up.
 
-    python benchmarks/train_throughput.py --num_seeds=1,4 \
+    python -m benchmarks.train_throughput --num_seeds=1,4 \
         --json=benchmarks/results/train_throughput_cpu.json
 
 `steps_per_s` counts one seed's gradient steps per second; `total_steps_per_s` = S x that.
@@ -14,17 +14,15 @@ the first call after compiling is a discarded warm-up.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common  # noqa: E402
-from gem_jax import Batch, init_state  # noqa: E402
-from gem_jax.train import make_fused_train_step, make_train_loop  # noqa: E402
+from benchmarks import common
+from gem_jax import Batch, init_state
+from gem_jax.method.learner import make_fused_train_step, make_train_loop
 
 FLAGS = flags.FLAGS
 

@@ -21,9 +21,9 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from gem_jax.cluster_metrics import adjusted_rand_index, rand_index
 from gem_jax.data import load_dataset
-from gem_jax.empo import EMPOConfig, fit_empo, heuristic_ablation
+from gem_jax.empo.clustering import EMPOConfig, fit_empo, heuristic_ablation
+from gem_jax.empo.metrics import adjusted_rand_index, rand_index
 
 _DEFAULTS = EMPOConfig()
 FLAGS = flags.FLAGS

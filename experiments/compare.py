@@ -3,7 +3,7 @@
     python experiments/compare.py --env=nav2d --algos=bc,iql,gem --seeds=3 --steps=20000 \
         --eval_episodes=10 --out=runs/compare_nav2d
 
-Every algorithm is a preset of the same framework (`gem_jax.config.ALGORITHMS`): same
+Every algorithm is a preset of the same framework (`gem_jax.method.config.ALGORITHMS`): same
 networks, losses, data, evaluation and checkpoints. Seeds run side by side in one program.
 Writes `compare.csv`, `compare.md` (normalised score mean +- std over seeds, SupportZ,
 Violation, CollapseDist, train steps/s, select latency; the settings used) and
@@ -14,14 +14,12 @@ shows the algorithms side by side); with `--log_to=wandb` the runs form one W&B 
 
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import ALGOS, absl_main, build_config, define_config_flag  # noqa: E402
+from gem_jax.harness.cli import ALGOS, absl_main, define_config_flag
+from gem_jax.presets import build_config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "nav2d", "Dataset name.")
@@ -39,7 +37,7 @@ define_config_flag()
 
 
 def body() -> int:
-    from gem_jax.compare import compare
+    from gem_jax.analysis.compare import compare
 
     unknown = sorted(set(FLAGS.algos) - set(ALGOS))
     if unknown:

@@ -12,16 +12,12 @@ learning curve and summary.json are.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "runs/demo", "Run directory written by experiments/train.py.")
@@ -62,7 +58,7 @@ def behaviour_scores(dataset) -> dict[str, float]:
 
 
 def report(workdir: pathlib.Path) -> list[str]:
-    from gem_jax.runner import open_dataset
+    from gem_jax.harness.runner import open_dataset
 
     path = workdir / "summary.json"
     if not path.is_file():

@@ -4,7 +4,7 @@
     python experiments/diagnose.py --workdir=runs/pointmaze_gem --iql_workdir=runs/pointmaze_iql
 
 For every seed of the newest (or `--step`) checkpoint, on `--num_states` dataset states
-(`gem_jax.diagnostics`): sigma of each actor / behavior component per action dim and how
+(`gem_jax.analysis.diagnostics`): sigma of each actor / behavior component per action dim and how
 many sit at the `log_std_min` floor, component means on the box edge, the share of dataset
 action coordinates on the edge, gating entropy and max weight, the share of advantage
 weights at `exp_adv_max`, distinct candidates among the N + 1 and the spread of the LCB
@@ -19,15 +19,11 @@ enters the goal disc and how long it stays. Writes `<workdir>/diagnose.json` and
 
 from __future__ import annotations
 
-import os
 import pathlib
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -43,8 +39,8 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def load_run(workdir: str, step: int | None):
-    from gem_jax import checkpoint
-    from gem_jax.config import from_config_dict
+    from gem_jax.harness import checkpoint
+    from gem_jax.presets import from_config_dict
 
     state, meta = checkpoint.restore(workdir, step)
     return state, meta, from_config_dict(meta["config"])
@@ -55,9 +51,9 @@ def rollout_goal(dataset, config, params, num_candidates, episodes, seed, progre
     import jax
     import numpy as np
 
-    from gem_jax.diagnostics import goal_report
-    from gem_jax.evaluation import action_scale, rollout_gym
-    from gem_jax.select import SelectKnobs, make_policy
+    from gem_jax.analysis.diagnostics import goal_report
+    from gem_jax.harness.evaluation import action_scale, rollout_gym
+    from gem_jax.method.select import SelectKnobs, make_policy
 
     env = dataset.make_env()
     scale = action_scale(env)
@@ -79,10 +75,10 @@ def diagnose(workdir: str) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from gem_jax import diagnostics as diag
-    from gem_jax.networks import make_networks
-    from gem_jax.runner import open_dataset
-    from gem_jax.select import SelectKnobs, policy_params, seed_params
+    from gem_jax.analysis import diagnostics as diag
+    from gem_jax.harness.runner import open_dataset
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import SelectKnobs, policy_params, seed_params
 
     state, meta, config = load_run(workdir, FLAGS.step)
     dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
@@ -198,7 +194,7 @@ def markdown(report: dict) -> str:
 
 
 def body() -> int:
-    from gem_jax.runlog import write_json
+    from gem_jax.harness.runlog import write_json
 
     if not FLAGS.workdir:
         raise ValueError("--workdir is required (a run directory written by train.py).")

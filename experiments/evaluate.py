@@ -19,16 +19,14 @@ schedule; the run's own setting starred) and `ablation.png` (the variants).
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main, bool_list  # noqa: E402
+from gem_jax import presets
+from gem_jax.harness.cli import absl_main, bool_list
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -86,13 +84,13 @@ def grid_flags() -> dict:
 
 
 def body() -> int:
-    from gem_jax import checkpoint as ckpt
-    from gem_jax import sweep, sweep_report
-    from gem_jax.config import from_config_dict
+    from gem_jax.analysis import sweep, sweep_report
     from gem_jax.data import resolve_name
-    from gem_jax.runlog import write_json
-    from gem_jax.runner import check_workdir, empo_support, open_dataset
-    from gem_jax.select import policy_params
+    from gem_jax.harness import checkpoint as ckpt
+    from gem_jax.harness.runlog import write_json
+    from gem_jax.harness.runner import check_workdir, empo_support, open_dataset
+    from gem_jax.method.select import policy_params
+    from gem_jax.presets import from_config_dict
 
     if not FLAGS.workdir:
         raise ValueError("--workdir is required: the run directory to evaluate.")
@@ -100,7 +98,7 @@ def body() -> int:
         raise ValueError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}.")
     knobs = grid_flags()
     step, meta = ckpt.read_meta(FLAGS.workdir, FLAGS.step)
-    config = ckpt.with_tuned_knobs(from_config_dict(meta["config"]), FLAGS.workdir)
+    config = presets.with_tuned_knobs(from_config_dict(meta["config"]), FLAGS.workdir)
     env = FLAGS.env or meta["env"]
     settings, skipped = sweep.make_grid(config, **knobs)
     sweep.check_mass_scale(resolve_name(env).suite, [s.mass_scale for s in settings])

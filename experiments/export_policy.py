@@ -13,13 +13,10 @@ Writes `<out>` (serialised `jax.export.Exported`, parameters embedded) and `<out
 from __future__ import annotations
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -37,7 +34,7 @@ flags.mark_flag_as_required("workdir")
 
 
 def body() -> int:
-    from gem_jax.export import export_policy
+    from gem_jax.harness.export import export_policy
 
     out = FLAGS.out or os.path.join(FLAGS.workdir, f"policy_seed{FLAGS.seed_index}.bin")
     knobs = {name: getattr(FLAGS, name) for name in ("top_k", "lcb_lambda", "beta_start",

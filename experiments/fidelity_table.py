@@ -25,15 +25,11 @@ against N).
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("run", [], "ENV:ALGO:WORKDIR, repeatable; ALGO may be LABEL=ALGO (a "
@@ -216,7 +212,7 @@ def plot(sweep, path: pathlib.Path) -> None:
 
 
 def body() -> int:
-    from gem_jax.runlog import write_json
+    from gem_jax.harness.runlog import write_json
 
     if not FLAGS.run:
         raise ValueError("Give at least one --run=ENV:ALGO:WORKDIR.")

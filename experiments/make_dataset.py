@@ -20,8 +20,8 @@ import time
 from absl import app, flags
 
 from gem_jax import data
-from gem_jax.cli import absl_main
 from gem_jax.data import load, storage
+from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(

@@ -13,7 +13,7 @@ datasets (default: the `-medium` ones) the ablations and the mass-scale robustne
 `<out>.{json,md}` and `<out>_vs_n.png`, and the mass-scale rows go to `<out>_mass.{json,md,png}`.
 
 Rerunning continues: a stage is skipped when its output exists and names the run's final
-step (gem_jax/suite.py), so an interrupted queue loses at most the stage it was in (and a
+step (gem_jax/harness/suite.py), so an interrupted queue loses at most the stage it was in (and a
 training run only the steps since its last checkpoint). Keep `--root` outside the work tree.
 Raising `--steps` later trains the runs on and redoes their tune and sweeps.
 """
@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main  # noqa: E402
+from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("suite", None, "A suite's datasets, tier by tier: locomotion | maze2d.")
@@ -64,7 +61,7 @@ flags.DEFINE_bool("status", False, "Print where the queue stands and exit.")
 def make_plan():
     import shlex
 
-    from gem_jax import suite
+    from gem_jax.harness import suite
 
     names = []
     if FLAGS.suite:
@@ -108,8 +105,8 @@ def gather(plan, out: pathlib.Path) -> None:
     """The table of every finished run, and the mass-scale rows."""
     import subprocess
 
-    from gem_jax import suite
-    from gem_jax.runlog import write_json
+    from gem_jax.harness import suite
+    from gem_jax.harness.runlog import write_json
 
     runs = suite.table_runs(plan)
     if not runs:
@@ -130,7 +127,7 @@ def gather(plan, out: pathlib.Path) -> None:
 
 
 def body() -> int:
-    from gem_jax import suite
+    from gem_jax.harness import suite
 
     plan, out = make_plan()
     if FLAGS.status:

@@ -13,22 +13,12 @@ The suite preset (locomotion / maze2d / antmaze / nav2d) follows the dataset fam
 
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import (  # noqa: E402
-    ALGOS,
-    build_config,
-    define_config_flag,
-    exit_now,
-    guard,
-    quiet_logs,
-    run_cli,
-)
+from gem_jax.harness.cli import ALGOS, define_config_flag, exit_now, guard, quiet_logs, run_cli
+from gem_jax.presets import build_config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("env", "nav2d", "Dataset: a D4RL name, a Minari id, or a local build (nav2d).")

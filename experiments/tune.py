@@ -16,15 +16,13 @@ as the run's selection defaults from then on.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from gem_jax.cli import absl_main, bool_list  # noqa: E402
+from gem_jax import presets
+from gem_jax.harness.cli import absl_main, bool_list
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Run directory written by experiments/train.py.")
@@ -56,12 +54,12 @@ def env_seed_range(seed: int, num_seeds: int, episodes: int) -> tuple[int, int]:
 
 
 def body() -> int:
-    from gem_jax import checkpoint as ckpt
-    from gem_jax import sweep
-    from gem_jax.config import from_config_dict
-    from gem_jax.runlog import write_json
-    from gem_jax.runner import open_dataset
-    from gem_jax.select import policy_params
+    from gem_jax.analysis import sweep
+    from gem_jax.harness import checkpoint as ckpt
+    from gem_jax.harness.runlog import write_json
+    from gem_jax.harness.runner import open_dataset
+    from gem_jax.method.select import policy_params
+    from gem_jax.presets import from_config_dict
 
     if not FLAGS.workdir:
         raise ValueError("--workdir is required: the run directory to tune.")
@@ -98,10 +96,10 @@ def body() -> int:
     best = max(range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
     keep = ("normalized_score", "normalized_score_seed_std", "seed_scores", "support_z",
             "violation", "collapse_dist")
-    rows = [{**{k: v[k] for k in ckpt.TUNED_KEYS},
+    rows = [{**{k: v[k] for k in presets.TUNED_KEYS},
              "validation": {k: v[k] for k in keep}, "test": {k: t[k] for k in keep}}
             for v, t in zip(val_rows, test_rows)]
-    chosen = {k: val_rows[best][k] for k in ckpt.TUNED_KEYS}
+    chosen = {k: val_rows[best][k] for k in presets.TUNED_KEYS}
     report = {
         "workdir": str(FLAGS.workdir), "env": meta["env"], "step": step,
         "episodes_per_seed": FLAGS.eval_episodes, "num_seeds": num_seeds,
@@ -112,7 +110,7 @@ def body() -> int:
     }
     out = pathlib.Path(FLAGS.workdir)
     write_json(out / "tune.json", report)
-    write_json(out / ckpt.TUNED_FILE, {**chosen, "chosen_by": "experiments/tune.py "
+    write_json(out / presets.TUNED_FILE, {**chosen, "chosen_by": "experiments/tune.py "
                                        "(best mean validation score)", "step": step})
     print(f"chosen on validation: {chosen}")
     print(f"validation {rows[best]['validation']['normalized_score']:.1f}, "

@@ -9,9 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from gem_jax import sac
 from gem_jax.data import antmaze_sac_build as ant
 from gem_jax.data import build_dataset, load_dataset, locomotion, names, resolve_name, storage
+from gem_jax.data.behavior import sac
 from gem_jax.data.maze_controller import MOVES, WaypointController, free_cells
 
 
@@ -234,7 +234,7 @@ def _script(*args, env=None):
 
     root = pathlib.Path(__file__).resolve().parents[1]
     return subprocess.run(
-        [sys.executable, str(root / "experiments" / "ship_ant_policy.py"), *args],
+        [sys.executable, str(root / "tools" / "ship_ant_policy.py"), *args],
         capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
     )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""gem_jax/audits.py and the config's validation, against hand-computed numbers."""
+"""gem_jax/method/audits.py and the config's validation, against hand-computed numbers."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from scipy import stats
 
 from gem_jax import GEMConfig, audits
-from gem_jax import gmm as G
-from gem_jax.config import from_config_dict, preset, to_config_dict
+from gem_jax.method import gmm as G
+from gem_jax.presets import from_config_dict, preset, to_config_dict
 
 
 def test_support_violation_collapse_by_hand():

@@ -1,13 +1,13 @@
-"""gem_jax/behavior_fit.py: seed-vmapped GMM fits and the NLL gap (method §4)."""
+"""gem_jax/analysis/behavior_fit.py: seed-vmapped GMM fits and the NLL gap (method §4)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gem_jax import audits
-from gem_jax.behavior_fit import behavior_model, fit_behavior, nll_gaps
-from gem_jax.config import GEMConfig
+from gem_jax.analysis.behavior_fit import behavior_model, fit_behavior, nll_gaps
+from gem_jax.method import audits
+from gem_jax.method.config import GEMConfig
 
 
 def bimodal(m: int = 4096):

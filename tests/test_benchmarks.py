@@ -13,12 +13,12 @@ import sys
 import jax
 import numpy as np
 import pytest
+from toy import two_mode_bandit
 
 from gem_jax import GEMConfig, SelectKnobs, init_state, policy_params
-from gem_jax.networks import make_networks
-from gem_jax.select import score_candidates
-from gem_jax.toy import two_mode_bandit
-from gem_jax.train import make_update, sample_batch
+from gem_jax.method.learner import make_update, sample_batch
+from gem_jax.method.networks import make_networks
+from gem_jax.method.select import score_candidates
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--hidden=16", "--obs_dim=3", "--action_dim=2", "--num_critics=2", "--num_components=2"]

@@ -13,9 +13,10 @@ import optax
 import pytest
 from scipy import stats
 
-from gem_jax import gmm as G
-from gem_jax.config import GEMConfig, from_config_dict, iql, to_config_dict
-from gem_jax.networks import GMMPolicy, clamp_log_std
+from gem_jax.method import gmm as G
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.networks import GMMPolicy, clamp_log_std
+from gem_jax.presets import from_config_dict, iql, to_config_dict
 
 
 def test_censored_log_prob_matches_scipy():

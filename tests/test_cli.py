@@ -60,7 +60,7 @@ def finish(proc, timeout: float = 900) -> Done:
 
 
 def leaves(workdir):
-    from gem_jax import checkpoint as ckpt
+    from gem_jax.harness import checkpoint as ckpt
 
     state, _ = ckpt.restore(workdir)
     return [np.asarray(x) for x in jax.tree.leaves(state)]
@@ -88,7 +88,7 @@ def runs(tiny_nav2d, tmp_path_factory):
                         "--eval_episodes=2", "--num_candidates=0,4",
                         "--variants=gem,no_anchor", "--beta_start=0,1", "--candidate_means=false",
                         "--noprogress"),
-        "trace": launch("nav2d_trace", f"--workdir={full}", f"--out={root / 'trace'}"),
+        "trace": launch("probes/nav2d_trace", f"--workdir={full}", f"--out={root / 'trace'}"),
     }
     done = {name: finish(p) for name, p in second.items()}
     return dict(root=root, full=full, killed=killed, full_run=res_full,
@@ -103,7 +103,7 @@ def extra(runs):
         "empo_sweep": launch("evaluate", f"--workdir={full}", f"--out={root / 'sweep_empo'}",
                              "--eval_episodes=1", "--num_candidates=4",
                              "--support_model=gmm,empo", "--noprogress"),
-        "nll": launch("nll_gap", "--num_components=1,2", "--seeds=2", "--steps=300",
+        "nll": launch("probes/nll_gap", "--num_components=1,2", "--seeds=2", "--steps=300",
                       "--hidden_dims=16,16", "--eval_pairs=4096", f"--out={root / 'nll'}",
                       "--noprogress"),
     }
@@ -209,8 +209,8 @@ def test_nll_gap_table(runs, extra):
 
 def test_divergence_stops_naming_loss_and_step_and_keeps_checkpoints(runs, tmp_path, monkeypatch):
     """Resume the run on data whose rewards are NaN: the guard stops at the first step."""
-    from gem_jax import runner
-    from gem_jax.config import GEMConfig
+    from gem_jax.harness import runner
+    from gem_jax.method.config import GEMConfig
 
     work = tmp_path / "diverge"
     shutil.copytree(runs["full"], work)
@@ -261,8 +261,8 @@ def bad(tiny_nav2d, tmp_path_factory):
         "steps": ("train", [w("k5"), "--steps=-5"], None),
         "workdir": ("train", [f"--workdir={root / 'a_file' / 'run'}", *TINY], None),
         "no_checkpoint": ("evaluate", [w("empty")], None),
-        "nll_k": ("nll_gap", ["--num_components=2,0", f"--out={root / 'n'}"], None),
-        "nll_env": ("nll_gap", ["--env=nav2dd", f"--out={root / 'n'}"], None),
+        "nll_k": ("probes/nll_gap", ["--num_components=2,0", f"--out={root / 'n'}"], None),
+        "nll_env": ("probes/nll_gap", ["--env=nav2dd", f"--out={root / 'n'}"], None),
     }
     return root, run_batch(cases)
 

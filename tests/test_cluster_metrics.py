@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gem_jax.cluster_metrics import adjusted_rand_index, contingency_table, rand_index
+from gem_jax.empo.metrics import adjusted_rand_index, contingency_table, rand_index
 
 
 def test_identical_and_relabelled_partitions_score_one():

@@ -6,9 +6,8 @@ import os
 
 import pytest
 
-from gem_jax.cli import build_config
-from gem_jax.compare import compare
-from gem_jax.config import to_config_dict
+from gem_jax.analysis.compare import compare
+from gem_jax.presets import build_config, to_config_dict
 
 
 def test_baseline_presets_keep_their_definition():
@@ -107,7 +106,7 @@ def test_maze2d_preset_support_weight_rises_from_zero_to_three():
     episode's start (the LCB alone), 1.5 half way, 3 from T on; explicit flags still win."""
     import jax.numpy as jnp
 
-    from gem_jax.select import beta_schedule
+    from gem_jax.method.select import beta_schedule
 
     empty = to_config_dict(__import__("gem_jax").GEMConfig())
     cfg = build_config("maze2d-medium", empty, [])
@@ -142,7 +141,7 @@ def test_nav2d_preset_settles_the_critic_four_times_faster():
     unsettled critic"), for GEM and its IQL baseline alike; other suites keep the paper's
     0.005 and an explicit flag restores it."""
     from gem_jax import GEMConfig
-    from gem_jax.config import iql
+    from gem_jax.presets import iql
 
     empty = to_config_dict(GEMConfig())
     assert build_config("nav2d", empty, []).target_update_rate == 0.02

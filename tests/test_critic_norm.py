@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gem_jax.config import GEMConfig
-from gem_jax.networks import make_networks
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.networks import make_networks
 
 HIDDEN = (32, 32)
 SCALES = (1.0, 1e2, 1e3, 1e4)

@@ -1,10 +1,10 @@
-"""Ground truth for the critic (experiments/critic_truth.py): Monte-Carlo returns of one-step
+"""Ground truth for the critic (experiments/probes/critic_truth.py): Monte-Carlo returns of one-step
 deviations from set states of a PointMaze, and the predicted-vs-true report, by hand."""
 
 import numpy as np
 import pytest
 
-from gem_jax import diagnostics as diag
+from gem_jax.analysis import diagnostics as diag
 
 
 def test_deviation_report_by_hand():
@@ -41,7 +41,7 @@ def test_returns_from_set_states_by_hand():
     import jax.numpy as jnp
 
     from gem_jax.data.envs import maze2d_set_state
-    from gem_jax.evaluation import returns_from_states
+    from gem_jax.harness.evaluation import returns_from_states
 
     env = point_maze()
     env.reset(seed=0)
@@ -70,7 +70,7 @@ def test_rollout_records_the_observations_acted_on():
     import jax
     import jax.numpy as jnp
 
-    from gem_jax.evaluation import rollout_gym
+    from gem_jax.harness.evaluation import rollout_gym
 
     seen = []
 

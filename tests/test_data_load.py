@@ -11,7 +11,8 @@ import minari
 import numpy as np
 import pytest
 
-from gem_jax.data import builders, conventions, load, load_dataset, sample_batch, storage
+from gem_jax.data import builders, conventions, load, load_dataset, storage
+from gem_jax.method.learner import sample_batch
 
 
 @pytest.fixture(autouse=True)

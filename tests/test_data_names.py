@@ -2,7 +2,7 @@
 
 import pytest
 
-from gem_jax import config
+from gem_jax import presets
 from gem_jax.data import build_dataset, list_datasets, names, resolve_name
 
 
@@ -36,7 +36,7 @@ def test_name_mapping(name, minari_id, suite):
     spec = resolve_name(name)
     assert spec.dataset_id == minari_id
     assert spec.suite == suite
-    assert suite in config.PRESETS  # the suite is a GEMConfig preset name
+    assert suite in presets.PRESETS  # the suite is a GEMConfig preset name
 
 
 def test_official_names_never_point_at_local_builds():

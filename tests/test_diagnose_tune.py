@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gem_jax import diagnostics as diag
+from gem_jax import presets
+from gem_jax.analysis import diagnostics as diag
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = [
@@ -76,8 +77,8 @@ def test_diagnose_reports_every_seed(tiny_run):
 
 
 def test_tune_picks_on_validation_and_reports_test(tiny_run):
-    from gem_jax import checkpoint as ckpt
-    from gem_jax.config import from_config_dict
+    from gem_jax.harness import checkpoint as ckpt
+    from gem_jax.presets import from_config_dict
 
     done = run("tune", f"--workdir={tiny_run}", "--eval_episodes=2", "--num_candidates=4",
                "--lcb_lambda=0,1", "--beta_start=0,2", "--beta_end=0", "--noprogress")
@@ -86,12 +87,12 @@ def test_tune_picks_on_validation_and_reports_test(tiny_run):
     rows = report["rows"]
     assert len(rows) == 4  # 2 lambda x 2 beta_0
     best = max(rows, key=lambda r: r["validation"]["normalized_score"])
-    assert report["chosen"] == {k: best[k] for k in ckpt.TUNED_KEYS}
+    assert report["chosen"] == {k: best[k] for k in presets.TUNED_KEYS}
     assert report["chosen_test"] == best["test"]
     (v_lo, v_hi), (t_lo, t_hi) = report["validation_env_seeds"], report["test_env_seeds"]
     assert v_hi <= t_lo or t_hi <= v_lo  # disjoint env seeds
     _, meta = ckpt.read_meta(tiny_run)
-    tuned = ckpt.with_tuned_knobs(from_config_dict(meta["config"]), tiny_run)
+    tuned = presets.with_tuned_knobs(from_config_dict(meta["config"]), tiny_run)
     assert (tuned.lcb_lambda, tuned.beta_start) == (best["lcb_lambda"], best["beta_start"])
 
     overlap = run("tune", f"--workdir={tiny_run}", "--eval_episodes=2", "--test_seed=1")
@@ -158,8 +159,8 @@ def test_extra_candidate_scorer_against_plain_selection():
     import jax
 
     from gem_jax import GEMConfig, SelectKnobs, init_state, make_policy, policy_params
-    from gem_jax.networks import make_networks
-    from gem_jax.select import candidate_set, score_candidates
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import candidate_set, score_candidates
 
     cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
                     behavior_num_components=2, candidate_means=True)
@@ -194,15 +195,15 @@ def test_extra_candidate_scorer_against_plain_selection():
 
 
 def test_q_landscape_grid_and_controller_value():
-    """experiments/q_landscape.py: a 9 x 9 grid over the box, the PD controller's action
+    """experiments/probes/q_landscape.py: a 9 x 9 grid over the box, the PD controller's action
     toward the goal, and LCBs equal to a direct ensemble evaluation."""
     import jax
 
     from gem_jax import GEMConfig, init_state, policy_params
-    from gem_jax.networks import make_networks
-    from gem_jax.select import lcb
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import lcb
 
-    module = diag  # the pure functions behind experiments/q_landscape.py
+    module = diag  # the pure functions behind experiments/probes/q_landscape.py
     cfg = GEMConfig(hidden_dims=(8, 8), num_critics=3, num_components=2, behavior_num_components=2)
     params = policy_params(init_state(jax.random.PRNGKey(0), cfg, obs_dim=4, action_dim=2))
     nets = make_networks(cfg, 2)
@@ -224,7 +225,7 @@ def test_actor_modes_by_hand():
     import jax
 
     from gem_jax import GEMConfig, init_state, policy_params
-    from gem_jax.networks import make_networks
+    from gem_jax.method.networks import make_networks
 
     cfg = GEMConfig(hidden_dims=(8, 8), num_critics=3, num_components=3, behavior_num_components=2)
     params = policy_params(init_state(jax.random.PRNGKey(4), cfg, obs_dim=4, action_dim=2))
@@ -246,8 +247,8 @@ def test_candidate_report_by_hand():
     import jax
 
     from gem_jax import GEMConfig, SelectKnobs, init_state, policy_params
-    from gem_jax.networks import make_networks
-    from gem_jax.select import candidate_set
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import candidate_set
 
     cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
                     behavior_num_components=2)
@@ -285,7 +286,7 @@ def test_anchor_vs_mean_by_hand():
     import jax
 
     from gem_jax import GEMConfig, init_state, policy_params
-    from gem_jax.networks import make_networks
+    from gem_jax.method.networks import make_networks
 
     cfg = GEMConfig(hidden_dims=(8, 8), num_critics=2, num_components=3)
     one = cfg.replace(num_components=1)
@@ -323,9 +324,9 @@ def test_heldout_gain_by_hand_and_invariants():
     import jax
 
     from gem_jax import GEMConfig, SelectKnobs, init_state, policy_params
-    from gem_jax import gmm as gmm_lib
-    from gem_jax.networks import make_networks
-    from gem_jax.select import candidate_set
+    from gem_jax.method import gmm as gmm_lib
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import candidate_set
 
     cfg = GEMConfig(hidden_dims=(16, 16), num_critics=3, num_components=2,
                     behavior_num_components=2, candidate_means=True)
@@ -382,7 +383,7 @@ def test_value_audit_by_hand():
 
 
 def test_selection_curve_reads_sweeps_by_folder_or_file(tmp_path):
-    """experiments/selection_curve.py: a folder and a sweep.json, out of step order."""
+    """experiments/probes/selection_curve.py: a folder and a sweep.json, out of step order."""
     row = {"variant": "gem", "num_candidates": 64, "top_k": 1, "source": "actor",
            "mode": "zscore", "lcb_lambda": 1.0, "beta_start": 1.0, "beta_end": 0.1,
            "horizon": 1000.0, "mass_scale": 1.0, "support_model": "gmm",
@@ -395,7 +396,7 @@ def test_selection_curve_reads_sweeps_by_folder_or_file(tmp_path):
         (folder / "sweep.json").write_text(json.dumps({"env": "nav2d", "step": step, "rows": rows}))
     out = tmp_path / "curve"
     sweeps = f"{tmp_path / 's60000'},{tmp_path / 's20000' / 'sweep.json'}"
-    proc = run("selection_curve", f"--sweeps={sweeps}", f"--out={out}")
+    proc = run("probes/selection_curve", f"--sweeps={sweeps}", f"--out={out}")
     assert proc.returncode == 0, proc.stderr
     lines = (out / "curve.md").read_text().splitlines()
     assert lines[2] == "| setting | 20000 | 60000 |"
@@ -403,5 +404,5 @@ def test_selection_curve_reads_sweeps_by_folder_or_file(tmp_path):
     record = json.loads((out / "curve.json").read_text())
     assert [r["step"] for r in record["settings"][0]["rows"]] == [20000, 60000]
     assert (out / "curve.png").stat().st_size > 1000
-    bad = run("selection_curve", f"--sweeps={tmp_path / 'missing'}", f"--out={out}")
+    bad = run("probes/selection_curve", f"--sweeps={tmp_path / 'missing'}", f"--out={out}")
     assert bad.returncode != 0 and "not found" in bad.stderr

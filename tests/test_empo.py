@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gem_jax.cluster_metrics import adjusted_rand_index, rand_index
-from gem_jax.empo import (
+from gem_jax.empo.clustering import (
     EMPOConfig,
     check_episode_ids,
     e_step,
@@ -17,7 +16,8 @@ from gem_jax.empo import (
     momentum_update,
     random_hard_responsibilities,
 )
-from gem_jax.empo_model import cluster_log_probs, init_model
+from gem_jax.empo.metrics import adjusted_rand_index, rand_index
+from gem_jax.empo.model import cluster_log_probs, init_model
 
 
 def two_behaviors(seed: int, num_trajectories: int = 40, length: int = 25):

@@ -5,16 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
-from gem_jax.empo import EMPOConfig
-from gem_jax.empo_model import classifier_log_probs, cluster_gaussians, init_model
-from gem_jax.empo_support import (
+from gem_jax.empo.clustering import EMPOConfig
+from gem_jax.empo.model import classifier_log_probs, cluster_gaussians, init_model
+from gem_jax.empo.support import (
     empo_gmm,
     empo_log_prob,
     fit_empo_support,
     load_support,
     save_support,
 )
-from gem_jax.types import Batch
+from gem_jax.method.types import Batch
 
 
 def _model(action_dim: int = 2, seed: int = 0):

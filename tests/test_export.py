@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import gem_jax
-from gem_jax import checkpoint as ckpt
-from gem_jax import gmm
-from gem_jax.config import GEMConfig
-from gem_jax.networks import make_networks
-from gem_jax.runner import init_seeds
-from gem_jax.select import SelectKnobs, make_policy, policy_params
-from gem_jax.train import ObsNorm
+from gem_jax.harness import checkpoint as ckpt
+from gem_jax.harness.runner import init_seeds
+from gem_jax.method import gmm
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.learner import ObsNorm
+from gem_jax.method.networks import make_networks
+from gem_jax.method.select import SelectKnobs, make_policy, policy_params
 
 OBS_DIM, ACTION_DIM, BATCH = 3, 2, 5
 SCALE = np.array([0.5, 2.0], np.float32)  # per-dimension env half-widths

@@ -1,4 +1,4 @@
-"""gem_jax/gmm.py against scipy references and Monte-Carlo moments."""
+"""gem_jax/method/gmm.py against scipy references and Monte-Carlo moments."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp, softmax
 
-from gem_jax import gmm as G
+from gem_jax.method import gmm as G
 
 
 def random_gmm(rng, batch=(), k=3, a=2):

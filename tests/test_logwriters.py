@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from gem_jax import logwriters
+from gem_jax.harness import logwriters
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = [

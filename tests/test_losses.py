@@ -1,4 +1,4 @@
-"""gem_jax/losses.py against hand-computed numbers (arithmetic in the comments)."""
+"""gem_jax/method/losses.py against hand-computed numbers (arithmetic in the comments)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gem_jax import GEMConfig, init_state, losses
-from gem_jax import gmm as G
-from gem_jax.networks import make_networks
-from gem_jax.types import Batch
+from gem_jax.method import gmm as G
+from gem_jax.method.networks import make_networks
+from gem_jax.method.types import Batch
 
 
 def test_expectile_loss_by_hand():

@@ -4,11 +4,11 @@ and the select step returns an action near a mode, not in the gap between them."
 import jax
 import numpy as np
 import pytest
+from toy import two_mode_bandit
 
 from gem_jax import GEMConfig, SelectKnobs, init_state, make_policy, policy_params
-from gem_jax.networks import make_networks
-from gem_jax.toy import two_mode_bandit
-from gem_jax.train import make_fused_train_step
+from gem_jax.method.learner import make_fused_train_step
+from gem_jax.method.networks import make_networks
 
 MODE = 0.6
 

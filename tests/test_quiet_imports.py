@@ -28,7 +28,7 @@ def adroit_notice() -> str | None:
 
 def test_import_gem_jax_data_prints_nothing():
     assert stderr_of("import gem_jax.data") == ""
-    assert stderr_of("import gem_jax, gem_jax.data.envs, gem_jax.runner") == ""
+    assert stderr_of("import gem_jax, gem_jax.data.envs, gem_jax.harness.runner") == ""
 
 
 def test_maze_envs_are_made_without_the_adroit_notice():

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from gem_jax.config import GEMConfig
+from gem_jax.method.config import GEMConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -89,6 +89,8 @@ def check_command(line: str, targets: set[str], extras: set[str]) -> list[str]:
         return []
     if not line.startswith(f"{PYTHON} "):
         return [f"unknown command {line!r}"]
+    if words[1] == "-m":  # `python -m benchmarks.select_latency`: the module's file
+        words = [words[0], f"{words[2].replace('.', '/')}.py", *words[3:]]
     script = ROOT / words[1]
     if not script.is_file():
         return [f"script {words[1]}"]

@@ -25,14 +25,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from toy import two_mode_bandit
 
-from gem_jax import checkpoint as ckpt
-from gem_jax import cli, runner
-from gem_jax.config import GEMConfig
-from gem_jax.runlog import MetricsLog
-from gem_jax.select import SelectKnobs, make_policy, policy_params
-from gem_jax.toy import two_mode_bandit
-from gem_jax.train import init_state, make_fused_train_step
+from gem_jax.harness import checkpoint as ckpt
+from gem_jax.harness import cli, runner
+from gem_jax.harness.runlog import MetricsLog
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.learner import init_state, make_fused_train_step
+from gem_jax.method.select import SelectKnobs, make_policy, policy_params
 
 CFG = GEMConfig(hidden_dims=(16, 16), num_critics=2, num_components=2,
                 behavior_num_components=2, batch_size=64, steps_per_call=3)
@@ -306,7 +306,7 @@ def test_resume_without_a_checkpoint_is_one_line(bad_cli, case):
 def test_unknown_config_field_names_the_closest_fields(bad_cli):
     assert one_error(bad_cli["unknown_field"]) == (
         "error: --config.num_critcs: GEMConfig has no field 'num_critcs'; closest: "
-        "num_critics, num_candidates, num_components (every field is in gem_jax/config.py).")
+        "num_critics, num_candidates, num_components (every field is in gem_jax/method/config.py).")
     far = one_error(bad_cli["unknown_field_far"])
     assert far.startswith("error: --config.no_such_field: GEMConfig has no field "
                           "'no_such_field'; closest: ")

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from gem_jax.runlog import MetricsLog, learning_curve_figure, plot_learning_curve
+from gem_jax.harness.runlog import MetricsLog, learning_curve_figure, plot_learning_curve
 
 
 def rows(num_seeds: int = 3):
@@ -119,7 +119,7 @@ def test_one_seed_or_old_logs_draw_the_mean_alone(tmp_path):
 @pytest.mark.parametrize("values, scale", [([0.5, 2.0], "linear"), ([-1.0, 3.0], "linear"),
                                            ([0.01, 5.0], "log")])
 def test_log_axis_only_for_positive_values_over_two_decades(values, scale):
-    from gem_jax.runlog import _pyplot, _readable_y
+    from gem_jax.harness.runlog import _pyplot, _readable_y
 
     fig, ax = _pyplot().subplots()
     ax.plot([0, 1], values)
@@ -129,7 +129,7 @@ def test_log_axis_only_for_positive_values_over_two_decades(values, scale):
 
 
 def test_write_report_writes_json_and_markdown(tmp_path):
-    from gem_jax.runlog import write_report
+    from gem_jax.harness.runlog import write_report
 
     text = write_report(tmp_path / "probe", {"gain": np.float32(0.5)}, ["# probe", "| a |"])
     assert text == "# probe\n| a |\n"

@@ -1,4 +1,4 @@
-"""Tests for gem_jax/sac.py and experiments/train_sac.py."""
+"""Tests for gem_jax/data/behavior/sac.py and tools/train_sac.py."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gem_jax import sac
-from gem_jax.types import Batch
+from gem_jax.data.behavior import sac
+from gem_jax.method.types import Batch
 
 
 def _load_train_script():
-    path = Path(__file__).resolve().parents[1] / "experiments" / "train_sac.py"
+    path = Path(__file__).resolve().parents[1] / "tools" / "train_sac.py"
     spec = importlib.util.spec_from_file_location("train_sac", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -9,11 +9,12 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+import toy
 
-from gem_jax import parallel, toy
-from gem_jax.config import GEMConfig
-from gem_jax.runner import init_seeds, make_seed_loop
-from gem_jax.train import init_state, make_train_loop
+from gem_jax.harness import parallel
+from gem_jax.harness.runner import init_seeds, make_seed_loop
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.learner import init_state, make_train_loop
 
 CONFIG = GEMConfig(hidden_dims=(16,), num_components=2, behavior_num_components=2,
                    num_critics=2, batch_size=16)
@@ -81,11 +82,12 @@ def test_vmapped_seeds_equal_each_seed_trained_alone():
 MULTI_DEVICE = textwrap.dedent("""
     import json, os, sys
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-    sys.path.insert(0, sys.argv[1])
+    sys.path[:0] = [sys.argv[1], os.path.join(sys.argv[1], "tests")]  # gem_jax, tests/toy.py
     import jax, numpy as np
-    from gem_jax import parallel, toy
-    from gem_jax.config import GEMConfig
-    from gem_jax.runner import init_seeds, make_seed_loop
+    import toy
+    from gem_jax.harness import parallel
+    from gem_jax.method.config import GEMConfig
+    from gem_jax.harness.runner import init_seeds, make_seed_loop
     config = GEMConfig(**json.loads(sys.argv[2]))
     steps = int(sys.argv[3])
     data = toy.two_mode_bandit(jax.random.PRNGKey(1), 512)
@@ -149,8 +151,8 @@ TRAIN_PROCESS = textwrap.dedent("""
     import jax
     if int(nproc) > 1:
         jax.distributed.initialize(f"localhost:{port}", int(nproc), int(pid))
-    from gem_jax import runner
-    from gem_jax.config import GEMConfig
+    from gem_jax.harness import runner
+    from gem_jax.method.config import GEMConfig
     config = GEMConfig(hidden_dims=(16,), num_components=2, behavior_num_components=2,
                        num_critics=2, batch_size=16, num_candidates=8, num_steps=40,
                        steps_per_call=20, eval_every=40, eval_episodes=2,
@@ -192,7 +194,7 @@ def test_two_processes_match_one_process(tiny_nav2d, tmp_path):
     np.testing.assert_allclose(multi0["scores"], single["scores"], rtol=1e-4, atol=1e-3)
     assert (tmp_path / "multi" / "summary.json").exists()
 
-    from gem_jax.export import load_params
+    from gem_jax.harness.export import load_params
 
     assert_trees_close(load_params(tmp_path / "multi"), load_params(tmp_path / "single"),
                        rtol=1e-4, atol=1e-5)

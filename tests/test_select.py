@@ -1,4 +1,4 @@
-"""gem_jax/select.py: z-score, LCB, schedule, top-k and the jitted select step."""
+"""gem_jax/method/select.py: z-score, LCB, schedule, top-k and the jitted select step."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gem_jax import GEMConfig, SelectKnobs, init_state, make_policy, policy_params
-from gem_jax.select import beta_schedule, lcb, pick_top_k, top_k_mean, zscore
+from gem_jax.method.select import beta_schedule, lcb, pick_top_k, top_k_mean, zscore
 
 floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 
@@ -111,8 +111,8 @@ def test_every_variant_runs_in_box(small, variant):
 
 def test_anchor_only_returns_top_component_mean(small):
     cfg, params, obs = small
-    from gem_jax import gmm as G
-    from gem_jax.networks import make_networks
+    from gem_jax.method import gmm as G
+    from gem_jax.method.networks import make_networks
 
     policy = make_policy(cfg, num_candidates=0, top_k=1, candidate_means=False)  # the paper
     actions, info = policy(params, obs, jax.random.PRNGKey(0), 0, SelectKnobs.from_config(cfg))
@@ -126,8 +126,8 @@ def test_candidate_means_rank_the_actors_modes_by_the_score(small):
     """candidate_means (ours): at N = 0 the set is the K component means, and the action is
     the one with the best LCB + beta_0 z, computed here by hand in NumPy (method §3)."""
     cfg, params, obs = small
-    from gem_jax import gmm as G
-    from gem_jax.networks import make_networks
+    from gem_jax.method import gmm as G
+    from gem_jax.method.networks import make_networks
 
     nets = make_networks(cfg, 2)
     knobs = SelectKnobs.create(lcb_lambda=1.0, beta_start=0.5, beta_end=0.5, horizon=10)
@@ -163,9 +163,9 @@ def test_knobs_do_not_recompile(small):
 )
 def test_score_candidates_against_numpy(mode, variant):
     """score = mean_e Q - lam std_e Q + beta_t z(log mu), recomputed in NumPy from the nets."""
-    from gem_jax import gmm as G
-    from gem_jax.networks import make_networks
-    from gem_jax.select import score_candidates
+    from gem_jax.method import gmm as G
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import score_candidates
 
     cfg = GEMConfig(hidden_dims=(8,), num_critics=4, num_components=2, behavior_num_components=3)
     params = policy_params(init_state(jax.random.PRNGKey(3), cfg, obs_dim=2, action_dim=2))
@@ -194,8 +194,8 @@ def test_score_candidates_against_numpy(mode, variant):
 def test_anchor_bonus_adds_delta_to_the_anchors_only(variant, means, anchors):
     """score(delta) - score(0) = delta on the leading anchors (a_0, or all K = 2 component
     means with candidate_means) and 0 elsewhere; `no_anchor` has none, so nothing changes."""
-    from gem_jax.networks import make_networks
-    from gem_jax.select import num_anchors, score_candidates
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import num_anchors, score_candidates
 
     cfg = GEMConfig(hidden_dims=(8,), num_critics=3, num_components=2, behavior_num_components=2)
     params = policy_params(init_state(jax.random.PRNGKey(5), cfg, obs_dim=2, action_dim=2))
@@ -237,8 +237,8 @@ def test_a_large_anchor_bonus_returns_the_anchor(small):
 
 
 def test_large_beta_picks_the_behavior_likeliest_candidate():
-    from gem_jax.networks import make_networks
-    from gem_jax.select import score_candidates
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import score_candidates
 
     cfg = GEMConfig(hidden_dims=(8,), num_critics=2, num_components=2, behavior_num_components=1)
     params = policy_params(init_state(jax.random.PRNGKey(3), cfg, obs_dim=2, action_dim=1))
@@ -293,7 +293,7 @@ def test_state_chunk_gives_the_unchunked_actions(small, unchunked, chunk):
 
 
 def test_auto_state_chunk():
-    from gem_jax.select import auto_state_chunk
+    from gem_jax.method.select import auto_state_chunk
 
     assert auto_state_chunk(1024, "cpu") == 2  # 2 * 1025 candidates a chunk
     assert auto_state_chunk(8192, "cpu") == 1
@@ -327,9 +327,10 @@ def test_select_fuzz_no_nan(small, small_policy8, seed, scale, lam, beta):
 
 def test_empo_support_model_scores_with_the_cluster_mixture():
     """support_model='empo': the top-1's behavior log-lik is log sum_z q(z|s) beta_z(a|s)."""
-    from gem_jax.empo import EMPOConfig
-    from gem_jax.empo_support import empo_log_prob, fit_empo_support
-    from gem_jax.toy import two_mode_bandit
+    from toy import two_mode_bandit
+
+    from gem_jax.empo.clustering import EMPOConfig
+    from gem_jax.empo.support import empo_log_prob, fit_empo_support
 
     data = jax.tree.map(np.asarray, two_mode_bandit(jax.random.PRNGKey(0), 256))
     episodes = np.arange(256) // 8
@@ -381,7 +382,7 @@ def test_top_k_pick_sample_policy(small):
 def test_maze2d_preset_draws_from_the_top_quarter(small):
     """The maze2d preset (ours, RESULTS.md "The top quarter"): at N = 64 it executes a
     uniform draw from the top 16 of 65 (the fixed-k policy with k = 16), not the argmax."""
-    from gem_jax.config import preset
+    from gem_jax.presets import preset
 
     cfg, params, obs = small
     maze = preset("maze2d", cfg)
@@ -401,7 +402,7 @@ def test_maze2d_preset_draws_from_the_top_quarter(small):
 def test_top_k_frac_policy_is_the_fixed_k_it_resolves_to(small):
     """top_k_frac (ours): the policy equals the fixed-k policy with k = round(frac (N + 1)),
     at the config's N and at an overridden N, and the config's top_k is then ignored."""
-    from gem_jax.select import resolve_top_k
+    from gem_jax.method.select import resolve_top_k
 
     assert [resolve_top_k(n, 7, 0.25) for n in (0, 1, 8, 1024)] == [1, 1, 2, 256]
     assert resolve_top_k(8, 7, 0.0) == 7 and resolve_top_k(8, 7, 0.5, "no_anchor") == 4

@@ -1,4 +1,4 @@
-"""The suite queue (gem_jax/suite.py, experiments/suite.py): which stages run, when a stage
+"""The suite queue (gem_jax/harness/suite.py, experiments/suite.py): which stages run, when a stage
 counts as done, resuming after a kill, and the gathered table."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from gem_jax import suite
+from gem_jax.harness import suite
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

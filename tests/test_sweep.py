@@ -1,4 +1,4 @@
-"""gem_jax/sweep.py and sweep_report.py: the grid, mass scaling, the table and plots."""
+"""gem_jax/analysis/sweep.py and sweep_report.py: the grid, mass scaling, the table and plots."""
 
 import dataclasses
 
@@ -7,10 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from gem_jax import sweep, sweep_report
-from gem_jax.config import GEMConfig
-from gem_jax.select import policy_params
-from gem_jax.train import init_state
+from gem_jax.analysis import sweep, sweep_report
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.learner import init_state
+from gem_jax.method.select import policy_params
 
 CFG = GEMConfig(num_candidates=16, top_k=2, lcb_lambda=0.5, beta_start=2.0, beta_end=0.2,
                 horizon=500, hidden_dims=(16,), num_critics=2, num_components=2,
@@ -186,9 +186,9 @@ def test_heavier_bodies_change_the_rollout_same_settings_repeat():
 def test_support_model_is_a_static_axis_and_empo_needs_a_fitted_support():
     """gmm vs empo (method §7) compile apart; empo scores with params.support, so CollapseDist
     (distance to the nearest *support* component mean) changes; without one: a clear error."""
-    from gem_jax.empo import EMPOConfig
-    from gem_jax.empo_support import fit_empo_support
-    from gem_jax.types import Batch
+    from gem_jax.empo.clustering import EMPOConfig
+    from gem_jax.empo.support import fit_empo_support
+    from gem_jax.method.types import Batch
 
     cfg = CFG.replace(num_candidates=8, top_k=1)
     settings, _ = sweep.make_grid(cfg, support_model=["gmm", "empo"])

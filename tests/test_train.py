@@ -1,13 +1,13 @@
-"""gem_jax/train.py: compile once, losses go down, phases, fused loop, determinism."""
+"""gem_jax/method/learner.py: compile once, losses go down, phases, fused loop, determinism."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from toy import two_mode_bandit
 
 from gem_jax import GEMConfig, init_state, make_train_step, sample_batch
-from gem_jax.toy import two_mode_bandit
-from gem_jax.train import make_fused_train_step, make_train_loop
+from gem_jax.method.learner import make_fused_train_step, make_train_loop
 
 CFG = GEMConfig(
     hidden_dims=(32, 32),
@@ -50,7 +50,7 @@ def test_train_lowers_losses(data):
 
 def test_fused_loop_equals_step_by_step(data):
     """The scan loop is exactly K single steps on the minibatches its keys draw."""
-    step = jax.jit(__import__("gem_jax.train", fromlist=["make_update"]).make_update(CFG))
+    step = jax.jit(__import__("gem_jax.method.learner", fromlist=["make_update"]).make_update(CFG))
     loop = jax.jit(make_train_loop(CFG, num_steps=3))
     s0 = init_state(jax.random.PRNGKey(5), CFG, 2, 1)
     fused, _ = loop(s0, data)  # not donated: s0 stays valid
@@ -115,7 +115,7 @@ def test_nonfinite_loss_is_flagged(data):
 
 def test_target_min_over_a_subset():
     """`target_min` is the min over M distinct critics; M = E is the method §2 min over all."""
-    from gem_jax.train import target_min
+    from gem_jax.method.learner import target_min
 
     q = jnp.array([[5.0, 1.0], [2.0, 7.0], [9.0, 3.0], [4.0, 8.0], [6.0, 0.5]])  # [E=5, B=2]
     np.testing.assert_array_equal(target_min(q, jax.random.PRNGKey(0), 5), [2.0, 0.5])

@@ -3,14 +3,12 @@
 `load_dataset(name)` -> `Dataset` (flat numpy transitions after the suite's conventions);
 `resolve_name`, `list_datasets` for names; `build_dataset(name)` for the local builds
 (`nav2d`, `pointmaze-<maze>[-dense]`, `antmaze-umaze-fixture`, `antmaze-<task>`, the
-locomotion levels); `sample_batch` draws minibatches on device (it is
-`gem_jax.train.sample_batch`).
+locomotion levels). Minibatches are drawn on device by `gem_jax.method.learner.sample_batch`.
 """
 
 from gem_jax.data.builders import build_dataset
 from gem_jax.data.load import Dataset, load_dataset
 from gem_jax.data.names import DatasetSpec, list_datasets, resolve_name
-from gem_jax.train import sample_batch
 
 __all__ = [
     "Dataset",
@@ -19,5 +17,4 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "resolve_name",
-    "sample_batch",
 ]

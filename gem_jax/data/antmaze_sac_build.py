@@ -4,8 +4,8 @@ Recipe: minari-dataset-generation-scripts `scripts/D4RL/antmaze/create_antmaze_d
 with `scripts/antmaze/controller.py` (and D4RL's antmaze data before them), written again:
 
 * behavior: the goal-reaching ant `gem_jax/AntGoal-v0` (`gem_jax.envs.ant_goal`) trained with
-  our SAC (`experiments/train_sac.py`) and shipped as `policies/ant-goal.msgpack`
-  (`experiments/ship_ant_policy.py`). Its goal input is the vector to the current waypoint.
+  our SAC (`tools/train_sac.py`) and shipped as `policies/ant-goal.msgpack`
+  (`tools/ship_ant_policy.py`). Its goal input is the vector to the current waypoint.
 * waypoints: the value-iteration planner of `maze_controller` on the maze's own cell grid,
   switching waypoints within 0.45, intermediate waypoints at cell centres minus
   `U[0, 1)^2 * 0.2`, the last one the goal itself.
@@ -156,8 +156,8 @@ def missing_policy_message(path: Path | None = None) -> str:
     path = POLICY_PATH if path is None else Path(path)
     return (
         f"the AntMaze recipe needs the goal-reaching ant policy {path.name}, not shipped yet: "
-        "train it with `python experiments/train_sac.py --env=gem_jax/AntGoal-v0 "
-        "--workdir=<dir>` and ship it with `python experiments/ship_ant_policy.py "
+        "train it with `python tools/train_sac.py --env=gem_jax/AntGoal-v0 "
+        "--workdir=<dir>` and ship it with `python tools/ship_ant_policy.py "
         "--workdir=<dir>` (gem_jax/data/policies/README.md, AntMaze section)."
     )
 
@@ -188,7 +188,8 @@ def load_policy(path: Path | None = None):
 
 
 class SACPolicy:
-    """Host-side `obs [29] -> action [8]` of a shipped `gem_jax.sac.TanhGaussianActor`.
+    """Host-side `obs [29] -> action [8]` of a shipped
+    `gem_jax.data.behavior.sac.TanhGaussianActor`.
 
     The actor's forward pass in NumPy (ReLU MLP, then mean and log-std clipped to
     `SACConfig`'s [-5, 2]): a per-step jitted JAX call costs about a millisecond on a CPU,
@@ -198,7 +199,7 @@ class SACPolicy:
     """
 
     def __init__(self, actor_params, seed, deterministic: bool = False):
-        from gem_jax import sac
+        from gem_jax.data.behavior import sac
 
         params = actor_params["params"]
         mlp = params["MLP_0"]

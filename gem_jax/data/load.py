@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from gem_jax.data import conventions, names, storage
-from gem_jax.types import Batch
+from gem_jax.method.types import Batch
 
 
 @dataclasses.dataclass

@@ -106,8 +106,8 @@ def load_policy(env: str, level: str) -> dict:
     path = policy_path(env, level)
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} is not shipped; train it with experiments/train_sac.py and ship it with "
-            "experiments/ship_sac_policies.py (see gem_jax/data/policies/README.md). "
+            f"{path} is not shipped; train it with tools/train_sac.py and ship it with "
+            "tools/ship_sac_policies.py (see gem_jax/data/policies/README.md). "
             f"Shipped: {LOCOMOTION_LOCAL_NAMES}."
         )
     payload = serialization.msgpack_restore(path.read_bytes())

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gem_jax import sac
+from gem_jax.data.behavior import sac
 
 
 def _make_batch_act(action_dim: int, shared: bool):

@@ -1,0 +1,345 @@
+"""A suite table as a resumable queue of commands (behind `experiments/suite.py`).
+
+For each dataset (in order) and each algorithm label the queue holds up to six stages, each a
+command line of the project's own scripts, run one at a time:
+
+    data       experiments/make_dataset.py      (skipped when the dataset is on disk)
+    train      experiments/train.py             (--resume when the run has a checkpoint)
+    tune       experiments/tune.py              (GEM labels: knobs on validation episodes)
+    n_sweep    experiments/evaluate.py          (test episodes; baselines: N = 0 only)
+    ablations  experiments/evaluate.py          (GEM, on the `ablation_datasets`)
+    mass       experiments/evaluate.py          (each plain algorithm, on the `ablation_datasets`)
+
+and then `experiments/fidelity_table.py` gathers the finished runs into one table, plus
+`<out>_mass.{json,md,png}` for the mass-scale rows. A stage is *done* when the file its
+command writes last exists and names the training run's final step: every JSON is written
+atomically (temp file + rename), so a killed command leaves a stage undone, never half done,
+and a run pushed to more steps later redoes its tune and sweeps. Rerunning the queue thus
+continues where it stopped. Run directories are `<root>/<dataset>/<label>/`.
+
+A label is an algorithm (`gem`, `iql`, `bc`) or `NAME=ALGO[:FLAGS]`, e.g.
+`gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
+validation episodes (its tune and N sweep run; ablations and mass scales do not). A label's
+kind (GEM or baseline) is its algorithm's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+# The paper's first suite in the order the locomotion issue builds it, one tier at a time.
+SUITES = {
+    "locomotion": (
+        ("hopper-medium", "walker2d-medium", "halfcheetah-medium"),
+        ("hopper-medium-replay", "walker2d-medium-replay", "halfcheetah-medium-replay"),
+        ("hopper-medium-expert", "walker2d-medium-expert", "hopper-expert", "walker2d-expert"),
+    ),
+    "maze2d": (("maze2d-umaze", "maze2d-medium", "maze2d-large"),),
+}
+ALGOS = ("gem", "iql", "bc")
+VARIANTS = ("gem", "no_pw", "no_lcb", "no_anchor", "anchor_bary", "behavior_only_cands",
+            "unimodal_actor_cands", "raw")
+MASS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
+N_SWEEP = (0, 1, 16, 64, 256, 1024)
+STAGE_DIRS = {"n_sweep": "sweep_test_n", "ablations": "sweep_test_ablations",
+              "mass": "sweep_test_mass"}
+SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """One row of the table: a name, the algorithm it trains, and its extra flags."""
+
+    name: str
+    algo: str
+    flags: tuple[str, ...] = ()
+
+    @property
+    def is_gem(self) -> bool:
+        return self.algo == "gem"
+
+
+def parse_label(spec: str) -> Label:
+    """`gem` or `NAME=ALGO[:FLAGS]` (FLAGS split like a shell line) -> `Label`."""
+    name, _, rest = spec.partition("=")
+    algo, _, flags = (rest or name).partition(":")
+    if algo not in ALGOS:
+        raise ValueError(f"--algos entry {spec!r}: the algorithm must be one of {ALGOS} "
+                         "(write NAME=ALGO[:FLAGS] for a variant, e.g. gem-e2=gem:--config."
+                         "num_critics=2).")
+    if not name or "/" in name or ":" in name:
+        raise ValueError(f"--algos entry {spec!r}: a label needs a plain name (no '/' or ':').")
+    return Label(name, algo, tuple(shlex.split(flags)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything the queue needs; two plans with equal fields run the same commands."""
+
+    root: pathlib.Path
+    datasets: tuple[str, ...]
+    labels: tuple[Label, ...]
+    num_seeds: int = 3
+    steps: int = 300_000
+    eval_episodes: int = 10  # per seed and setting, validation and test alike
+    val_seed: int = 0
+    test_seed: int = 500_000
+    checkpoint_every: int = 20_000
+    eval_every: int = 100_000  # the training curve's evaluations (5 episodes a seed)
+    tune_args: tuple[str, ...] = ()  # extra flags of tune.py (its grid)
+    train_args: tuple[str, ...] = ()  # extra flags of train.py for every run
+    n_sweep: tuple[int, ...] = N_SWEEP
+    ablation_datasets: tuple[str, ...] = ()
+    variants: tuple[str, ...] = VARIANTS
+    mass_scales: tuple[float, ...] = MASS_SCALES
+    python: str = sys.executable
+    progress: bool = True  # progress bars in the commands
+
+    def workdir(self, dataset: str, label: Label) -> pathlib.Path:
+        return self.root / dataset / label.name
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    dataset: str
+    label: Label
+    name: str  # data | train | tune | n_sweep | ablations | mass
+    command: tuple[str, ...]
+    workdir: pathlib.Path
+
+
+def read_json(path: pathlib.Path) -> dict | None:
+    """The JSON at `path`, or None when it is absent or unreadable (never half read: every
+    JSON of a run is written by rename)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def trained_step(plan: Plan, workdir: pathlib.Path) -> int | None:
+    """The run's final step once training reached `plan.steps`, else None."""
+    summary = read_json(workdir / "summary.json")
+    if summary is None or int(summary.get("steps", -1)) < plan.steps:
+        return None
+    return int(summary["steps"])
+
+
+def _script(plan: Plan, name: str, *args: str) -> tuple[str, ...]:
+    return (plan.python, str(SCRIPTS / f"{name}.py"), *args,
+            *([] if plan.progress else ["--progress=false"]))
+
+
+def _csv(values) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def stages(plan: Plan, dataset: str, label: Label) -> list[Stage]:
+    """The stages of one (dataset, label) pair, in order."""
+    wd = plan.workdir(dataset, label)
+    stage = lambda name, *cmd: Stage(dataset, label, name, cmd, wd)
+    evaluate = lambda name, *args: stage(name, *_script(
+        plan, "evaluate", f"--workdir={wd}", f"--out={wd / STAGE_DIRS[name]}",
+        f"--seed={plan.test_seed}", f"--eval_episodes={plan.eval_episodes}", *args))
+    train_args = [f"--env={dataset}", f"--algo={label.algo}", f"--num_seeds={plan.num_seeds}",
+                  f"--steps={plan.steps}", f"--workdir={wd}",
+                  f"--checkpoint_every={plan.checkpoint_every}",
+                  f"--eval_every={plan.eval_every}", "--eval_episodes=5", *plan.train_args,
+                  *label.flags]
+    out = [stage("data", *_script(plan, "make_dataset", f"--dataset={dataset}")),
+           stage("train", *_script(plan, "train", *train_args))]
+    if label.is_gem:
+        out.append(stage("tune", *_script(
+            plan, "tune", f"--workdir={wd}", f"--eval_episodes={plan.eval_episodes}",
+            f"--val_seed={plan.val_seed}", f"--test_seed={plan.test_seed}", *plan.tune_args)))
+        out.append(evaluate("n_sweep", f"--num_candidates={_csv(plan.n_sweep)}"))
+    else:
+        out.append(evaluate("n_sweep", "--num_candidates=0"))
+    if dataset in plan.ablation_datasets and label.name == label.algo:  # not for variants
+        if label.is_gem:
+            out.append(evaluate("ablations", f"--variants={_csv(plan.variants)}"))
+        out.append(evaluate("mass", f"--mass_scale={_csv(plan.mass_scales)}",
+                            *([] if label.is_gem else ["--num_candidates=0"])))
+    return out
+
+
+def dataset_on_disk(dataset: str) -> bool:
+    from gem_jax.data import resolve_name
+    from gem_jax.data.storage import is_on_disk
+
+    return all(is_on_disk(i) for i in resolve_name(dataset).dataset_ids)
+
+
+def is_done(plan: Plan, stage: Stage) -> bool:
+    """Whether `stage`'s last output exists and belongs to the run's final step."""
+    if stage.name == "data":
+        return dataset_on_disk(stage.dataset)
+    step = trained_step(plan, stage.workdir)
+    if stage.name == "train" or step is None:
+        return step is not None
+    if stage.name == "tune":
+        tune = read_json(stage.workdir / "tune.json")
+        knobs = read_json(stage.workdir / "tuned_knobs.json")  # written after tune.json
+        return (tune is not None and knobs is not None and tune.get("step") == step
+                and knobs.get("step") == step)
+    sweep = read_json(stage.workdir / STAGE_DIRS[stage.name] / "sweep.json")
+    return sweep is not None and sweep.get("step") == step
+
+
+def has_checkpoint(workdir: pathlib.Path) -> bool:
+    """Whether the run holds a finished checkpoint (orbax names one by its step; a write cut
+    short leaves only a temporary folder)."""
+    folder = workdir / "checkpoints"
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def command_for(stage: Stage) -> tuple[str, ...]:
+    """The stage's command, with `--resume` for a training run that has a checkpoint."""
+    if stage.name == "train" and has_checkpoint(stage.workdir):
+        return (*stage.command, "--resume")
+    return stage.command
+
+
+def train_progress(workdir: pathlib.Path) -> tuple[int, float] | None:
+    """(last logged step, its steps/s) from a run's metrics.csv, or None."""
+    path = workdir / "metrics.csv"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    header, last = lines[0].split(","), lines[-1].split(",")
+    try:
+        row = dict(zip(header, last))
+        return int(float(row["step"])), float(row["steps_per_s"])
+    except (KeyError, ValueError):
+        return None
+
+
+def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None = None) -> list:
+    """One line per (dataset, label): done / running (stage, steps, ETA) / queued (what is
+    left)."""
+    lines = []
+    pairs = list(dict.fromkeys((s.dataset, s.label) for s in all_stages))
+    for dataset, label in pairs:
+        own = [s for s in all_stages if (s.dataset, s.label) == (dataset, label)]
+        left = [s.name for s in own if not is_done(plan, s)]
+        head = f"{dataset:28s} {label.name:12s}"
+        if not left:
+            lines.append(f"{head} done")
+            continue
+        state = "running" if current is not None and (current.dataset, current.label) == (
+            dataset, label) else "queued"
+        detail = f"{state}: {', '.join(left)}"
+        progress = train_progress(plan.workdir(dataset, label))
+        if "train" in left and progress:
+            step, rate = progress
+            eta = (plan.steps - step) / max(rate, 1e-9)
+            detail += f" (train at {step}/{plan.steps}, {rate:.0f} steps/s, ETA {eta / 60:.0f} min)"
+        lines.append(f"{head} {detail}")
+    return lines
+
+
+def run_queue(plan: Plan, runner=None, out=print) -> list[Stage]:
+    """Run every undone stage in order; returns the stages that failed (a failed pair's later
+    stages are skipped, the other pairs go on)."""
+    import subprocess
+
+    runner = runner or (lambda cmd: subprocess.run(cmd).returncode)
+    pairs = [(d, lab) for d in plan.datasets for lab in plan.labels]
+    all_stages = [s for d, lab in pairs for s in stages(plan, d, lab)]
+    failed, broken = [], set()
+    for stage in all_stages:
+        if (stage.dataset, stage.label) in broken or is_done(plan, stage):
+            continue
+        if stage.name == "data" and any(f.name == "data" and f.dataset == stage.dataset
+                                        for f in failed):
+            broken.add((stage.dataset, stage.label))
+            continue
+        out("\n".join(["", f"== {time.strftime('%H:%M:%S')} {stage.dataset} {stage.label.name}:"
+                           f" {stage.name}", *status_lines(plan, all_stages, stage)]))
+        command = command_for(stage)
+        code = runner(list(command))
+        if code != 0 or not is_done(plan, stage):
+            out(f"!! {stage.dataset} {stage.label.name}: {stage.name} failed (exit {code}); its "
+                f"later stages are skipped. Command: {shlex.join(command)}")
+            failed.append(stage)
+            broken.add((stage.dataset, stage.label))
+    out("\n".join(["", "== queue", *status_lines(plan, all_stages)]))
+    return failed
+
+
+def table_runs(plan: Plan) -> list[str]:
+    """`ENV:LABEL=ALGO:WORKDIR` of every pair whose table inputs are done (fidelity_table.py)."""
+    runs = []
+    for dataset in plan.datasets:
+        for label in plan.labels:
+            needed = [s for s in stages(plan, dataset, label) if s.name in ("tune", "n_sweep",
+                                                                            "ablations")]
+            if all(is_done(plan, s) for s in needed):
+                runs.append(f"{dataset}:{label.name}={label.algo}:{plan.workdir(dataset, label)}")
+    return runs
+
+
+def mass_rows(plan: Plan) -> list[dict]:
+    """The mass-scale rows of every finished pair: score (per seed), Violation."""
+    rows = []
+    for dataset in plan.ablation_datasets:
+        for label in plan.labels:
+            wd = plan.workdir(dataset, label)
+            sweep = read_json(wd / STAGE_DIRS["mass"] / "sweep.json")
+            if sweep is None or sweep.get("step") != trained_step(plan, wd):
+                continue
+            for r in sweep["rows"]:
+                rows.append({"env": dataset, "algo": label.name, "steps": sweep["step"],
+                             "mass_scale": float(r["mass_scale"]),
+                             "num_candidates": int(r["num_candidates"]),
+                             "seed_scores": [float(s) for s in r["seed_scores"]],
+                             "normalized_score": float(r["normalized_score"]),
+                             "normalized_score_std": float(r["normalized_score_seed_std"]),
+                             "violation": float(r["violation"])})
+    return rows
+
+
+def mass_markdown(rows: list[dict]) -> str:
+    lines = ["| env | algo | mass scale | N | score ± seed std (per seed) | Violation |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        seeds = ", ".join(f"{s:.1f}" for s in r["seed_scores"])
+        lines.append(f"| {r['env']} | {r['algo']} | {r['mass_scale']:g} | {r['num_candidates']} "
+                     f"| {r['normalized_score']:.1f} ± {r['normalized_score_std']:.1f} ({seeds}) "
+                     f"| {r['violation']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_mass(rows: list[dict], path: pathlib.Path) -> None:
+    """Score against the body-mass scale, one panel per env, one line per label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({r["env"] for r in rows})
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for j, algo in enumerate(sorted({r["algo"] for r in rows if r["env"] == env})):
+            own = sorted((r for r in rows if r["env"] == env and r["algo"] == algo),
+                         key=lambda r: r["mass_scale"])
+            ax.errorbar([r["mass_scale"] for r in own], [r["normalized_score"] for r in own],
+                        yerr=[r["normalized_score_std"] for r in own], capsize=3,
+                        marker="os^D"[j % 4], label=algo)
+        ax.set_title(env)
+        ax.set_xlabel("body-mass scale (test time)")
+        ax.set_ylabel("normalised score (test episodes)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

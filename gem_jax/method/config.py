@@ -1,0 +1,180 @@
+"""`GEMConfig`: the one home of every default (method §1-5).
+
+Values the paper states are marked *paper*; values it lost (method §6 lists them) are marked
+*ours*: they are flags, never claims about the paper. The suite and algorithm presets
+(`gem_jax.presets`) return modified copies; a run's config is put together there
+(`presets.build_config`), and the commands override single fields with
+`--config.<field>=<value>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+SOURCES = ("actor", "behavior")
+MODES = ("zscore", "raw")
+PICKS = ("mean", "sample")  # how a_out comes from the top-k (method §3: mean)
+VARIANTS = (
+    "gem",
+    "no_pw",
+    "no_lcb",
+    "no_anchor",
+    "anchor_bary",
+    "behavior_only_cands",
+    "unimodal_actor_cands",
+    "raw",
+)
+SUPPORT_MODELS = ("gmm", "empo")
+ACTION_BOUNDARIES = ("censored", "density")
+LOG_STD_CLAMPS = ("soft", "hard")
+
+
+@dataclasses.dataclass(frozen=True)
+class GEMConfig:
+    # --- networks (method §1) ---
+    hidden_dims: tuple[int, ...] = (256, 256)  # every MLP trunk (IQL's size)
+    num_components: int = 5  # K of the actor GMM (ours)
+    behavior_num_components: int = 5  # K of the behavior GMM mu_phi (ours)
+    num_critics: int = 5  # E, critic ensemble size (ours)
+    # M: the training reducer is the min over a random M-subset of the E target critics,
+    # drawn per step (ours, REDQ's in-target minimisation; 0 = all E, method §2). The min of E
+    # estimates falls with E, so M = 2 keeps IQL's (E = 2) pessimism while the LCB uses all E.
+    target_subset: int = 0
+    log_std_min: float = -5.0  # clamp of the state-independent log sigma_k (ours)
+    log_std_max: float = 2.0  # (ours)
+    # LayerNorm before every ReLU of the critic and value trunks (ours; False = the paper's
+    # plain IQL critic). It bounds Q far from the data (tests/test_critic_norm.py). On
+    # maze2d-medium (experiments/RESULTS.md, "LayerNorm critics") it lifted every actor and
+    # budget: K = 5 anchor 23.7 -> 43.9 (6 seeds), N = 16 13.9 -> 47.3, critic-only (beta = 0)
+    # selection ~21 -> 51; the unimodal actor's mean 53.4 -> 61.8.
+    layer_norm: bool = True
+    # Likelihood of an action coordinate on the box edge +-1 (method §1, boundary clause; ours):
+    # "censored" = the latent Gaussian's tail mass beyond the edge (Tobit), "density" = the
+    # paper's plain density, under which components collapse onto clipped actions at the
+    # log_std_min clamp (experiments/RESULTS.md, issue: GEM vs its IQL backbone).
+    action_boundary: str = "censored"
+    latent_mean_bound: float = 1.5  # |mean| bound of censored components (ours; density: 1)
+    log_std_clamp: str = "soft"  # "soft" (ours: gradient never vanishes) | "hard" (clip)
+
+    # --- Phase I losses (method §2) ---
+    discount: float = 0.99  # gamma
+    expectile: float = 0.7  # tau of the value expectile regression (IQL; antmaze 0.9)
+    adv_temperature: float = 3.0  # beta_adv in omega = exp(beta_adv * A) (IQL; antmaze 10)
+    exp_adv_max: float = 100.0  # EXP_ADV_MAX clamp of omega (ours)
+    entropy_coef: float = 1e-3  # alpha_ent, gating entropy bonus (ours)
+    detach_responsibilities: bool = True  # stop_grad on gamma_k in S_EM (paper default)
+    target_update_rate: float = 0.005  # Polyak rho (paper)
+    gmm_pretrain_steps: int = 0  # steps where only mu_phi trains, before the rest (ours)
+    gmm_freeze_after_pretrain: bool = False  # freeze mu_phi once pretraining ends
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    value_lr: float = 3e-4
+    behavior_lr: float = 3e-4
+    batch_size: int = 256
+
+    # --- Phase II selection knobs (method §3), all changeable after training ---
+    num_candidates: int = 1024  # N (paper's stress point and default)
+    top_k: int = 1  # mean of the top-k candidates; 1 = argmax
+    # "mean": a_out = mean of the top-k (method §3, the paper). "sample" (ours, off by default):
+    # a_out = one of the top-k drawn uniformly per decision. Where the score's argmax over
+    # many candidates loses to the actor's own sample, a wide draw recovers it (maze2d-large,
+    # N = 1024: argmax 35.5, top-256 draw 54.0; nav2d at 2e4: 0.0 vs 145.3; RESULTS.md,
+    # "maze2d-large, retrained" and "nav2d: the actor holds"); off here (the paper's), on in
+    # the maze2d preset with top_k_frac; k = 1 makes the two identical
+    top_k_pick: str = "mean"
+    # > 0 (ours; 0 = off, the paper's fixed k): k = max(1, round(top_k_frac * set size)), the
+    # same share of the candidate set at every N, and top_k is ignored. A fixed k narrows the
+    # draw as N grows (maze2d-medium, test: top-256 draw 94.7 at N = 1024, 84.3 at N = 2048;
+    # the top quarter 91.9 at N = 2048, 100.0 at N = 64; RESULTS.md, "the top quarter")
+    top_k_frac: float = 0.0
+    # delta added to the anchor's score before ranking (ours; 0 = the paper): a candidate
+    # replaces the actor's mode only if it scores delta higher (method §3, "anchor bonus")
+    anchor_bonus: float = 0.0
+    # True: the set also holds the actor's other K - 1 component means, ranked like any
+    # candidate (ours; False, the default, is the paper's set: top-weight mean + N samples).
+    # It rescues N = 0 once the top-weight mode goes bad (maze2d-umaze at 2e5 steps), but
+    # validation chose the paper's set with N = 16 at 1e5 and 2e5 (select.candidate_set)
+    candidate_means: bool = False
+    lcb_lambda: float = 1.0  # lambda in mean - lambda * std (ours, pick by sweep)
+    beta_start: float = 1.0  # beta_0 of the cosine support schedule (ours)
+    beta_end: float = 0.1  # beta_end (ours)
+    horizon: int = 1000  # T of the schedule (episode length)
+    mode: str = "zscore"  # candidate-set normalisation: zscore | raw
+    source: str = "actor"  # candidate source: actor | behavior
+    support_model: str = "gmm"  # behavior support model in selection: gmm | empo
+    state_chunk: int = -1  # states per vmapped chunk of a batched select call (speed only,
+    # same actions): 0 = all at once; -1 = auto: on a CPU, ~2048 candidates a chunk so
+    # the [E, C, H] activations stay in cache (benchmarks/RESULTS.md), elsewhere 0
+
+    # --- audits (method §4) ---
+    z_thresh: float = -2.0  # Violation threshold (ours)
+
+    # --- training loop / evaluation (method §5) ---
+    num_steps: int = 1_000_000  # gradient steps (paper: 10^6)
+    steps_per_call: int = 1000  # train steps fused in one jitted lax.scan call
+    normalize_observations: bool = False
+    log_every: int = 5000
+    eval_every: int = 100_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 50_000
+    keep_checkpoints: int = 3
+    seed: int = 0
+
+    def __post_init__(self):
+        # A tuple whatever was passed (JSON gives lists): the config is hashable, so it can
+        # be a static argument of a compiled function (train.init_state).
+        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+
+    def replace(self, **changes: Any) -> GEMConfig:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> GEMConfig:
+        """Raise `ValueError` naming the field and the fix for an invalid value."""
+        checks = [
+            (self.num_critics >= 1, "num_critics must be >= 1"),
+            (
+                0 <= self.target_subset <= self.num_critics,
+                f"target_subset={self.target_subset} must lie in [0, num_critics="
+                f"{self.num_critics}] (0 = min over all critics)",
+            ),
+            (self.num_components >= 1, "num_components must be >= 1"),
+            (self.behavior_num_components >= 1, "behavior_num_components must be >= 1"),
+            (self.num_candidates >= 0, "num_candidates (N) must be >= 0 (0 = anchor only)"),
+            (self.top_k >= 1, "top_k must be >= 1"),
+            (0.0 <= self.top_k_frac <= 1.0, "top_k_frac must lie in [0, 1] (0 = use top_k)"),
+            (
+                self.top_k_frac > 0 or self.top_k <= self.num_candidates + 1,
+                f"top_k={self.top_k} exceeds the candidate-set size N + 1 = "
+                f"{self.num_candidates + 1}; lower top_k or raise num_candidates",
+            ),
+            (self.horizon > 0, "horizon (T of the beta schedule) must be > 0"),
+            (self.anchor_bonus >= 0, "anchor_bonus must be >= 0 (0 = the paper's selection)"),
+            (self.state_chunk >= -1, "state_chunk must be >= -1 (0 = no chunking, -1 = auto)"),
+            (self.num_steps >= 0, "num_steps must be >= 0"),
+            (self.steps_per_call >= 1, "steps_per_call must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (0.0 < self.expectile < 1.0, "expectile must lie in (0, 1)"),
+            (0.0 <= self.discount <= 1.0, "discount must lie in [0, 1]"),
+            (self.log_std_min < self.log_std_max, "log_std_min must be < log_std_max"),
+            (
+                self.action_boundary in ACTION_BOUNDARIES,
+                f"action_boundary must be one of {ACTION_BOUNDARIES}",
+            ),
+            (self.latent_mean_bound >= 1.0, "latent_mean_bound must be >= 1 (the box edge)"),
+            (
+                self.log_std_clamp in LOG_STD_CLAMPS,
+                f"log_std_clamp must be one of {LOG_STD_CLAMPS}",
+            ),
+            (self.mode in MODES, f"mode must be one of {MODES}"),
+            (self.top_k_pick in PICKS, f"top_k_pick must be one of {PICKS}"),
+            (self.source in SOURCES, f"source must be one of {SOURCES}"),
+            (
+                self.support_model in SUPPORT_MODELS,
+                f"support_model must be one of {SUPPORT_MODELS}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Invalid GEMConfig: {message}.")
+        return self

@@ -1,0 +1,247 @@
+"""Phase I training: the state, one jitted train step and a fused `lax.scan` loop.
+
+Order of the sub-updates inside one step (method §2): value, critic, actor, behavior,
+target. The value update uses the *target* ensemble minimum; the critic target and the
+actor advantage use the freshly updated value net, as in IQL.
+
+During `gmm_pretrain_steps` only the behavior model trains; afterwards everything
+trains and, if `gmm_freeze_after_pretrain`, the behavior model stops.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from gem_jax.method import losses
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.networks import Networks, make_networks
+from gem_jax.method.types import Batch
+
+
+@struct.dataclass
+class ModelState:
+    """One model's parameters and optimiser state."""
+
+    params: Any
+    opt_state: Any
+
+
+@struct.dataclass
+class ObsNorm:
+    """Observation normalisation `(s - mean) / std`, saved with the state (identity by default)."""
+
+    mean: jax.Array  # [obs_dim]
+    std: jax.Array  # [obs_dim]
+
+
+@struct.dataclass
+class GEMState:
+    """Everything training carries; all fields are arrays (nothing static)."""
+
+    actor: ModelState
+    behavior: ModelState
+    critic: ModelState  # params with leading E axis
+    value: ModelState
+    target_critic_params: Any  # Qbar, leading E axis, a visible field of its own
+    obs_norm: ObsNorm
+    key: jax.Array
+    step: jax.Array  # int32 scalar: gradient steps taken
+
+
+def make_optimizers(config: GEMConfig) -> dict[str, optax.GradientTransformation]:
+    return {
+        "actor": optax.adam(config.actor_lr),
+        "behavior": optax.adam(config.behavior_lr),
+        "critic": optax.adam(config.critic_lr),
+        "value": optax.adam(config.value_lr),
+    }
+
+
+def init_state(
+    key: jax.Array,
+    config: GEMConfig,
+    obs_dim: int,
+    action_dim: int,
+    obs_norm: ObsNorm | None = None,
+) -> GEMState:
+    """Fresh `GEMState` for observations `[obs_dim]` and actions in `[-1, 1]^action_dim`.
+
+    One compiled program (config and dims static): built op by op, the four models and
+    their optimiser states cost hundreds of small compiles (seconds on a CPU)."""
+    config.validate()
+    if obs_norm is None:
+        obs_norm = ObsNorm(jnp.zeros((obs_dim,), jnp.float32), jnp.ones((obs_dim,), jnp.float32))
+    return _init_state(key, obs_norm, config=config, obs_dim=obs_dim, action_dim=action_dim)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "obs_dim", "action_dim"))
+def _init_state(
+    key: jax.Array, obs_norm: ObsNorm, *, config: GEMConfig, obs_dim: int, action_dim: int
+) -> GEMState:
+    init_key, state_key = jax.random.split(key)
+    params = make_networks(config, action_dim).init(init_key, obs_dim, action_dim)
+    txs = make_optimizers(config)
+    models = {name: ModelState(p, txs[name].init(p)) for name, p in params.items()}
+    return GEMState(
+        **models,
+        target_critic_params=jax.tree.map(jnp.copy, params["critic"]),  # own buffers
+        obs_norm=obs_norm,
+        key=state_key,
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+def _apply(tx: optax.GradientTransformation, model: ModelState, grads) -> ModelState:
+    updates, opt_state = tx.update(grads, model.opt_state, model.params)
+    return ModelState(optax.apply_updates(model.params, updates), opt_state)
+
+
+def _select(pred: jax.Array, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(pred, n, o), new, old)
+
+
+def target_min(target_q: jax.Array, key: jax.Array, subset: int) -> jax.Array:
+    """Min over `subset` target critics drawn without replacement (one draw per batch).
+
+    `target_q` is `[E, B]`; returns `[B]`. With `subset = E` it is the method §2 min over all.
+    """
+    chosen = jax.random.permutation(key, target_q.shape[0])[:subset]  # [M]
+    return target_q[chosen].min(axis=0)  # [B]
+
+
+def make_update(config: GEMConfig):
+    """The pure (un-jitted) train step `(state, batch) -> (state, metrics)`; vmappable."""
+    config.validate()
+    txs = make_optimizers(config)
+
+    def update(state: GEMState, batch: Batch):
+        nets: Networks = make_networks(config, batch.actions.shape[-1])
+        grad = lambda fn: jax.grad(fn, has_aux=True)
+
+        # Value: expectile regression on the target-ensemble minimum (all E, or M of them).
+        target_q = nets.critic_apply(state.target_critic_params, batch.observations, batch.actions)
+        if config.target_subset > 0:  # min over a random M-subset (REDQ), fresh each step
+            key, subset_key = jax.random.split(state.key)
+            state = state.replace(key=key)
+            target_q = target_min(target_q, subset_key, config.target_subset)  # [B]
+        else:
+            target_q = target_q.min(axis=0)  # [B]
+        g, value_info = grad(losses.value_loss)(
+            state.value.params, nets, batch.observations, target_q, config.expectile
+        )
+        value = _apply(txs["value"], state.value, g)
+
+        # Critic ensemble: TD regression to r + gamma (1 - d) V(s').
+        next_v = nets.value_apply(value.params, batch.next_observations)  # [B]
+        g, critic_info = grad(losses.critic_loss)(
+            state.critic.params, nets, batch, next_v, config.discount
+        )
+        critic = _apply(txs["critic"], state.critic, g)
+
+        # Guided EM actor on the stopped advantage min_e Qbar_e(s,a) - V(s) (same reducer).
+        advantages = target_q - nets.value_apply(value.params, batch.observations)  # [B]
+        g, actor_info = grad(losses.actor_loss)(
+            state.actor.params,
+            nets,
+            batch.observations,
+            batch.actions,
+            advantages,
+            config.adv_temperature,
+            config.exp_adv_max,
+            config.entropy_coef,
+            config.detach_responsibilities,
+        )
+        actor = _apply(txs["actor"], state.actor, g)
+
+        # Behavior density: plain maximum likelihood.
+        g, behavior_info = grad(losses.behavior_loss)(
+            state.behavior.params, nets, batch.observations, batch.actions
+        )
+        behavior = _apply(txs["behavior"], state.behavior, g)
+
+        # Target: Polyak averaging.
+        target = optax.incremental_update(
+            critic.params, state.target_critic_params, config.target_update_rate
+        )
+
+        if config.gmm_pretrain_steps > 0:
+            main_phase = state.step >= config.gmm_pretrain_steps
+            value, critic, actor = (
+                _select(main_phase, value, state.value),
+                _select(main_phase, critic, state.critic),
+                _select(main_phase, actor, state.actor),
+            )
+            target = _select(main_phase, target, state.target_critic_params)
+            if config.gmm_freeze_after_pretrain:
+                behavior = _select(~main_phase, behavior, state.behavior)
+        elif config.gmm_freeze_after_pretrain:
+            behavior = state.behavior  # no pretraining phase: frozen from the start
+
+        metrics = {**value_info, **critic_info, **actor_info, **behavior_info}
+        loss_names = ("value/loss", "critic/loss", "actor/loss", "behavior/nll")
+        finite = jnp.all(jnp.stack([jnp.isfinite(metrics[n]) for n in loss_names]))
+        # Divergence guard (cheap, no host sync): one reduction over the updated parameters;
+        # any inf/NaN leaf makes the sum non-finite.
+        updated = (value.params, critic.params, actor.params, behavior.params)
+        params_finite = jnp.isfinite(sum(jnp.sum(x) for x in jax.tree.leaves(updated)))
+        metrics["train/params_finite"] = params_finite.astype(jnp.float32)
+        metrics["train/finite"] = (finite & params_finite).astype(jnp.float32)
+        new_state = state.replace(
+            actor=actor,
+            behavior=behavior,
+            critic=critic,
+            value=value,
+            target_critic_params=target,
+            step=state.step + 1,
+        )
+        return new_state, metrics
+
+    return update
+
+
+def make_train_step(config: GEMConfig):
+    """Jitted `(state, batch) -> (state, metrics)` updating all models; state donated."""
+    return jax.jit(make_update(config), donate_argnums=0)
+
+
+def sample_batch(key: jax.Array, dataset: Batch, batch_size: int) -> Batch:
+    """Uniform minibatch (with replacement) from a device-resident flat dataset."""
+    idx = jax.random.randint(key, (batch_size,), 0, dataset.rewards.shape[0])  # [B]
+    return jax.tree.map(lambda x: jnp.take(x, idx, axis=0), dataset)
+
+
+def make_train_loop(config: GEMConfig, num_steps: int | None = None):
+    """Pure `(state, dataset) -> (state, metrics [K])` running K fused steps under `lax.scan`.
+
+    Each step draws its minibatch on device from `dataset` (a flat `Batch` already on the
+    device) with a key split off `state.key`. K defaults to `config.steps_per_call`.
+    Metrics come back stacked per step, `[K]` each, so a host can log and guard them.
+    """
+    update = make_update(config)
+    num_steps = config.steps_per_call if num_steps is None else num_steps
+
+    def loop(state: GEMState, dataset: Batch):
+        def body(state, _):
+            key, batch_key = jax.random.split(state.key)
+            batch = sample_batch(batch_key, dataset, config.batch_size)
+            return update(state.replace(key=key), batch)
+
+        return jax.lax.scan(body, state, None, length=num_steps)
+
+    return loop
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_loop(config: GEMConfig, num_steps: int | None):
+    return jax.jit(make_train_loop(config, num_steps), donate_argnums=0)
+
+
+def make_fused_train_step(config: GEMConfig, num_steps: int | None = None):
+    """Jitted fused loop (see `make_train_loop`), state donated, cached per config."""
+    return _jitted_loop(config, num_steps)

@@ -1,0 +1,217 @@
+"""How a run's `GEMConfig` is put together: presets, the layers in order, tuned knobs.
+
+`gem_jax.method.config.GEMConfig` holds every default. A training run's config is those
+defaults with these layers applied, in this order (`build_config`):
+
+1. the suite preset of the dataset (`locomotion`, `maze2d`, `antmaze`, `nav2d`);
+2. the dataset's episode length as the beta schedule's horizon T, where it is known;
+3. the algorithm preset (`gem`, `iql`, `bc`: `ALGORITHMS`);
+4. the `--config.<field>=` overrides named on the command line;
+5. the named flags (`--steps`, `--seed`, ...); a `top_k` given there or in 4 without a
+   `top_k_frac` sets `top_k_frac = 0` (a fixed k, not the preset's share);
+6. `ALGORITHM_FIXED`: the fields that define an algorithm, re-applied last.
+
+After training, `with_tuned_knobs` applies the selection knobs `experiments/tune.py` chose
+(`tuned_knobs.json` in the run directory); `load_policy` and `experiments/evaluate.py`
+read a run's config through it. A config saved before a field existed reads with that
+field's `LEGACY_DEFAULTS` value (`from_config_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import TYPE_CHECKING
+
+from gem_jax.method.config import GEMConfig
+
+if TYPE_CHECKING:  # imported where the bridge is used: training needs no ml_collections
+    import ml_collections
+
+# --- suite presets (IQL's expectile / temperature per suite) ---
+
+
+def locomotion(config: GEMConfig | None = None) -> GEMConfig:
+    return (config or GEMConfig()).replace(expectile=0.7, adv_temperature=3.0, horizon=1000)
+
+
+def maze2d(config: GEMConfig | None = None) -> GEMConfig:
+    """beta_end = 3 (ours): chosen by experiments/tune.py on maze2d-umaze validation episodes
+    at 1e5 and at 2e5 steps (grid lambda {1, 3} x beta_end {0.1, 3} x N {0, 16}); a support
+    weight rising over the episode lets selection hold the goal (experiments/RESULTS.md,
+    "A support weight that rises over the episode"). beta_start = 0 (ours): chosen by
+    tune.py on maze2d-medium validation episodes at 2e5 steps with LayerNorm critics (grid
+    beta_0 {0, 1} x beta_end {0, 3}, N = 16: test 88.8 vs 68.1 for beta_0 = 1), and ahead of
+    beta_0 = 1 at 1e5 on 6 seeds (63.1 / 67.3 vs 50.3 / 44.2): the critic alone steers toward
+    the goal early, the support term holds it late (RESULTS.md, "maze2d-medium at 2e5 with
+    LayerNorm critics"); on maze2d-umaze at 2e5 the joint grid N {1, 16, 1024} x beta_0 {0, 1}
+    x beta_end {0, 3} chose it too, at N = 1024 (test 94.5 vs 89.3 for beta_0 = 1; RESULTS.md,
+    "maze2d-umaze at 2e5 with LayerNorm critics"), and so did the same grid on maze2d-large,
+    at N = 1 (test 71.7 vs 66.3 for beta = 0 and 29.5 for beta_0 = 1; RESULTS.md,
+    "maze2d-large at 2e5 with LayerNorm critics").
+    top_k_frac = 0.25 with top_k_pick = "sample" (ours): execute a uniform draw from the
+    score's top quarter of the candidate set instead of its argmax. tune.py (grid N {1, 16,
+    1024} x {argmax, top-quarter draw}, validation episodes, 3 retrained runs at 2e5) chose
+    the draw on umaze and medium and N = 1 on large; at N = 1024 the draw beat the argmax on
+    validation on all three (88.8 / 86.4 / 29.8 vs 88.0 / 48.5 / 11.1), and on test it holds
+    the budget curve level from N = 1 to 2048 where the argmax falls (large: 51.0, 55.3,
+    54.0, 54.3 at N = 1, 64, 1024, 2048 vs argmax 40.4, 35.5, 30.8; RESULTS.md, "The top
+    quarter"). `--config.top_k_frac=0 --config.top_k_pick=mean` is the paper's argmax."""
+    return (config or GEMConfig()).replace(
+        expectile=0.7, adv_temperature=3.0, horizon=800, beta_start=0.0, beta_end=3.0,
+        top_k_frac=0.25, top_k_pick="sample",
+    )
+
+
+def antmaze(config: GEMConfig | None = None) -> GEMConfig:
+    return (config or GEMConfig()).replace(expectile=0.9, adv_temperature=10.0, horizon=1000)
+
+
+def nav2d(config: GEMConfig | None = None) -> GEMConfig:
+    """Positions in [0, 30]^2 are standardised (ours).
+
+    target_update_rate = 0.02 (ours; the paper's Polyak rate is 0.005): nav2d's routes are
+    450-750 steps long, and with rho = 0.005 the critic's mean Q is still falling at 2e4
+    steps (-47 at 1e4, -73 at 2e4, -96 only from 5e4), so score-guided selection traps in the
+    meantime (GEM N = 64 on test: 189 at 5e3, 0.0 at 2e4) and recovers once Q settles (246 at
+    6e4, 268 at 1e5). With rho = 0.02 Q settles by 1.5e4 and validation episodes at 2e4 give
+    N = 64 237.9 against 0.0; test, 6 seeds: 204.1 at 5e3 -> 240.2 at 2e4 (RESULTS.md,
+    "nav2d: the collapse is an unsettled critic"). `--config.target_update_rate=0.005` is
+    the paper's rate."""
+    return (config or GEMConfig()).replace(
+        expectile=0.7, adv_temperature=3.0, horizon=1000, normalize_observations=True,
+        target_update_rate=0.02,
+    )
+
+
+PRESETS = {"locomotion": locomotion, "maze2d": maze2d, "antmaze": antmaze, "nav2d": nav2d}
+
+
+def preset(name: str, config: GEMConfig | None = None) -> GEMConfig:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[name](config)
+
+
+# --- algorithms in the same framework (no second copy of any network or loss) ---
+
+
+def iql(config: GEMConfig | None = None) -> GEMConfig:
+    """IQL: a Gaussian actor (K = 1, state-independent log-std, tanh mean) trained by
+    advantage-weighted regression (the guided loss with K = 1 is exactly AWR), two critics
+    with the min reducer, the same value and critic losses; acts with the mean (N = 0).
+    Its likelihood is the published one (plain density, hard log-std clip); override
+    `action_boundary` / `log_std_clamp` to give IQL GEM's edge handling. Its critic and
+    value nets are the default's (LayerNorm, ours), so GEM and IQL compare on one kind of
+    critic; `layer_norm=False` is the published IQL critic."""
+    return (config or GEMConfig()).replace(
+        num_components=1,
+        num_critics=2,
+        entropy_coef=0.0,
+        num_candidates=0,
+        top_k=1,
+        action_boundary="density",
+        log_std_clamp="hard",
+    )
+
+
+def bc(config: GEMConfig | None = None) -> GEMConfig:
+    """Gaussian behavior cloning: IQL's actor with every weight 1 (beta_adv = 0)."""
+    return iql(config).replace(adv_temperature=0.0)
+
+
+ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc}
+# Fields that define an algorithm: re-applied after any user override.
+ALGORITHM_FIXED = {
+    "gem": {},
+    "iql": dict(num_components=1, num_candidates=0, top_k=1),
+    "bc": dict(num_components=1, num_candidates=0, top_k=1, adv_temperature=0.0),
+}
+
+
+def algorithm(name: str, config: GEMConfig | None = None) -> GEMConfig:
+    if name not in ALGORITHMS:
+        raise ValueError(f"Unknown algorithm {name!r}; choose one of {sorted(ALGORITHMS)}.")
+    return ALGORITHMS[name](config)
+
+
+# --- ml_collections bridge for `--config.<field>=` overrides ---
+
+# A saved config without these fields was trained before they existed, with these values.
+LEGACY_DEFAULTS = {"action_boundary": "density", "log_std_clamp": "hard"}
+
+
+def to_config_dict(config: GEMConfig) -> ml_collections.ConfigDict:
+    """`config` as an `ml_collections.ConfigDict` (the `--config.<field>=` flag's value)."""
+    import ml_collections  # only the CLI's flag bridge needs it
+
+    return ml_collections.ConfigDict(dataclasses.asdict(config))
+
+
+def from_config_dict(config_dict: ml_collections.ConfigDict | dict) -> GEMConfig:
+    values = dict(config_dict.to_dict() if hasattr(config_dict, "to_dict") else config_dict)
+    fields = {f.name for f in dataclasses.fields(GEMConfig)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"Unknown GEMConfig field(s) {unknown}; valid fields: {sorted(fields)}.")
+    for name, legacy in LEGACY_DEFAULTS.items():  # configs saved before the field existed
+        values.setdefault(name, legacy)
+    return GEMConfig(**values)
+
+
+# --- a run's config, its layers in order ---
+
+
+def explicit_overrides(argv: list[str]) -> set[str]:
+    """Names of the `--config.<field>` flags given on the command line."""
+    names = set()
+    for arg in argv:
+        if arg.startswith("--config."):
+            names.add(arg[len("--config."):].split("=", 1)[0].split(".")[0])
+    return names
+
+
+def build_config(
+    env: str, config_dict, argv: list[str], algo: str = "gem", **fields
+) -> GEMConfig:
+    """The config of a training run on `env`: the layers of this module's docstring in
+    order. `config_dict` is the `--config` flag's value (`to_config_dict` of the defaults,
+    with the command line's overrides), `argv` the command line (only the `--config.`
+    fields it names override), `fields` the named flags (None = not given)."""
+    from gem_jax.data import resolve_name
+
+    spec = resolve_name(env)
+    base = algorithm(algo, preset(spec.suite))  # 1. suite preset, 3. algorithm preset
+    if spec.max_episode_steps:  # 2. method §3: T is the episode length (e.g. 300, U-maze)
+        base = base.replace(horizon=int(spec.max_episode_steps))
+    given = from_config_dict(config_dict)
+    overrides = {name: getattr(given, name) for name in explicit_overrides(argv)}  # 4.
+    overrides.update({k: v for k, v in fields.items() if v is not None})  # 5. named flags
+    if "top_k" in overrides and "top_k_frac" not in overrides:
+        overrides["top_k_frac"] = 0.0  # a k the user names is a fixed k, not the preset's share
+    overrides.update(ALGORITHM_FIXED[algo])  # 6. e.g. IQL stays a Gaussian acting with its mean
+    config = base.replace(**overrides)
+    return config.validate()
+
+
+# --- after training: the knobs experiments/tune.py chose ---
+
+TUNED_FILE = "tuned_knobs.json"  # written by experiments/tune.py
+TUNED_KEYS = ("num_candidates", "top_k", "source", "lcb_lambda", "beta_start", "beta_end",
+              "anchor_bonus", "candidate_means", "top_k_pick", "top_k_frac")
+
+
+def with_tuned_knobs(config, workdir: str | pathlib.Path):
+    """`config` with the selection knobs `experiments/tune.py` chose for this run (chosen on
+    validation episodes), or unchanged when the run was never tuned."""
+    path = pathlib.Path(workdir) / TUNED_FILE
+    if not path.is_file():
+        return config
+    try:
+        tuned = json.loads(path.read_text())
+        changes = {k: type(getattr(config, k))(tuned[k]) for k in TUNED_KEYS if k in tuned}
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path} is not a valid tuned-knobs file ({err}); delete it or "
+                         "rerun experiments/tune.py.") from None
+    return config.replace(**changes).validate()
