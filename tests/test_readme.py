@@ -1,8 +1,8 @@
-"""README.md runs as written.
+"""README.md and docs/guide.md run as written.
 
-* every ```python block runs, in a directory where a (tiny) `make demo` run is `runs/demo`
-  and nav2d is built (a small build, as everywhere in the tests);
-* every command of the ```bash blocks names a script that exists and only flags that the
+* every ```python block of README.md runs, in a directory where a (tiny) `make demo` run is
+  `runs/demo` and nav2d is built (a small build, as everywhere in the tests);
+* every command of both files' ```bash blocks names a script that exists and only flags that the
   script defines (`--config.<field>`: a `GEMConfig` field, for the scripts that take them),
   `make` targets of the Makefile and extras of pyproject.toml. Read from the sources, so
   this part costs no process.
@@ -24,6 +24,7 @@ from gem_jax.method.config import GEMConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "guide.md"  # the details README.md points to
 PYTHON = ".venv/bin/python"
 # absl's own flags, accepted by every script
 ABSL = {"only_check_args", "help", "helpfull", "helpshort", "flagfile", "undefok"}
@@ -117,8 +118,8 @@ def test_every_shell_command_names_existing_scripts_flags_targets_and_extras():
     section = pyproject.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
     extras = set(re.findall(r"^([\w-]+) = ", section, flags=re.M))
     assert {"test", "tensorboard", "wandb"} <= extras
-    lines = commands(README.read_text())
-    assert len(lines) > 25
+    lines = commands(README.read_text()) + commands(GUIDE.read_text())
+    assert len(commands(README.read_text())) >= 5 and len(lines) > 25
     problems = [p for line in lines for p in check_command(line, targets, extras)]
     assert not problems
 
@@ -156,7 +157,7 @@ def demo_dir(tiny_nav2d, tmp_path_factory):
 
 def test_every_python_block_runs(demo_dir):
     blocks = fenced(README.read_text(), "python")
-    assert len(blocks) == 2
+    assert len(blocks) == 1
     env = {**os.environ, "MPLBACKEND": "Agg"}
     for code in blocks:
         done = subprocess.run([sys.executable, "-c", code], cwd=demo_dir, env=env,

@@ -199,7 +199,7 @@ def prefix(line: str) -> str:
 
 
 def test_every_table_has_the_header_evaluate_writes():
-    from gem_jax import sweep_report
+    from gem_jax.analysis import sweep_report
 
     row = dict(variant="gem", num_candidates=64, top_k=1, source="actor", mode="zscore",
                lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000.0, mass_scale=1.0,
