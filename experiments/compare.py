@@ -37,7 +37,7 @@ define_config_flag()
 
 
 def body() -> int:
-    from gem_jax.analysis.compare import compare
+    from gem_jax.analysis.side_by_side import compare
 
     unknown = sorted(set(FLAGS.algos) - set(ALGOS))
     if unknown:

@@ -37,27 +37,11 @@ def locomotion(config: GEMConfig | None = None) -> GEMConfig:
 
 
 def maze2d(config: GEMConfig | None = None) -> GEMConfig:
-    """beta_end = 3 (ours): chosen by experiments/tune.py on maze2d-umaze validation episodes
-    at 1e5 and at 2e5 steps (grid lambda {1, 3} x beta_end {0.1, 3} x N {0, 16}); a support
-    weight rising over the episode lets selection hold the goal (experiments/RESULTS.md,
-    "A support weight that rises over the episode"). beta_start = 0 (ours): chosen by
-    tune.py on maze2d-medium validation episodes at 2e5 steps with LayerNorm critics (grid
-    beta_0 {0, 1} x beta_end {0, 3}, N = 16: test 88.8 vs 68.1 for beta_0 = 1), and ahead of
-    beta_0 = 1 at 1e5 on 6 seeds (63.1 / 67.3 vs 50.3 / 44.2): the critic alone steers toward
-    the goal early, the support term holds it late (RESULTS.md, "maze2d-medium at 2e5 with
-    LayerNorm critics"); on maze2d-umaze at 2e5 the joint grid N {1, 16, 1024} x beta_0 {0, 1}
-    x beta_end {0, 3} chose it too, at N = 1024 (test 94.5 vs 89.3 for beta_0 = 1; RESULTS.md,
-    "maze2d-umaze at 2e5 with LayerNorm critics"), and so did the same grid on maze2d-large,
-    at N = 1 (test 71.7 vs 66.3 for beta = 0 and 29.5 for beta_0 = 1; RESULTS.md,
-    "maze2d-large at 2e5 with LayerNorm critics").
-    top_k_frac = 0.25 with top_k_pick = "sample" (ours): execute a uniform draw from the
-    score's top quarter of the candidate set instead of its argmax. tune.py (grid N {1, 16,
-    1024} x {argmax, top-quarter draw}, validation episodes, 3 retrained runs at 2e5) chose
-    the draw on umaze and medium and N = 1 on large; at N = 1024 the draw beat the argmax on
-    validation on all three (88.8 / 86.4 / 29.8 vs 88.0 / 48.5 / 11.1), and on test it holds
-    the budget curve level from N = 1 to 2048 where the argmax falls (large: 51.0, 55.3,
-    54.0, 54.3 at N = 1, 64, 1024, 2048 vs argmax 40.4, 35.5, 30.8; RESULTS.md, "The top
-    quarter"). `--config.top_k_frac=0 --config.top_k_pick=mean` is the paper's argmax."""
+    """Selection knobs chosen by experiments/tune.py on validation episodes (all *ours*):
+    a support weight rising over the episode, beta 0 -> 3, and a uniform draw from the
+    score's top quarter instead of its argmax. Evidence: experiments/RESULTS.md, "A support
+    weight that rises over the episode", "maze2d-medium at 2e5 with LayerNorm critics" and
+    "The top quarter"; the paper's forms: docs/method.md §6."""
     return (config or GEMConfig()).replace(
         expectile=0.7, adv_temperature=3.0, horizon=800, beta_start=0.0, beta_end=3.0,
         top_k_frac=0.25, top_k_pick="sample",
@@ -69,16 +53,10 @@ def antmaze(config: GEMConfig | None = None) -> GEMConfig:
 
 
 def nav2d(config: GEMConfig | None = None) -> GEMConfig:
-    """Positions in [0, 30]^2 are standardised (ours).
-
-    target_update_rate = 0.02 (ours; the paper's Polyak rate is 0.005): nav2d's routes are
-    450-750 steps long, and with rho = 0.005 the critic's mean Q is still falling at 2e4
-    steps (-47 at 1e4, -73 at 2e4, -96 only from 5e4), so score-guided selection traps in the
-    meantime (GEM N = 64 on test: 189 at 5e3, 0.0 at 2e4) and recovers once Q settles (246 at
-    6e4, 268 at 1e5). With rho = 0.02 Q settles by 1.5e4 and validation episodes at 2e4 give
-    N = 64 237.9 against 0.0; test, 6 seeds: 204.1 at 5e3 -> 240.2 at 2e4 (RESULTS.md,
-    "nav2d: the collapse is an unsettled critic"). `--config.target_update_rate=0.005` is
-    the paper's rate."""
+    """Positions in [0, 30]^2 standardised, and a Polyak rate of 0.02 instead of the paper's
+    0.005 (both *ours*): with 0.005 the critic is still settling along nav2d's 450-750-step
+    routes at 2e4 steps and score-guided selection traps meanwhile (experiments/RESULTS.md,
+    "nav2d: the collapse is an unsettled critic"; the paper's form: docs/method.md §6)."""
     return (config or GEMConfig()).replace(
         expectile=0.7, adv_temperature=3.0, horizon=1000, normalize_observations=True,
         target_update_rate=0.02,

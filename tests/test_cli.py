@@ -224,7 +224,7 @@ def test_divergence_stops_naming_loss_and_step_and_keeps_checkpoints(runs, tmp_p
     monkeypatch.setattr(runner, "open_dataset", poisoned)
     with pytest.raises(runner.DivergenceError,
                        match=r"non-finite critic/loss.* at step 101 \(seed index 0\)"):
-        runner.train("nav2d", GEMConfig(num_steps=150), work, resume=True, progress=False)
+        runner.run_training("nav2d", GEMConfig(num_steps=150), work, resume=True, progress=False)
     assert steps_in(work) == ["100", "75"]  # nothing written after the last good step
     restored = leaves(work)
     assert all(np.isfinite(x).all() for x in restored if x.dtype.kind == "f")

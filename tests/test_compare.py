@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gem_jax.analysis.compare import compare
+from gem_jax.analysis.side_by_side import compare
 from gem_jax.presets import build_config, to_config_dict
 
 

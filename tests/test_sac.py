@@ -55,7 +55,8 @@ def one_step():
     """A fresh state and the state after one jitted update (shared: one compile)."""
     config = _tiny_config()
     state = sac.init_sac_state(jax.random.PRNGKey(0), config, 3, 2)
-    new_state, metrics = jax.jit(sac.make_update(config, 2))(state, _batch(jax.random.PRNGKey(1)))
+    update = jax.jit(sac.make_sac_update(config, 2))
+    new_state, metrics = update(state, _batch(jax.random.PRNGKey(1)))
     return config, state, new_state, metrics
 
 
@@ -74,7 +75,7 @@ def test_critic_regresses_rewards_when_discount_is_zero():
     state = sac.init_sac_state(jax.random.PRNGKey(0), config, 3, 2)
     batch = _batch(jax.random.PRNGKey(1))
     batches = jax.tree.map(lambda x: jnp.broadcast_to(x, (400, *x.shape)), batch)
-    state, metrics = sac.make_update_many(config, 2)(state, batches)
+    state, metrics = sac.make_sac_update_many(config, 2)(state, batches)
     q = sac.make_sac_networks(config, 2).critic_apply(
         state.critic.params, batch.observations, batch.actions)  # [E, B]
     assert q.shape == (2, 16)

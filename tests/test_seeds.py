@@ -157,7 +157,7 @@ TRAIN_PROCESS = textwrap.dedent("""
                        num_critics=2, batch_size=16, num_candidates=8, num_steps=40,
                        steps_per_call=20, eval_every=40, eval_episodes=2,
                        checkpoint_every=20, log_every=20)
-    summary = runner.train("nav2d", config, workdir, num_seeds=3, progress=False)
+    summary = runner.run_training("nav2d", config, workdir, num_seeds=3, progress=False)
     print(json.dumps({"seed_devices": summary["seed_devices"],
                       "scores": [r["normalized_score"] for r in summary["per_seed"]]}))
 """)
@@ -165,7 +165,7 @@ TRAIN_PROCESS = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_two_processes_match_one_process(tiny_nav2d, tmp_path):
-    """runner.train over 2 processes x 2 CPU devices (jax.distributed) == one process."""
+    """runner.run_training over 2 processes x 2 CPU devices (jax.distributed) == one process."""
     import socket
 
     script = tmp_path / "train_process.py"

@@ -148,7 +148,7 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
     elif meta is not None:
         raise ValueError(f"{ckpt_dir} holds a checkpoint: pass --resume or use a new --workdir.")
 
-    update_many = sac.make_update_many(config, action_dim)
+    update_many = sac.make_sac_update_many(config, action_dim)
     act = sac.make_act(config, action_dim)
     obs, _ = env.reset(seed=seed + 1000 * counters["resumes"])
     env.action_space.seed(seed + 1000 * counters["resumes"])

@@ -1,6 +1,6 @@
 """Running the method: the run loop, seeds across devices, checkpoints, evaluation, export.
 
-`runner.train` is a whole run (data -> seed-stacked training on device -> evaluation ->
+`runner.run_training` is a whole run (data -> seed-stacked training on device -> evaluation ->
 checkpoints -> logs); `parallel` shards seeds over devices; `checkpoint` saves and restores
 the train state atomically (orbax); `evaluation` rolls policies out; `export` gives a run's
 policy as a plain function or a `jax.export` artifact; `cli` is the command-line glue of

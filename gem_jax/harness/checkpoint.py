@@ -7,7 +7,7 @@ the latest complete one) and keeps the newest `keep` of them. Each checkpoint st
 * `state`: the `GEMState` pytree (leading seed axis `[S, ...]` on every leaf),
 * `meta`: JSON with the config, dims, seeds, dataset name and action scale.
 
-`load_params(workdir)` rebuilds the state's structure from `meta` and restores it.
+`restore_params(workdir)` rebuilds the state's structure from `meta` and restores it.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def restore(workdir: str | pathlib.Path, step: int | None = None) -> tuple[GEMSt
         raise _corrupted(workdir, step, err, manager) from err
 
 
-def load_params(workdir: str | pathlib.Path, seed_index: int | None = None,
+def restore_params(workdir: str | pathlib.Path, seed_index: int | None = None,
                 step: int | None = None) -> PolicyParams:
     """Policy parameters of the newest complete checkpoint in `workdir` (or of `step`) as a
     pytree.

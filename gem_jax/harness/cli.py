@@ -207,7 +207,7 @@ def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> i
     summary = {}
 
     def body() -> None:
-        summary.update(runner.train(env, config, workdir, algo=algo, **kwargs))
+        summary.update(runner.run_training(env, config, workdir, algo=algo, **kwargs))
 
     status = guard(body)
     if status:

@@ -44,7 +44,7 @@ def load_params(workdir: str | pathlib.Path, seed_index: int | None = None,
     """
     from gem_jax.harness import checkpoint  # orbax is imported only when a checkpoint is read
 
-    return checkpoint.load_params(workdir, seed_index, step)
+    return checkpoint.restore_params(workdir, seed_index, step)
 
 
 def _split_knobs(knobs: dict) -> tuple[dict, dict]:

@@ -220,7 +220,7 @@ def _crossed(prev: int, step: int, last: int, every: int) -> bool:
     return every > 0 and (step // every > prev // every or step == last)
 
 
-def train(
+def run_training(
     env: str,
     config: GEMConfig,
     workdir: str | pathlib.Path,

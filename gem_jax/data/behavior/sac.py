@@ -11,7 +11,7 @@ Per gradient step, in this order (Haarnoja et al., 2018b, Alg. 1):
   actor:   L_pi = mean_B (alpha log pi(a|s) - min_e Q_e(s, a)),  a ~ pi(.|s) (reparameterised)
   alpha:   L_alpha = -mean_B log_alpha (log pi(a|s) + H_target),  H_target = -|A|
   target:  Qbar <- tau Q + (1 - tau) Qbar
-`make_update_many` fuses K such steps in one `lax.scan` so a jitted call does K updates.
+`make_sac_update_many` fuses K such steps in one `lax.scan` so a jitted call does K updates.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def init_sac_state(key: jax.Array, config: SACConfig, obs_dim: int, action_dim: 
     )
 
 
-def make_update(config: SACConfig, action_dim: int):
+def make_sac_update(config: SACConfig, action_dim: int):
     """Pure `(state, batch [B]) -> (state, metrics)`: one SAC gradient step (module docstring)."""
     nets = make_sac_networks(config, action_dim)
     txs = _optimizers(config)
@@ -206,9 +206,9 @@ def make_update(config: SACConfig, action_dim: int):
     return update
 
 
-def make_update_many(config: SACConfig, action_dim: int):
+def make_sac_update_many(config: SACConfig, action_dim: int):
     """Jitted `(state, batches [K, B]) -> (state, metrics [K])`: K fused updates (donated)."""
-    update = make_update(config, action_dim)
+    update = make_sac_update(config, action_dim)
 
     @functools.partial(jax.jit, donate_argnums=0)
     def update_many(state: SACState, batches: Batch) -> tuple[SACState, dict]:

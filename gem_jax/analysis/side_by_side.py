@@ -39,12 +39,12 @@ def select_latency_ms(config: GEMConfig, workdir, repeats: int = 30) -> float:
 def compare(env: str, configs: dict[str, GEMConfig], out, num_seeds: int,
             progress: bool = True, log_to=("csv",)) -> str:
     """Train each algorithm's config with `num_seeds` seeds; write CSV, markdown, plot.
-    `log_to` goes to every run (`runner.train`); W&B runs are grouped by `out`'s name."""
+    `log_to` goes to every run (`runner.run_training`); W&B runs are grouped by `out`'s name."""
     out = runner.check_workdir(out)
     rows = []
     for algo, config in configs.items():
         workdir = out / algo
-        summary = runner.train(env, config, workdir, num_seeds=num_seeds,
+        summary = runner.run_training(env, config, workdir, num_seeds=num_seeds,
                                resume=ckpt.has_checkpoint(workdir), progress=progress,
                                algo=algo, log_to=log_to, log_group=out.name)
         scores = [s["normalized_score"] for s in summary["per_seed"]]
