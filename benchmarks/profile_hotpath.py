@@ -33,7 +33,8 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from benchmarks import common, train_throughput
-from gem_jax import SelectKnobs, gmm, init_state, make_policy, policy_params
+from gem_jax import SelectKnobs, init_state, make_policy, policy_params
+from gem_jax.method import gmm
 from gem_jax.method.learner import make_train_loop, make_update, sample_batch
 from gem_jax.method.networks import make_networks
 from gem_jax.method.select import lcb, top_k_mean, zscore

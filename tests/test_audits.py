@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gem_jax import GEMConfig, audits
+from gem_jax import GEMConfig
+from gem_jax.method import audits
 from gem_jax.method import gmm as G
 from gem_jax.presets import from_config_dict, preset, to_config_dict
 

@@ -25,9 +25,10 @@ TINY = ["--hidden=16", "--obs_dim=3", "--action_dim=2", "--num_critics=2", "--nu
 
 
 def run_script(tmp_path, name: str, *args: str) -> dict:
-    """Run `benchmarks/<name>.py args --json=...` in a subprocess and return its JSON."""
+    """Run `python -m benchmarks.<name> args --json=...` from the root in a subprocess and
+    return its JSON."""
     out = str(tmp_path / f"{name}.json")
-    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", f"{name}.py"), *args, f"--json={out}"]
+    cmd = [sys.executable, "-m", f"benchmarks.{name}", *args, f"--json={out}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:
