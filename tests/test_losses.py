@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gem_jax import GEMConfig, init_state
-from gem_jax.method import losses
 from gem_jax.method import gmm as G
+from gem_jax.method import losses
 from gem_jax.method.networks import make_networks
 from gem_jax.method.types import Batch
 
