@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import jax
@@ -375,3 +376,42 @@ def test_make_dataset_on_a_built_dataset_succeeds_and_a_damaged_one_needs_force(
     damaged = bad_cli["root"] / "garbled" / "minari" / "gem" / "nav2d-v0"
     assert line.startswith(f"error: gem/nav2d-v0 at {damaged} is damaged (")
     assert line.endswith("); rebuild it with --force.")
+
+
+def test_abandoned_reads_of_a_damaged_shard_print_nothing():
+    """After a failed restore, orbax's suspended array reads raise when collected; Python
+    would print "Exception ignored in" with a traceback for each (thousands of lines). They
+    are dropped; any other unraisable exception still prints."""
+    code = textwrap.dedent("""
+        import gc
+        from gem_jax.harness import checkpoint
+
+        class Pending:
+            def __await__(self):
+                yield
+
+        async def _read_array_index_and_device_put():
+            try:
+                await Pending()
+            finally:
+                raise Exception("Encountered error while reading array index")
+
+        async def unrelated():
+            try:
+                await Pending()
+            finally:
+                raise Exception("unrelated failure")
+
+        checkpoint._silence_abandoned_reads()
+        checkpoint._silence_abandoned_reads()  # installed once
+        for make in (_read_array_index_and_device_put, unrelated):
+            c = make()
+            c.send(None)
+            del c
+            gc.collect()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "_read_array_index_and_device_put" not in done.stderr
+    assert done.stderr.count("Exception ignored in") == 1 and "unrelated failure" in done.stderr

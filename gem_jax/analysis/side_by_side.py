@@ -20,10 +20,10 @@ COLUMNS = ("algo", "score_mean", "score_std", "support_z", "violation", "collaps
 
 def select_latency_ms(config: GEMConfig, workdir, repeats: int = 30) -> float:
     """Median latency of one jitted decision for one observation (warm-up excluded)."""
-    from gem_jax.harness.checkpoint import load_params, read_meta
+    from gem_jax.harness.checkpoint import read_meta, restore_params
 
     _, meta = read_meta(workdir)
-    params = load_params(workdir, seed_index=0)
+    params = restore_params(workdir, seed_index=0)
     policy = make_policy(config)
     obs = np.zeros((1, meta["obs_dim"]), np.float32)
     knobs, key = SelectKnobs.from_config(config), jax.random.PRNGKey(0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import shutil
+import sys
 from typing import Any
 
 import jax
@@ -125,8 +126,31 @@ def _restore_step(manager: ocp.CheckpointManager, step: int, meta: dict | None =
     meta = _read_meta(manager, step) if meta is None else meta
     target = abstract_state(meta)
     args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
-    restored = manager.restore(step, args=args)
+    try:
+        restored = manager.restore(step, args=args)
+    except READ_ERRORS:
+        _silence_abandoned_reads()
+        raise
     return restored["state"], meta
+
+
+def _silence_abandoned_reads() -> None:
+    """A failed read of a damaged shard leaves orbax's other array reads as coroutines that
+    are never awaited; when they are collected Python prints "Exception ignored in" with a
+    tensorstore traceback for each (thousands of lines) to stderr. Drop exactly those, once
+    a read has failed; every other unraisable exception still reaches the previous hook."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_gem_jax_quiet", False):
+        return
+
+    def hook(unraisable):
+        name = getattr(unraisable.object, "__qualname__", "")
+        if type(unraisable.object).__name__ == "coroutine" and "read" in name.lower():
+            return
+        previous(unraisable)
+
+    hook._gem_jax_quiet = True
+    sys.unraisablehook = hook
 
 
 def intact_steps(workdir: str | pathlib.Path, exclude: tuple[int, ...] = ()) -> list[int]:
