@@ -131,10 +131,16 @@ def test_queue_skips_done_stages_resumes_training_and_isolates_a_failure(tmp_pat
     assert walker == ["train", "tune", "evaluate", "train", "evaluate"]
     assert ("train", str(walker_bc), False) in calls  # a torn first save is no checkpoint
     assert "failed (exit 1)" in "\n".join(lines)
+    logged = [json.loads(x) for x in (tmp_path / "stages.jsonl").read_text().splitlines()]
+    assert [(r["label"], r["stage"], r["exit"], r["done"]) for r in logged[:2]] == [
+        ("gem", "train", 0, True), ("gem", "tune", 1, False)]
+    assert len(logged) == len(calls) and set(suite.stage_costs(plan)) == {
+        "train", "tune", "n_sweep", "mass"}  # the failed tune alone counts for nothing
     status = "\n".join(suite.status_lines(plan, [s for d in plan.datasets for lab in plan.labels
                                                  for s in suite.stages(plan, d, lab)]))
     assert "hopper-medium                gem          queued: tune, n_sweep, ablations" in status
     assert "walker2d-medium              bc           done" in status
+    assert status.splitlines()[-1].startswith("stage cost so far (median wall time): train 0 min")
     calls.clear()
     assert suite.run_queue(plan, fake_runner(plan, calls), out=lines.append) == []
     assert [c[0] for c in calls] == ["tune", "evaluate", "evaluate", "evaluate"]  # only those

@@ -244,7 +244,39 @@ def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None 
             eta = (plan.steps - step) / max(rate, 1e-9)
             detail += f" (train at {step}/{plan.steps}, {rate:.0f} steps/s, ETA {eta / 60:.0f} min)"
         lines.append(f"{head} {detail}")
+    costs = stage_costs(plan)
+    if costs:
+        lines.append("stage cost so far (median wall time): " + ", ".join(
+            f"{name} {sec / 60:.0f} min" for name, sec in costs.items()))
     return lines
+
+
+STAGE_LOG = "stages.jsonl"  # in plan.root: one line per stage run (what each stage costs)
+
+
+def log_stage(plan: Plan, stage: Stage, code: int, seconds: float) -> None:
+    """Append one stage run (pair, stage, exit status, wall seconds, date) to
+    `<root>/stages.jsonl`, so a later session can size its queue from what stages cost."""
+    plan.root.mkdir(parents=True, exist_ok=True)
+    row = {"dataset": stage.dataset, "label": stage.label.name, "stage": stage.name,
+           "exit": code, "seconds": round(seconds, 1), "done": is_done(plan, stage),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with open(plan.root / STAGE_LOG, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def stage_costs(plan: Plan) -> dict[str, float]:
+    """Median wall seconds of each finished stage kind in `<root>/stages.jsonl`."""
+    try:
+        rows = [json.loads(line) for line in (plan.root / STAGE_LOG).read_text().splitlines()]
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name in dict.fromkeys(r["stage"] for r in rows):
+        times = sorted(r["seconds"] for r in rows if r["stage"] == name and r["done"])
+        if times:
+            out[name] = times[len(times) // 2]
+    return out
 
 
 def run_queue(plan: Plan, runner=None, out=print) -> list[Stage]:
@@ -266,7 +298,9 @@ def run_queue(plan: Plan, runner=None, out=print) -> list[Stage]:
         out("\n".join(["", f"== {time.strftime('%H:%M:%S')} {stage.dataset} {stage.label.name}:"
                            f" {stage.name}", *status_lines(plan, all_stages, stage)]))
         command = command_for(stage)
+        start = time.time()
         code = runner(list(command))
+        log_stage(plan, stage, code, time.time() - start)
         if code != 0 or not is_done(plan, stage):
             out(f"!! {stage.dataset} {stage.label.name}: {stage.name} failed (exit {code}); its "
                 f"later stages are skipped. Command: {shlex.join(command)}")
