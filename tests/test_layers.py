@@ -2,12 +2,13 @@
 below it (read from the source with `ast`, as tests/test_quiet_imports.py reads imports by
 running them).
 
-    method  <  envs, empo  <  data  <  presets  <  harness  <  analysis
+    method  <  envs, empo, related  <  data  <  presets  <  harness  <  analysis
 
 * `method/` (the model, losses, learner, selection, audits) imports only jax, flax, optax,
   numpy, chex, the standard library and itself;
-* `envs/` (the nav2d and ant-goal environments) and `empo/` (clustering, the EMPO support)
-  share a rank and do not import each other;
+* `envs/` (the nav2d and ant-goal environments), `empo/` (clustering, the EMPO support) and
+  `related/` (the seed papers' related systems, e.g. LOM) share a rank and do not import
+  each other;
 * `data/` builds and loads datasets (its SAC under `data/behavior/` makes them);
 * `presets.py` assembles a run's config (it reads the dataset registry for the suite);
 * `harness/` runs, checkpoints, evaluates and exports;
@@ -26,7 +27,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gem_jax"
 
-RANK = {"method": 0, "envs": 1, "empo": 1, "data": 2, "presets": 3, "harness": 4, "analysis": 5}
+RANK = {"method": 0, "envs": 1, "empo": 1, "related": 1, "data": 2, "presets": 3, "harness": 4,
+        "analysis": 5}
 METHOD_THIRD_PARTY = {"jax", "flax", "optax", "numpy", "chex"}
 
 
