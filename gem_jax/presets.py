@@ -5,7 +5,8 @@ defaults with these layers applied, in this order (`build_config`):
 
 1. the suite preset of the dataset (`locomotion`, `maze2d`, `antmaze`, `nav2d`);
 2. the dataset's episode length as the beta schedule's horizon T, where it is known;
-3. the algorithm preset (`gem`, `iql`, `bc`: `ALGORITHMS`);
+3. the algorithm preset (`gem`, `iql`, `bc`, `lom`: `ALGORITHMS`; LOM adds its paper's
+   per-dataset settings, `LOM_DATASETS`);
 4. the `--config.<field>=` overrides named on the command line;
 5. the named flags (`--steps`, `--seed`, ...); a `top_k` given there or in 4 without a
    `top_k_frac` sets `top_k_frac = 0` (a fixed k, not the preset's share);
@@ -99,12 +100,52 @@ def bc(config: GEMConfig | None = None) -> GEMConfig:
     return iql(config).replace(adv_temperature=0.0)
 
 
-ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc}
+def lom(config: GEMConfig | None = None) -> GEMConfig:
+    """LOM (method §8): the behavior GMM pretrained alone for `gmm_pretrain_steps` (ours:
+    50k, a sixth of a 3e5 budget; LOM's code 200k before its 1M) then frozen, the hyper-Q
+    over its modes and a deterministic policy (our actor with K = 1, acting with its mean)
+    imitating the best mode with weight `clip(exp(5 ΔQ), 0, 50)` (paper). Two critics with
+    the min, as IQL; the critic bootstraps on IQL's value (ours; `critic_target="sarsa"` is
+    the paper's TD3+BC critic). Policy and hyper-Q learn at 1e-3 (LOM's code).
+    `LOM_DATASETS` holds the paper's per-dataset mixture sizes."""
+    return (config or GEMConfig()).replace(
+        actor_objective="lom",
+        num_components=1,
+        num_critics=2,
+        entropy_coef=0.0,
+        num_candidates=0,
+        top_k=1,
+        gmm_pretrain_steps=50_000,
+        gmm_freeze_after_pretrain=True,
+        actor_lr=1e-3,
+    )
+
+
+# LOM's published per-dataset settings (its code's table, D4RL -v2 names): mixture size,
+# clip C and action noise; anything not listed keeps `lom`'s defaults.
+LOM_DATASETS = {
+    "hopper-medium": dict(behavior_num_components=5, lom_clip=50.0),
+    "walker2d-medium": dict(behavior_num_components=2, lom_clip=50.0),
+    "halfcheetah-medium": dict(behavior_num_components=2, lom_clip=100.0, lom_action_noise=0.4),
+    "hopper-medium-replay": dict(behavior_num_components=5, lom_clip=50.0),
+    "walker2d-medium-replay": dict(behavior_num_components=10, lom_clip=50.0),
+    "halfcheetah-medium-replay": dict(behavior_num_components=5, lom_clip=100.0,
+                                      lom_action_noise=0.4),
+    "hopper-medium-expert": dict(behavior_num_components=2, lom_beta=0.1, lom_clip=50.0),
+    "walker2d-medium-expert": dict(behavior_num_components=5, lom_beta=0.1, lom_clip=50.0,
+                                   lom_action_noise=0.2),
+    "halfcheetah-medium-expert": dict(behavior_num_components=1, lom_beta=0.1, lom_clip=50.0),
+}
+
+
+ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc,
+              "lom": lom}
 # Fields that define an algorithm: re-applied after any user override.
 ALGORITHM_FIXED = {
     "gem": {},
     "iql": dict(num_components=1, num_candidates=0, top_k=1),
     "bc": dict(num_components=1, num_candidates=0, top_k=1, adv_temperature=0.0),
+    "lom": dict(actor_objective="lom", num_components=1, num_candidates=0, top_k=1),
 }
 
 
@@ -141,6 +182,13 @@ def from_config_dict(config_dict: ml_collections.ConfigDict | dict) -> GEMConfig
 # --- a run's config, its layers in order ---
 
 
+def _d4rl_stem(env: str) -> str:
+    """`hopper-medium-v2` -> `hopper-medium` (the key of per-dataset tables)."""
+    stem = env.rsplit("/", 1)[-1]
+    parts = stem.split("-")
+    return "-".join(parts[:-1]) if parts[-1][:1] == "v" and parts[-1][1:].isdigit() else stem
+
+
 def explicit_overrides(argv: list[str]) -> set[str]:
     """Names of the `--config.<field>` flags given on the command line."""
     names = set()
@@ -161,6 +209,8 @@ def build_config(
 
     spec = resolve_name(env)
     base = algorithm(algo, preset(spec.suite))  # 1. suite preset, 3. algorithm preset
+    if algo == "lom":  # 3. and its published per-dataset settings
+        base = base.replace(**LOM_DATASETS.get(_d4rl_stem(env), {}))
     if spec.max_episode_steps:  # 2. method §3: T is the episode length (e.g. 300, U-maze)
         base = base.replace(horizon=int(spec.max_episode_steps))
     given = from_config_dict(config_dict)

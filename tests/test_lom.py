@@ -7,8 +7,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import toy
 
+from gem_jax import presets
+from gem_jax.harness import checkpoint as ckpt
+from gem_jax.harness import learners
+from gem_jax.harness.runner import next_actions
 from gem_jax.method import gmm as G
+from gem_jax.method import learner
+from gem_jax.method.config import GEMConfig
+from gem_jax.method.networks import make_networks
+from gem_jax.method.types import Batch
 from gem_jax.related import lom
 
 
@@ -57,8 +66,9 @@ def test_imitation_weight_is_clipped_and_has_no_gradient():
 def test_imitation_loss_by_hand_and_its_gradient_pulls_toward_the_mode():
     pi, mode, w = jnp.array([[0.0, 0.0], [1.0, 1.0]]), jnp.array([[1.0, 0.0], [1.0, -1.0]]), \
         jnp.array([2.0, 0.5])
-    # (2 * 1 + 0.5 * 4) / 2 = 2
-    assert float(lom.imitation_loss(pi, mode, w)) == pytest.approx(2.0)
+    # squared errors averaged over A: (1 + 0) / 2 = 0.5 and (0 + 4) / 2 = 2, so
+    # (2 * 0.5 + 0.5 * 2) / 2 = 1
+    assert float(lom.imitation_loss(pi, mode, w)) == pytest.approx(1.0)
     grad = jax.grad(lom.imitation_loss)(pi, mode, w)
     assert float(grad[0, 0]) < 0 and float(grad[1, 1]) > 0  # descent moves pi toward the mode
 
@@ -70,3 +80,127 @@ def test_hyper_q_network_scores_every_mode():
     out = net.apply(params, obs)
     assert out.shape == (4, 3) and bool(jnp.all(jnp.isfinite(out)))
     assert float(jnp.std(out[0])) > 0  # the one-hot changes the value
+
+
+# --- LOM in the shared learner ---
+
+SMALL = GEMConfig(hidden_dims=(32, 32), behavior_num_components=2, batch_size=128)
+
+
+def lom_config(**changes) -> GEMConfig:
+    return presets.lom(SMALL).replace(**{"gmm_pretrain_steps": 400, **changes}).validate()
+
+
+def test_lom_moves_toward_the_better_mode_of_a_two_mode_bandit():
+    """Modes at +-0.6 with rewards 1 and 0: the frozen behavior GMM holds both, Q_H ranks the
+    + mode higher, and the deterministic policy sits on it (not in the gap between)."""
+    data = toy.two_mode_bandit(jax.random.PRNGKey(0), 4096, minus_reward=0.0)
+    config = lom_config()
+    state = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
+    state, metrics = jax.jit(learners.make_train_loop(config, 2400))(state, data)
+    assert bool(jnp.all(metrics["train/finite"] == 1))
+    obs = jax.random.uniform(jax.random.PRNGKey(2), (256, 2), minval=-1, maxval=1)
+    nets = make_networks(config, 1)
+    policy = nets.actor_apply(state.actor.params, obs).means[:, 0, 0]  # [256]
+    assert float(jnp.mean(policy)) == pytest.approx(0.6, abs=0.12)
+    assert float(jnp.min(policy)) > 0.3
+    # Q_H's chosen mode is the behavior component centred on +0.6
+    behavior = nets.behavior_apply(state.behavior.params, obs)
+    q_h = lom.hyper_q_network(config).apply(state.hyper_q.params, obs)  # [256, 2]
+    chosen = jnp.take_along_axis(behavior.means[..., 0], lom.choose_mode(q_h)[:, None], 1)
+    assert float(jnp.mean(chosen > 0.4)) > 0.95
+    # the behavior model trains only during pretraining, the policy and Q_H only after it
+    initial = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
+    pretrained, _ = jax.jit(learners.make_train_loop(config, 400))(initial, data)
+    same = lambda a, b: all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in
+                            zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    assert same(state.behavior.params, pretrained.behavior.params)
+    fresh = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
+    assert same(pretrained.actor.params, fresh.actor.params)
+    assert same(pretrained.hyper_q.params, fresh.hyper_q.params)
+    assert not same(pretrained.behavior.params, fresh.behavior.params)
+
+
+def test_lom_needs_its_preset():
+    with pytest.raises(ValueError, match="actor_objective='lom' and num_components=1"):
+        lom.make_policy_step(SMALL)
+    with pytest.raises(ValueError, match="actor_objective must be one of"):
+        SMALL.replace(actor_objective="diffusion").validate()
+
+
+def test_build_config_applies_loms_published_dataset_settings():
+    argv = ["train.py", "--algo=lom"]
+    hopper = presets.build_config("hopper-medium-v2", presets.to_config_dict(GEMConfig()), argv,
+                                  algo="lom")
+    cheetah = presets.build_config("halfcheetah-medium", presets.to_config_dict(GEMConfig()),
+                                   argv, algo="lom")
+    assert (hopper.actor_objective, hopper.num_components, hopper.num_candidates) == ("lom", 1, 0)
+    assert (hopper.behavior_num_components, hopper.lom_clip) == (5, 50.0)
+    assert (cheetah.behavior_num_components, cheetah.lom_clip, cheetah.lom_action_noise) == \
+        (2, 100.0, 0.4)
+    # a --config override beats the table, and the algorithm's fixed fields beat the override
+    given = presets.to_config_dict(GEMConfig().replace(behavior_num_components=7,
+                                                       num_components=3))
+    custom = presets.build_config("hopper-medium", given, argv + [
+        "--config.behavior_num_components=7", "--config.num_components=3"], algo="lom")
+    assert (custom.behavior_num_components, custom.num_components) == (7, 1)
+
+
+def test_sarsa_bootstrap_by_hand():
+    """`critic_target="sarsa"`: y = r + gamma (1 - d) min_e Qbar_e(s', clip(a' + eps)); with
+    no smoothing noise and a' past the box edge, the clip puts a' on the edge."""
+    config = SMALL.replace(num_critics=2, critic_target="sarsa", sarsa_noise=0.0)
+    nets = make_networks(config, 1)
+    params = nets.init(jax.random.PRNGKey(0), 2, 1)
+    batch = Batch(observations=jnp.zeros((3, 2)), actions=jnp.zeros((3, 1)),
+                  rewards=jnp.zeros(3), next_observations=jnp.array([[0.1, 0.2]] * 3),
+                  dones=jnp.zeros(3), next_actions=jnp.array([[0.3], [-0.2], [1.7]]))
+    got = learner.bootstrap(config, nets, params["critic"], None, batch, jax.random.PRNGKey(1))
+    edge = jnp.array([[0.3], [-0.2], [1.0]])
+    want = nets.critic_apply(params["critic"], batch.next_observations, edge).min(axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # noise is clipped to +-0.5: with a huge std every a' moves by exactly +-0.5 (then the box)
+    noisy = learner.bootstrap(config.replace(sarsa_noise=1e6), nets, params["critic"], None,
+                              batch.replace(next_actions=jnp.zeros((3, 1))), jax.random.PRNGKey(2))
+    candidates = nets.critic_apply(params["critic"], batch.next_observations[:2],
+                                   jnp.array([[-0.5], [0.5]])).min(axis=0)  # [2]
+    assert all(bool(jnp.any(jnp.isclose(v, candidates, rtol=1e-5))) for v in noisy)
+    with pytest.raises(ValueError, match="needs the dataset's next actions"):
+        learner.bootstrap(config, nets, params["critic"], None,
+                          batch.replace(next_actions=None), jax.random.PRNGKey(1))
+
+
+def test_next_actions_stay_inside_each_episode():
+    actions = np.arange(10, dtype=np.float32).reshape(5, 2)  # rows 0..4
+    episode_ids = np.array([0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(next_actions(actions, episode_ids),
+                                  actions[[1, 2, 2, 4, 4]])
+
+
+def test_lom_with_the_sarsa_critic_trains_and_its_checkpoint_round_trips(tmp_path):
+    data = toy.two_mode_bandit(jax.random.PRNGKey(0), 512, minus_reward=0.0)
+    data = data.replace(next_actions=data.actions)
+    config = lom_config(critic_target="sarsa", gmm_pretrain_steps=20)
+    keys = jnp.stack([jax.random.PRNGKey(3), jax.random.PRNGKey(4)])
+    state = jax.vmap(lambda k: learners.init_state(k, config, 2, 1))(keys)
+    loop = jax.jit(jax.vmap(learners.make_train_loop(config, 50), in_axes=(0, None)))
+    state, metrics = loop(state, data)
+    assert bool(jnp.all(metrics["train/finite"] == 1))
+    meta = ckpt.make_meta(config, 2, 1, [3, 4], env="toy", action_scale=[1.0])
+    ckpt.save(ckpt.make_manager(tmp_path), 50, state, meta)
+    restored, got_meta = ckpt.restore(tmp_path)
+    assert got_meta["config"]["actor_objective"] == "lom"
+    for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert restored.hyper_q is not None
+
+
+def test_a_gem_state_has_no_hyper_q_so_older_checkpoints_still_restore(tmp_path):
+    """GEM's state keeps exactly the leaves it had before LOM existed (hyper_q is None)."""
+    config = SMALL.replace(num_critics=2)
+    state = learners.init_state(jax.random.PRNGKey(0), config, 2, 1)
+    assert state.hyper_q is None
+    names = {jax.tree_util.keystr(path).split(".")[1].split("[")[0]
+             for path, _ in jax.tree_util.tree_leaves_with_path(state)}
+    assert names == {"actor", "behavior", "critic", "value", "target_critic_params",
+                     "obs_norm", "key", "step"}

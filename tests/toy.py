@@ -14,9 +14,11 @@ from gem_jax.method.types import Batch
 
 
 def two_mode_bandit(
-    key: jax.Array, size: int, obs_dim: int = 2, mode: float = 0.6, noise: float = 0.05
+    key: jax.Array, size: int, obs_dim: int = 2, mode: float = 0.6, noise: float = 0.05,
+    minus_reward: float = 1.0,
 ) -> Batch:
-    """`size` transitions: s ~ U[-1,1]^obs_dim, a = +-mode + N(0, noise^2) (1-D), r = 1."""
+    """`size` transitions: s ~ U[-1,1]^obs_dim, a = +-mode + N(0, noise^2) (1-D), r = 1 for
+    the + mode and `minus_reward` for the - mode (default 1: equal modes)."""
     obs_key, sign_key, noise_key = jax.random.split(key, 3)
     obs = jax.random.uniform(obs_key, (size, obs_dim), minval=-1.0, maxval=1.0)  # [M, obs]
     sign = jnp.where(jax.random.bernoulli(sign_key, 0.5, (size, 1)), 1.0, -1.0)  # [M, 1]
@@ -24,7 +26,7 @@ def two_mode_bandit(
     return Batch(
         observations=obs,
         actions=actions,  # [M, 1]
-        rewards=jnp.ones((size,)),
+        rewards=jnp.where(sign[:, 0] > 0, 1.0, minus_reward),
         next_observations=obs,
         dones=jnp.ones((size,)),
     )

@@ -22,8 +22,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gem_jax.harness.learners import init_state
 from gem_jax.method.config import GEMConfig
-from gem_jax.method.learner import GEMState, init_state
+from gem_jax.method.learner import GEMState
 from gem_jax.method.select import PolicyParams, policy_params, seed_params
 from gem_jax.presets import from_config_dict
 

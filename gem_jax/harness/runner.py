@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from gem_jax.harness import checkpoint as ckpt
 from gem_jax.harness.evaluation import action_scale, evaluate
+from gem_jax.harness.learners import init_state, make_train_loop
 from gem_jax.harness.logwriters import open_writers, parse_log_to
 from gem_jax.harness.parallel import (
     fetch,
@@ -38,7 +39,7 @@ from gem_jax.harness.parallel import (
 )
 from gem_jax.harness.runlog import MetricsLog, plot_learning_curve, write_json
 from gem_jax.method.config import GEMConfig
-from gem_jax.method.learner import ObsNorm, init_state, make_train_loop
+from gem_jax.method.learner import ObsNorm
 from gem_jax.method.select import SelectKnobs, make_policy, policy_params, seed_params
 from gem_jax.method.types import Batch
 from gem_jax.presets import from_config_dict
@@ -96,16 +97,29 @@ def check_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
     return path
 
 
-def device_dataset(dataset, scale: np.ndarray) -> Batch:
-    """The flat dataset on device, actions mapped to [-1, 1] by the env's action scale."""
+def next_actions(actions: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
+    """The dataset's next action of each transition `[M, A]`: the following row's action
+    within the same episode; an episode's last step repeats its own (its bootstrap is masked
+    at a terminal; at a time-limit cut the next action was never recorded)."""
+    following = np.concatenate([actions[1:], actions[-1:]])  # [M, A]
+    same = np.append(episode_ids[1:] == episode_ids[:-1], False)  # [M]
+    return np.where(same[:, None], following, actions)
+
+
+def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False) -> Batch:
+    """The flat dataset on device, actions mapped to [-1, 1] by the env's action scale;
+    with the next actions where the critic bootstraps SARSA-style (`critic_target`)."""
     b = dataset.batch
     f32 = lambda x: jnp.asarray(np.asarray(x, np.float32))
+    actions = np.clip(np.asarray(b.actions) / scale, -1.0, 1.0)
     return Batch(
         observations=f32(b.observations),
-        actions=f32(np.clip(np.asarray(b.actions) / scale, -1.0, 1.0)),
+        actions=f32(actions),
         rewards=f32(b.rewards),
         next_observations=f32(b.next_observations),
         dones=f32(b.dones),
+        next_actions=(f32(next_actions(actions, np.asarray(dataset.episode_ids)))
+                      if with_next_actions else None),
     )
 
 
@@ -286,7 +300,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
                                   action_scale=scale.tolist(), algo=algo)
-    data = device_dataset(dataset, scale)
+    data = device_dataset(dataset, scale, config.critic_target == "sarsa")
     support = None
     if config.support_model == "empo":  # the behavior support in selection (method §7 ablation)
         support = empo_support(dataset, scale, workdir, config.seed, progress)

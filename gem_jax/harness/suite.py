@@ -17,7 +17,7 @@ atomically (temp file + rename), so a killed command leaves a stage undone, neve
 and a run pushed to more steps later redoes its tune and sweeps. Rerunning the queue thus
 continues where it stopped. Run directories are `<root>/<dataset>/<label>/`.
 
-A label is an algorithm (`gem`, `iql`, `bc`) or `NAME=ALGO[:FLAGS]`, e.g.
+A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
 validation episodes (its tune and N sweep run; ablations and mass scales do not). A label's
 kind (GEM or baseline) is its algorithm's.
@@ -33,6 +33,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from gem_jax.presets import ALGORITHMS
+
 # The paper's first suite in the order the locomotion issue builds it, one tier at a time.
 SUITES = {
     "locomotion": (
@@ -42,7 +44,7 @@ SUITES = {
     ),
     "maze2d": (("maze2d-umaze", "maze2d-medium", "maze2d-large"),),
 }
-ALGOS = ("gem", "iql", "bc")
+ALGOS = tuple(ALGORITHMS)  # gem, iql, bc, lom
 VARIANTS = ("gem", "no_pw", "no_lcb", "no_anchor", "anchor_bary", "behavior_only_cands",
             "unimodal_actor_cands", "raw")
 MASS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)

@@ -28,6 +28,8 @@ VARIANTS = (
 SUPPORT_MODELS = ("gmm", "empo")
 ACTION_BOUNDARIES = ("censored", "density")
 LOG_STD_CLAMPS = ("soft", "hard")
+ACTOR_OBJECTIVES = ("guided_em", "lom")  # GEM/IQL/BC's weighted EM | LOM's (method §8)
+CRITIC_TARGETS = ("value", "sarsa")  # r + gamma V(s') (IQL) | r + gamma min Qbar(s', a'~) (§8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +74,18 @@ class GEMConfig:
     value_lr: float = 3e-4
     behavior_lr: float = 3e-4
     batch_size: int = 256
+    # The critic's bootstrap: "value" = r + gamma (1 - d) V(s') (IQL, method §2); "sarsa" =
+    # r + gamma (1 - d) min_e Qbar_e(s', clip(a' + eps)), a' the dataset's next action and eps
+    # clipped Gaussian smoothing noise of sarsa_noise std (TD3+BC; LOM's paper, method §8)
+    critic_target: str = "value"
+    sarsa_noise: float = 0.2  # std of eps, clipped to +-0.5 (LOM's code)
+
+    # --- LOM, a related system (method §8; `--algo=lom` sets actor_objective) ---
+    actor_objective: str = "guided_em"  # "lom": weighted imitation of the best behavior mode
+    lom_beta: float = 5.0  # beta of w = clip(exp(beta (Q(s,a_u*) - Q(s,pi(s)))), 0, C) (paper)
+    lom_clip: float = 50.0  # C (paper: 50; 100 on halfcheetah)
+    lom_action_noise: float = 0.0  # Gaussian noise on the mode's actions (paper: 0 or 0.4)
+    lom_mode_samples: int = 1  # actions per mode in the hyper-Q target (paper: 1)
 
     # --- Phase II selection knobs (method §3), all changeable after training ---
     num_candidates: int = 1024  # N (paper's stress point and default)
@@ -167,6 +181,18 @@ class GEMConfig:
                 f"log_std_clamp must be one of {LOG_STD_CLAMPS}",
             ),
             (self.mode in MODES, f"mode must be one of {MODES}"),
+            (
+                self.actor_objective in ACTOR_OBJECTIVES,
+                f"actor_objective must be one of {ACTOR_OBJECTIVES}",
+            ),
+            (
+                self.critic_target in CRITIC_TARGETS,
+                f"critic_target must be one of {CRITIC_TARGETS}",
+            ),
+            (self.sarsa_noise >= 0, "sarsa_noise must be >= 0"),
+            (self.lom_clip > 0, "lom_clip (C) must be > 0"),
+            (self.lom_mode_samples >= 1, "lom_mode_samples must be >= 1"),
+            (self.lom_action_noise >= 0, "lom_action_noise must be >= 0"),
             (self.top_k_pick in PICKS, f"top_k_pick must be one of {PICKS}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
             (

@@ -52,6 +52,7 @@ class GEMState:
     obs_norm: ObsNorm
     key: jax.Array
     step: jax.Array  # int32 scalar: gradient steps taken
+    hyper_q: ModelState | None = None  # LOM's Q_H over behavior modes (method §8); else None
 
 
 def make_optimizers(config: GEMConfig) -> dict[str, optax.GradientTransformation]:
@@ -97,7 +98,7 @@ def _init_state(
     )
 
 
-def _apply(tx: optax.GradientTransformation, model: ModelState, grads) -> ModelState:
+def apply_gradients(tx: optax.GradientTransformation, model: ModelState, grads) -> ModelState:
     updates, opt_state = tx.update(grads, model.opt_state, model.params)
     return ModelState(optax.apply_updates(model.params, updates), opt_state)
 
@@ -115,10 +116,56 @@ def target_min(target_q: jax.Array, key: jax.Array, subset: int) -> jax.Array:
     return target_q[chosen].min(axis=0)  # [B]
 
 
-def make_update(config: GEMConfig):
-    """The pure (un-jitted) train step `(state, batch) -> (state, metrics)`; vmappable."""
+def bootstrap(config: GEMConfig, nets: Networks, target_critic_params, value_params,
+              batch: Batch, key: jax.Array) -> jax.Array:
+    """The critic's stopped bootstrap at s', `[B]` (method §2; `critic_target`, method §8).
+
+    "value": `V(s')`, IQL's. "sarsa": `min_e Qbar_e(s', clip(a' + eps, -1, 1))`, a' the
+    dataset's next action, `eps ~ clip(N(0, sarsa_noise²), -0.5, 0.5)` (TD3+BC, LOM's paper)."""
+    if config.critic_target == "value":
+        return nets.value_apply(value_params, batch.next_observations)  # [B]
+    if batch.next_actions is None:
+        raise ValueError("critic_target='sarsa' needs the dataset's next actions: build the "
+                         "device dataset with next actions (harness.runner.device_dataset).")
+    noise = config.sarsa_noise * jax.random.normal(key, batch.next_actions.shape)  # [B, A]
+    next_actions = jnp.clip(batch.next_actions + jnp.clip(noise, -0.5, 0.5), -1.0, 1.0)
+    next_q = nets.critic_apply(target_critic_params, batch.next_observations, next_actions)
+    return jax.lax.stop_gradient(next_q.min(axis=0))  # [B]
+
+
+def guided_em_step(config: GEMConfig):
+    """GEM's (and IQL's, BC's) policy step: the guided EM actor on the stopped advantage
+    `min_e Qbar_e(s,a) - V(s)` (method §2). A policy step maps `(state, nets, batch,
+    value_params, target_q [B])` to `(changes, metrics)`: the state fields it updates."""
+    tx = make_optimizers(config)["actor"]
+
+    def step(state: GEMState, nets: Networks, batch: Batch, value_params, target_q):
+        advantages = target_q - nets.value_apply(value_params, batch.observations)  # [B]
+        g, info = jax.grad(losses.actor_loss, has_aux=True)(
+            state.actor.params,
+            nets,
+            batch.observations,
+            batch.actions,
+            advantages,
+            config.adv_temperature,
+            config.exp_adv_max,
+            config.entropy_coef,
+            config.detach_responsibilities,
+        )
+        return {"actor": apply_gradients(tx, state.actor, g)}, info
+
+    return step
+
+
+def make_update(config: GEMConfig, policy_step=None):
+    """The pure (un-jitted) train step `(state, batch) -> (state, metrics)`; vmappable.
+
+    `policy_step` (default `guided_em_step(config)`) updates the policy side; LOM passes
+    its own (`related.lom.make_policy_step`). The value, critic, behavior and target
+    updates are the same for every algorithm."""
     config.validate()
     txs = make_optimizers(config)
+    policy_step = policy_step or guided_em_step(config)
 
     def update(state: GEMState, batch: Batch):
         nets: Networks = make_networks(config, batch.actions.shape[-1])
@@ -135,35 +182,30 @@ def make_update(config: GEMConfig):
         g, value_info = grad(losses.value_loss)(
             state.value.params, nets, batch.observations, target_q, config.expectile
         )
-        value = _apply(txs["value"], state.value, g)
+        value = apply_gradients(txs["value"], state.value, g)
 
-        # Critic ensemble: TD regression to r + gamma (1 - d) V(s').
-        next_v = nets.value_apply(value.params, batch.next_observations)  # [B]
+        # Critic ensemble: TD regression to r + gamma (1 - d) V(s') (or the SARSA bootstrap).
+        noise_key = None
+        if config.critic_target == "sarsa":
+            key, noise_key = jax.random.split(state.key)
+            state = state.replace(key=key)
+        next_v = bootstrap(config, nets, state.target_critic_params, value.params, batch,
+                           noise_key)  # [B]
         g, critic_info = grad(losses.critic_loss)(
             state.critic.params, nets, batch, next_v, config.discount
         )
-        critic = _apply(txs["critic"], state.critic, g)
+        critic = apply_gradients(txs["critic"], state.critic, g)
 
-        # Guided EM actor on the stopped advantage min_e Qbar_e(s,a) - V(s) (same reducer).
-        advantages = target_q - nets.value_apply(value.params, batch.observations)  # [B]
-        g, actor_info = grad(losses.actor_loss)(
-            state.actor.params,
-            nets,
-            batch.observations,
-            batch.actions,
-            advantages,
-            config.adv_temperature,
-            config.exp_adv_max,
-            config.entropy_coef,
-            config.detach_responsibilities,
-        )
-        actor = _apply(txs["actor"], state.actor, g)
+        # Policy side: GEM's guided EM actor (or the algorithm's own step).
+        changes, policy_info = policy_step(state, nets, batch, value.params, target_q)
+        changes = dict(changes)
+        key = changes.pop("key", state.key)
 
         # Behavior density: plain maximum likelihood.
         g, behavior_info = grad(losses.behavior_loss)(
             state.behavior.params, nets, batch.observations, batch.actions
         )
-        behavior = _apply(txs["behavior"], state.behavior, g)
+        behavior = apply_gradients(txs["behavior"], state.behavior, g)
 
         # Target: Polyak averaging.
         target = optax.incremental_update(
@@ -172,32 +214,33 @@ def make_update(config: GEMConfig):
 
         if config.gmm_pretrain_steps > 0:
             main_phase = state.step >= config.gmm_pretrain_steps
-            value, critic, actor = (
-                _select(main_phase, value, state.value),
-                _select(main_phase, critic, state.critic),
-                _select(main_phase, actor, state.actor),
-            )
+            value = _select(main_phase, value, state.value)
+            critic = _select(main_phase, critic, state.critic)
+            changes = {name: _select(main_phase, new, getattr(state, name))
+                       for name, new in changes.items()}
             target = _select(main_phase, target, state.target_critic_params)
             if config.gmm_freeze_after_pretrain:
                 behavior = _select(~main_phase, behavior, state.behavior)
         elif config.gmm_freeze_after_pretrain:
             behavior = state.behavior  # no pretraining phase: frozen from the start
 
-        metrics = {**value_info, **critic_info, **actor_info, **behavior_info}
+        metrics = {**value_info, **critic_info, **policy_info, **behavior_info}
         loss_names = ("value/loss", "critic/loss", "actor/loss", "behavior/nll")
         finite = jnp.all(jnp.stack([jnp.isfinite(metrics[n]) for n in loss_names]))
         # Divergence guard (cheap, no host sync): one reduction over the updated parameters;
         # any inf/NaN leaf makes the sum non-finite.
-        updated = (value.params, critic.params, actor.params, behavior.params)
+        updated = (value.params, critic.params, behavior.params,
+                   *(model.params for model in changes.values()))
         params_finite = jnp.isfinite(sum(jnp.sum(x) for x in jax.tree.leaves(updated)))
         metrics["train/params_finite"] = params_finite.astype(jnp.float32)
         metrics["train/finite"] = (finite & params_finite).astype(jnp.float32)
         new_state = state.replace(
-            actor=actor,
+            **changes,
             behavior=behavior,
             critic=critic,
             value=value,
             target_critic_params=target,
+            key=key,
             step=state.step + 1,
         )
         return new_state, metrics
@@ -216,14 +259,15 @@ def sample_batch(key: jax.Array, dataset: Batch, batch_size: int) -> Batch:
     return jax.tree.map(lambda x: jnp.take(x, idx, axis=0), dataset)
 
 
-def make_train_loop(config: GEMConfig, num_steps: int | None = None):
+def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None):
     """Pure `(state, dataset) -> (state, metrics [K])` running K fused steps under `lax.scan`.
 
     Each step draws its minibatch on device from `dataset` (a flat `Batch` already on the
     device) with a key split off `state.key`. K defaults to `config.steps_per_call`.
     Metrics come back stacked per step, `[K]` each, so a host can log and guard them.
+    `update` defaults to `make_update(config)` (LOM passes its own, `related.lom`).
     """
-    update = make_update(config)
+    update = update or make_update(config)
     num_steps = config.steps_per_call if num_steps is None else num_steps
 
     def loop(state: GEMState, dataset: Batch):

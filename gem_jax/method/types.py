@@ -18,6 +18,9 @@ class Batch:
     rewards: jax.Array  # [B]
     next_observations: jax.Array  # [B, obs_dim]
     dones: jax.Array  # [B]
+    # The dataset's next action a' (same episode; the last step repeats its own action), only
+    # where the critic needs it (critic_target="sarsa", method §8); None otherwise.
+    next_actions: jax.Array | None = None  # [B, action_dim]
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
