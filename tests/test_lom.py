@@ -3,6 +3,8 @@ against hand-computed numbers (method §8)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -204,3 +206,34 @@ def test_a_gem_state_has_no_hyper_q_so_older_checkpoints_still_restore(tmp_path)
              for path, _ in jax.tree_util.tree_leaves_with_path(state)}
     assert names == {"actor", "behavior", "critic", "value", "target_critic_params",
                      "obs_norm", "key", "step"}
+
+
+def test_a_checkpoint_saved_before_lom_existed_restores(tmp_path):
+    """Before LOM, the saved tree was the dataclass of the eight fields below; it restores."""
+    import orbax.checkpoint as ocp
+    from flax import struct
+
+    @struct.dataclass
+    class OldGEMState:  # learner.GEMState as it was, field for field
+        actor: Any
+        behavior: Any
+        critic: Any
+        value: Any
+        target_critic_params: Any
+        obs_norm: Any
+        key: Any
+        step: Any
+
+    config = SMALL.replace(num_critics=2)
+    state = jax.vmap(lambda k: learners.init_state(k, config, 2, 1))(
+        jnp.stack([jax.random.PRNGKey(5)]))
+    old = OldGEMState(**ckpt.on_disk(state))
+    meta = ckpt.make_meta(config, 2, 1, [5], env="toy", action_scale=[1.0])
+    manager = ckpt.make_manager(tmp_path)
+    manager.save(10, args=ocp.args.Composite(state=ocp.args.StandardSave(old),
+                                             meta=ocp.args.JsonSave(meta)), force=True)
+    manager.wait_until_finished()
+    restored, _ = ckpt.restore(tmp_path)
+    assert restored.hyper_q is None
+    for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

@@ -83,10 +83,19 @@ def save(manager: ocp.CheckpointManager, step: int, state: GEMState, meta: dict)
     """Write one checkpoint and wait for it to be complete on disk."""
     manager.save(
         int(step),
-        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        args=ocp.args.Composite(state=ocp.args.StandardSave(on_disk(state)),
+                                meta=ocp.args.JsonSave(meta)),
         force=True,
     )
     manager.wait_until_finished()
+
+
+def on_disk(state: GEMState) -> dict:
+    """The state's tree as saved: its fields by name, without the empty ones (`hyper_q` is
+    None but for LOM), so a GEM checkpoint holds exactly the tree it held before LOM
+    existed and every earlier checkpoint still restores."""
+    fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def abstract_state(meta: dict) -> GEMState:
@@ -126,13 +135,13 @@ def _restore_step(manager: ocp.CheckpointManager, step: int, meta: dict | None =
     """One step's `(state, meta)` (`meta`: that step's, when already read)."""
     meta = _read_meta(manager, step) if meta is None else meta
     target = abstract_state(meta)
-    args = ocp.args.Composite(state=ocp.args.StandardRestore(target))
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(on_disk(target)))
     try:
         restored = manager.restore(step, args=args)
     except READ_ERRORS:
         _silence_abandoned_reads()
         raise
-    return restored["state"], meta
+    return GEMState(**restored["state"]), meta
 
 
 def _silence_abandoned_reads() -> None:
