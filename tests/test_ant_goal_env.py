@@ -105,3 +105,49 @@ def test_same_body_and_layout_as_antmaze():
     np.testing.assert_allclose(maze_ant.model.actuator_gear, ant.model.actuator_gear)
     assert maze_ant.dt == ant.dt == pytest.approx(0.05)
     goal_env.close()
+
+
+def test_directional_ant_sees_a_unit_direction_and_is_paid_for_velocity_along_it():
+    env = gym.make("gem_jax/AntDirection-v0")
+    obs, info = env.reset(seed=0, options={"direction": [3.0, 4.0]})
+    np.testing.assert_allclose(obs[27:], [0.6, 0.8])  # normalised
+    np.testing.assert_allclose(info["direction"], [0.6, 0.8])
+    sim = env.unwrapped.ant_env
+    qpos, qvel = sim.data.qpos.copy(), np.zeros(14)
+    qvel[:2] = [2.0, 1.0]
+    sim.set_state(qpos, qvel)
+    action = np.full(8, 0.5)
+    obs, reward, _, _, info = env.step(action)
+    velocity = np.array([info["x_velocity"], info["y_velocity"]])
+    expected = 10.0 * velocity @ [0.6, 0.8] - 0.5 * np.sum(action**2) + 1.0
+    assert reward == pytest.approx(expected, rel=1e-9)
+    np.testing.assert_allclose(obs[27:], [0.6, 0.8])
+    env.close()
+
+
+def test_directional_ant_redraws_its_direction_every_k_steps():
+    from gem_jax.envs.ant_goal import AntGoalEnv
+
+    env = AntGoalEnv(command="direction", direction_every=3)
+    obs, _ = env.reset(seed=4)
+    seen = [obs[27:].copy()]
+    for _ in range(6):
+        obs, *_ = env.step(np.zeros(8))
+        seen.append(obs[27:].copy())
+    np.testing.assert_allclose(np.linalg.norm(seen, axis=1), 1.0)
+    same = [bool(np.allclose(a, b)) for a, b in zip(seen[:-1], seen[1:], strict=True)]
+    assert same == [True, True, False, True, True, False]  # new directions after steps 3, 6
+    with pytest.raises(ValueError, match="command must be one of"):
+        AntGoalEnv(command="velocity")
+    env.close()
+
+
+def test_maze_observation_carries_the_unit_direction_for_the_directional_ant():
+    from gem_jax.envs.ant_goal import maze_policy_observation
+
+    maze_obs = {"observation": np.arange(27.0), "achieved_goal": np.array([1.0, 1.0])}
+    raw = maze_policy_observation(maze_obs, np.array([4.0, 5.0]))
+    unit = maze_policy_observation(maze_obs, np.array([4.0, 5.0]), unit_command=True)
+    np.testing.assert_allclose(raw[27:], [3.0, 4.0])
+    np.testing.assert_allclose(unit[27:], [0.6, 0.8])
+    np.testing.assert_array_equal(unit[:27], np.arange(27.0))

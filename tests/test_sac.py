@@ -137,3 +137,29 @@ def test_short_sac_run_improves_return(tmp_path):
     returns = np.loadtxt(tmp_path / "episodes.csv", delimiter=",", skiprows=1, ndmin=2)[:, 1]
     first, last = returns[:20].mean(), returns[-5:].mean()
     assert first < 20 and last > 60, (first, last)  # random: ~5-10 steps per episode
+
+
+def test_vectorised_run_counts_updates_and_continues_from_the_compact_snapshot(tmp_path):
+    """4 envs, UTD 1/4: each call of 5 vector steps (20 env steps) runs 5 updates; a run whose
+    workdir is gone continues from the compact snapshot (no buffer) at its step count."""
+    train_sac = _load_train_script()
+    config = _tiny_config(start_steps=100)
+    compact = str(tmp_path / "snap" / "ant.msgpack")
+    state = train_sac.train("InvertedPendulum-v5", 300, 0, str(tmp_path / "a"), save_every=100,
+                            snapshot_every=100, update_every=5, config=config, num_envs=4,
+                            utd=0.25, compact=compact)
+    # updates start once 100 env steps are in: calls end at 100, 120, ..., 300 -> 11 calls
+    assert int(state.step) == 11 * 5
+    meta = train_sac.load_meta(str(tmp_path / "a" / "checkpoint"))
+    assert meta["env_steps"] == 300
+    resumed = train_sac.train("InvertedPendulum-v5", 380, 0, str(tmp_path / "gone"),
+                              resume=True, save_every=100, update_every=5, config=config,
+                              num_envs=4, utd=0.25, compact=compact)
+    # refilling 300 -> 380 of the 100 (max(start_steps, batch)) fresh env steps it needs
+    # before updating again: no update yet, the same state
+    assert int(resumed.step) == int(state.step)
+    np.testing.assert_array_equal(np.asarray(jax.tree.leaves(resumed.actor.params)[0]),
+                                  np.asarray(jax.tree.leaves(state.actor.params)[0]))
+    assert train_sac.load_meta(str(tmp_path / "gone" / "checkpoint"))["resumes"] == 1
+    with pytest.raises(ValueError, match="num_envs >= 1"):
+        train_sac.train("InvertedPendulum-v5", 10, 0, str(tmp_path / "b"), num_envs=0)

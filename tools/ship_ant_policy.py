@@ -6,7 +6,7 @@ record the AntMaze builds beside Minari's figures.
     python tools/ship_ant_policy.py --record_builds      # after make_dataset.py builds
 
 Shipping (`--workdir`): evaluates the actor snapshots of `<workdir>/snapshots` every
-`--eval_every` env steps, each on `--eval_episodes` episodes of `gem_jax/AntGoal-v0` (return,
+`--eval_every` env steps, each on `--eval_episodes` episodes of `gem_jax/AntDirection-v0` (return,
 goals reached) and on `--eval_umaze_episodes` 700-step umaze episodes of the AntMaze recipe
 (planner + stochastic policy + N(0, 0.2^2) noise: the share that reach the goal); takes the
 snapshot with the best umaze share (ties: the later one), or `--step`; re-checks it on
@@ -40,9 +40,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "The train_sac.py --env=gem_jax/AntGoal-v0 workdir.")
+flags.DEFINE_string("workdir", None,
+                    "The train_sac.py --env=gem_jax/AntDirection-v0 workdir.")
 flags.DEFINE_integer("eval_every", 50_000, "Env steps between evaluated snapshots.")
-flags.DEFINE_integer("eval_episodes", 5, "AntGoal episodes per evaluated snapshot.")
+flags.DEFINE_integer("eval_episodes", 5, "AntDirection episodes per evaluated snapshot.")
 flags.DEFINE_integer("eval_umaze_episodes", 10, "Umaze episodes per evaluated snapshot.")
 flags.DEFINE_integer("final_episodes", 100, "Umaze episodes for the acceptance check.")
 flags.DEFINE_integer("step", None, "Ship this snapshot (skips the search).")
@@ -60,12 +61,13 @@ MANIFEST = os.path.join(loco.POLICY_DIR, "manifest.json")
 
 
 def goal_env_returns(actor_params, num_episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Returns [E] and goals reached [E] of the stochastic policy in gem_jax/AntGoal-v0."""
+    """Returns [E] and directions held [E] (unused: 0) of the stochastic policy in
+    gem_jax/AntDirection-v0, the task it trained on."""
     import gymnasium as gym
 
-    from gem_jax.envs import ANT_GOAL_ID
+    from gem_jax.envs import ANT_DIRECTION_ID
 
-    env = gym.make(ANT_GOAL_ID)
+    env = gym.make(ANT_DIRECTION_ID)
     policy = ant.SACPolicy(actor_params, seed=[seed, 5])
     returns, goals = np.zeros(num_episodes), np.zeros(num_episodes)
     for k in range(num_episodes):
@@ -159,8 +161,8 @@ def ship(workdir: str) -> dict:
         raise FileNotFoundError(f"{meta_path} not found: is {workdir} a train_sac.py workdir?")
     with open(meta_path) as f:
         meta = json.load(f)
-    if meta["env"] != "gem_jax/AntGoal-v0":
-        raise ValueError(f"{workdir} trained {meta['env']}, not gem_jax/AntGoal-v0.")
+    if meta["env"] != "gem_jax/AntDirection-v0":
+        raise ValueError(f"{workdir} trained {meta['env']}, not gem_jax/AntDirection-v0.")
     steps = sorted(int(n[6:14]) for n in os.listdir(os.path.join(workdir, "snapshots")))
     template = sac.init_sac_state(
         jax.random.PRNGKey(0), sac.SACConfig(), OBS_DIM, ACTION_DIM
@@ -183,7 +185,7 @@ def ship(workdir: str) -> dict:
         umaze = ant.goal_success(params, FLAGS.eval_umaze_episodes, FLAGS.seed + 1)
         evals[step] = [returns.mean(), returns.std(), goals.mean(), umaze["success"]]
         print(
-            f"step {step}: AntGoal return {returns.mean():.0f} +- {returns.std():.0f}, "
+            f"step {step}: AntDirection return {returns.mean():.0f} +- {returns.std():.0f}, "
             f"{goals.mean():.1f} goals/episode, umaze success {umaze['success']:.0%}",
             flush=True,
         )
@@ -218,7 +220,7 @@ def ship(workdir: str) -> dict:
     manifest = _read_manifest()
     entry = manifest.get(NAME, {})
     entry.update({
-        "env_id": "gem_jax/AntGoal-v0", "train_env_steps": meta["env_steps"],
+        "env_id": "gem_jax/AntDirection-v0", "train_env_steps": meta["env_steps"],
         "train_wall_hours": round(meta["wall_s"] / 3600, 3), "seed": meta["seed"],
         "hardware": FLAGS.hardware, "sac_config": "gem_jax.data.behavior.sac.SACConfig() defaults",
         "shipped_step": pick,
@@ -242,7 +244,7 @@ def ship(workdir: str) -> dict:
         ms=3,
         label="eval (stochastic)",
     )
-    ax[0].set(xlabel="env steps", ylabel="return", title="SAC on gem_jax/AntGoal-v0")
+    ax[0].set(xlabel="env steps", ylabel="return", title="SAC on gem_jax/AntDirection-v0")
     ax[0].legend(fontsize=7)
     ax[1].plot(xs, [evals[s][3] for s in xs], "o-", ms=3)
     ax[1].axhline(ant.UMAZE_SUCCESS_TARGET, color="g", ls=":", label="target 0.9")

@@ -4,8 +4,14 @@
     python tools/train_sac.py --env=Hopper-v5 --steps=1000000 --workdir=runs/sac/hopper \
         --resume
 
-The env is stepped on the host; every `--update_every` env steps one jitted call runs as many
-fused SAC updates (UTD 1). The workdir gets `checkpoint/` (state, replay buffer, counters;
+The envs (`--num_envs`, stepped together) run on the host; every `--update_every` vector steps
+one jitted call runs `update_every * num_envs * utd` fused SAC updates, overlapped with the
+next env steps. The ant (the AntMaze behavior policy) trains as
+
+    python tools/train_sac.py --env=gem_jax/AntDirection-v0 --workdir=~/gem-runs/ant \
+        --num_envs=16 --utd=0.25 --lr=1e-4 --target_entropy_scale=0.5 --steps=3000000 \
+        --compact=tools/ant_snapshot.msgpack --resume
+ The workdir gets `checkpoint/` (state, replay buffer, counters;
 written atomically every `--save_every` steps), `snapshots/actor_<step>.msgpack` (the actor
 every `--snapshot_every` steps, what the dataset builder ships), `episodes.csv` (training
 episode returns) and `metrics.csv`. A resumed run continues from the last checkpoint with a
@@ -21,6 +27,7 @@ import time
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from flax import serialization
@@ -39,7 +46,15 @@ flags.DEFINE_string("workdir", None, "Where checkpoints, snapshots and curves go
 flags.DEFINE_bool("resume", False, "Continue from <workdir>/checkpoint.")
 flags.DEFINE_integer("save_every", 20_000, "Env steps between checkpoints.")
 flags.DEFINE_integer("snapshot_every", 10_000, "Env steps between actor snapshots.")
-flags.DEFINE_integer("update_every", 10, "Env steps per jitted call of that many fused updates.")
+flags.DEFINE_integer("update_every", 10,
+                     "Vector steps (num_envs env steps each) per jitted call of fused updates.")
+flags.DEFINE_integer("num_envs", 1, "Envs stepped together, the policy batched over them.")
+flags.DEFINE_float("utd", 1.0, "Gradient steps per env step (update-to-data ratio).")
+flags.DEFINE_float("lr", 3e-4, "Adam learning rate of actor, critics and temperature.")
+flags.DEFINE_float("target_entropy_scale", 1.0, "H_target = -scale * |A| (OGBench's ant: 0.5).")
+flags.DEFINE_string("compact", None, "Compact snapshot path (no buffer): written every "
+                    "--compact_every_s and at the end; resumes a run whose workdir is gone.")
+flags.DEFINE_float("compact_every_s", 1800.0, "Seconds between compact snapshots.")
 flags.DEFINE_integer("buffer_size", 1_000_000, "Replay buffer capacity (transitions).")
 flags.mark_flag_as_required("workdir")
 
@@ -114,18 +129,55 @@ def _append_csv(path: str, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = False,
-          save_every: int = 20_000, snapshot_every: int = 10_000, update_every: int = 10,
-          buffer_size: int = 1_000_000, config: sac.SACConfig | None = None) -> sac.SACState:
-    """Train (or resume) SAC on `env_name` until `steps` env steps; see the module docstring."""
-    config = config or sac.SACConfig()
-    ckpt_dir, snap_dir = os.path.join(workdir, "checkpoint"), os.path.join(workdir, "snapshots")
-    os.makedirs(snap_dir, exist_ok=True)
+def make_env(env_name: str):
     env = gym.make(env_name)
     if not np.allclose(env.action_space.high, 1.0) or not np.allclose(env.action_space.low, -1.0):
         one = np.ones(env.action_space.shape, np.float32)
         env = gym.wrappers.RescaleAction(env, -one, one)  # the actor's tanh range
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    return env
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of `every` lies in (before, after]."""
+    return after // every > before // every
+
+
+def save_compact(path: str, state, counters: dict) -> None:
+    """The compact snapshot: the whole SAC state (actor, critics, targets, optimiser states,
+    temperature, key) and the counters, no replay buffer; one msgpack, written atomically."""
+    payload = {"state": serialization.to_state_dict(state), "counters": json.dumps(counters)}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _atomic_write(path, serialization.msgpack_serialize(payload))
+
+
+def load_compact(path: str, template) -> tuple[object, dict]:
+    with open(path, "rb") as f:
+        payload = serialization.msgpack_restore(f.read())
+    return (serialization.from_state_dict(template, payload["state"]),
+            json.loads(payload["counters"]))
+
+
+def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = False,
+          save_every: int = 20_000, snapshot_every: int = 10_000, update_every: int = 10,
+          buffer_size: int = 1_000_000, config: sac.SACConfig | None = None,
+          num_envs: int = 1, utd: float = 1.0, compact: str | None = None,
+          compact_every_s: float = 1800.0) -> sac.SACState:
+    """Train (or resume) SAC on `env_name` until `steps` env steps; see the module docstring.
+
+    `num_envs` envs step together (the policy batched over them); every `update_every` such
+    vector steps one jitted call runs `round(update_every * num_envs * utd)` fused updates,
+    while the envs already step on with the actor of before the call (the call runs on
+    XLA's threads meanwhile). With `compact`, the compact snapshot is written there every
+    `compact_every_s` seconds and at the end; a run whose workdir holds no checkpoint
+    continues from it, refilling the buffer with the current policy before updating again."""
+    config = config or sac.SACConfig()
+    if num_envs < 1 or utd <= 0 or update_every < 1:
+        raise ValueError(f"need num_envs >= 1, utd > 0 and update_every >= 1; got {num_envs}, "
+                         f"{utd}, {update_every}.")
+    ckpt_dir, snap_dir = os.path.join(workdir, "checkpoint"), os.path.join(workdir, "snapshots")
+    os.makedirs(snap_dir, exist_ok=True)
+    envs = [make_env(env_name) for _ in range(num_envs)]
+    obs_dim, action_dim = envs[0].observation_space.shape[0], envs[0].action_space.shape[0]
 
     state = sac.init_sac_state(jax.random.PRNGKey(seed), config, obs_dim, action_dim)
     buffer = ReplayBuffer(buffer_size, obs_dim, action_dim)
@@ -133,6 +185,7 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
     counters = {"env_steps": 0, "episodes": 0, "resumes": 0, "wall_s": 0.0, "env": env_name,
                 "seed": seed}
     meta = load_meta(ckpt_dir)
+    refill_until = 0  # env steps of the current policy to collect before updating again
     if resume and meta is not None:
         with open(os.path.join(ckpt_dir, f"state_{meta['tag']}.msgpack"), "rb") as f:
             state = serialization.from_bytes(state, f.read())
@@ -143,52 +196,78 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
         rng.bit_generator.state = meta["rng"]
         counters = {k: meta[k] for k in counters}
         counters["resumes"] += 1
-        if counters["env"] != env_name:
-            raise ValueError(f"checkpoint is for {counters['env']}, not --env={env_name}.")
+    elif resume and compact and os.path.exists(compact):
+        state, stored = load_compact(compact, state)
+        counters = {k: stored[k] for k in counters}
+        counters["resumes"] += 1
+        refill_until = counters["env_steps"] + max(config.start_steps, config.batch_size)
+        print(f"{ckpt_dir} has no checkpoint: continuing from the compact snapshot {compact} "
+              f"at {counters['env_steps']} env steps (refilling the buffer first).")
     elif meta is not None:
         raise ValueError(f"{ckpt_dir} holds a checkpoint: pass --resume or use a new --workdir.")
+    if counters["env"] != env_name:
+        raise ValueError(f"the checkpoint is for {counters['env']}, not --env={env_name}.")
 
     update_many = sac.make_sac_update_many(config, action_dim)
     act = sac.make_act(config, action_dim)
-    obs, _ = env.reset(seed=seed + 1000 * counters["resumes"])
-    env.action_space.seed(seed + 1000 * counters["resumes"])
+    updates_per_call = max(1, round(update_every * num_envs * utd))
+    base = seed + 1000 * counters["resumes"]
+    obs = np.stack([e.reset(seed=base + 100_003 * j)[0] for j, e in enumerate(envs)])
+    for j, e in enumerate(envs):
+        e.action_space.seed(base + 100_003 * j)
     act_key = jax.random.fold_in(jax.random.PRNGKey(seed + 1), counters["resumes"])
-    ep_return, ep_len, episodes, metric_rows = 0.0, 0, [], []
+    act_params = state.actor.params
+    ep_return, ep_len = np.zeros(num_envs), np.zeros(num_envs, np.int64)
+    episodes, metric_rows, metric_header = [], [], None
     t0, session_t0, start_steps = time.time(), time.time(), counters["env_steps"]
+    last_compact, warm = time.time(), None  # warm: (time, env steps) after the first update
     bar = tqdm(total=steps, initial=start_steps, desc=env_name, mininterval=10)
     while counters["env_steps"] < steps:
         act_key, chunk_key = jax.random.split(act_key)
-        keys = np.asarray(jax.random.split(chunk_key, update_every))
+        keys = jax.random.split(chunk_key, update_every)
+        call_start = counters["env_steps"]
         for i in range(update_every):
             step = counters["env_steps"]
-            if step % snapshot_every == 0:
-                path = os.path.join(snap_dir, f"actor_{step:08d}.msgpack")
-                _atomic_write(path, serialization.to_bytes(state.actor.params))
+            if step == 0 or crossed(step - num_envs, step, snapshot_every):
+                snap_step = step - step % snapshot_every
+                path = os.path.join(snap_dir, f"actor_{snap_step:08d}.msgpack")
+                if not os.path.exists(path):
+                    _atomic_write(path, serialization.to_bytes(act_params))
             if step < config.start_steps:
-                action = env.action_space.sample()
+                actions = np.stack([e.action_space.sample() for e in envs])
             else:
-                action = np.asarray(act(state.actor.params, obs[None].astype(np.float32),
-                                        keys[i]))[0]
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            buffer.add(obs, action, reward, next_obs, float(terminated), float(truncated))
-            ep_return, ep_len = ep_return + reward, ep_len + 1
-            counters["env_steps"] += 1
-            obs = next_obs
-            if terminated or truncated:
-                counters["episodes"] += 1
-                episodes.append([counters["env_steps"], ep_return, ep_len])
-                obs, _ = env.reset()
-                ep_return, ep_len = 0.0, 0
-        if counters["env_steps"] >= config.start_steps:
-            batches = buffer.sample(rng, (update_every, config.batch_size))
-            state, metrics = update_many(state, batches)
-            if counters["env_steps"] % 5000 == 0:
+                actions = np.asarray(act(act_params, obs.astype(np.float32), keys[i]))
+            for j, env in enumerate(envs):
+                next_obs, reward, terminated, truncated, _ = env.step(actions[j])
+                buffer.add(obs[j], actions[j], reward, next_obs, float(terminated),
+                           float(truncated))
+                ep_return[j] += reward
+                ep_len[j] += 1
+                counters["env_steps"] += 1
+                if terminated or truncated:
+                    counters["episodes"] += 1
+                    episodes.append([counters["env_steps"], ep_return[j], ep_len[j]])
+                    next_obs, _ = env.reset()
+                    ep_return[j], ep_len[j] = 0.0, 0
+                obs[j] = next_obs
+        learning = counters["env_steps"] >= max(config.start_steps, refill_until)
+        if learning and buffer.size >= config.batch_size:
+            act_params = jax.tree.map(jnp.copy, state.actor.params)  # envs act with these
+            batches = buffer.sample(rng, (updates_per_call, config.batch_size))
+            state, metrics = update_many(state, batches)  # runs while the envs step on
+            if warm is None:
+                jax.block_until_ready(state)  # compiled and run once: time from here on
+                warm = (time.time(), counters["env_steps"])
+            if crossed(call_start, counters["env_steps"], 5000):
                 m = {k: float(v[-1]) for k, v in metrics.items()}
+                metric_header = metric_header or ["env_step", *m.keys()]
                 metric_rows.append([counters["env_steps"], *m.values()])
-                if len(metric_rows) == 1:
-                    metric_header = ["env_step", *m.keys()]
-        bar.update(update_every)
-        if counters["env_steps"] % save_every == 0 or counters["env_steps"] >= steps:
+        else:
+            act_params = state.actor.params
+        bar.update(counters["env_steps"] - call_start)
+        done = counters["env_steps"] >= steps
+        if crossed(call_start, counters["env_steps"], save_every) or done:
+            jax.block_until_ready(state)
             counters["wall_s"] += time.time() - t0
             t0 = time.time()
             _append_csv(os.path.join(workdir, "episodes.csv"), ["env_step", "return", "length"],
@@ -197,6 +276,9 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
                 _append_csv(os.path.join(workdir, "metrics.csv"), metric_header, metric_rows)
             episodes, metric_rows = [], []
             save_checkpoint(ckpt_dir, state, buffer, counters, rng)
+            if compact and (done or time.time() - last_compact >= compact_every_s):
+                save_compact(compact, state, counters)
+                last_compact = time.time()
             ep_path = os.path.join(workdir, "episodes.csv")
             recent = (np.loadtxt(ep_path, delimiter=",", skiprows=1, ndmin=2)[-10:, 1]
                       if os.path.exists(ep_path) else np.full(1, np.nan))  # no episode yet
@@ -205,12 +287,21 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
                       f"{rate:.0f} steps/s "
                       f"(wall {counters['wall_s'] / 3600:.2f} h)")
     bar.close()
+    if warm is not None and counters["env_steps"] > warm[1]:
+        rate = (counters["env_steps"] - warm[1]) / (time.time() - warm[0])
+        with open(os.path.join(workdir, "throughput.json"), "w") as f:
+            json.dump({"env_steps_per_s": rate, "num_envs": num_envs, "utd": utd,
+                       "updates_per_call": updates_per_call, "env_steps": counters["env_steps"],
+                       "timed_env_steps": counters["env_steps"] - warm[1]}, f)
     return state
 
 
 def main(_):
+    config = sac.SACConfig(target_entropy_scale=FLAGS.target_entropy_scale,
+                           actor_lr=FLAGS.lr, critic_lr=FLAGS.lr, alpha_lr=FLAGS.lr)
     train(FLAGS.env, FLAGS.steps, FLAGS.seed, FLAGS.workdir, FLAGS.resume, FLAGS.save_every,
-          FLAGS.snapshot_every, FLAGS.update_every, FLAGS.buffer_size)
+          FLAGS.snapshot_every, FLAGS.update_every, FLAGS.buffer_size, config,
+          FLAGS.num_envs, FLAGS.utd, FLAGS.compact, FLAGS.compact_every_s)
 
 
 if __name__ == "__main__":

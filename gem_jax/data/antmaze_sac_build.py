@@ -128,6 +128,11 @@ MINARI_FIGURES = {
     "large-diverse": {"episodes": 1000, "success": "0.83-0.87"},
 }
 UMAZE_SUCCESS_TARGET = 0.9
+# The shipped ant is the directional one (gem_jax/AntDirection-v0): it is commanded by the unit
+# vector toward the planner's waypoint, not the raw goal vector of Minari's goal-reaching ant.
+UNIT_COMMAND = True
+TRAIN_COMMAND = ("python tools/train_sac.py --env=gem_jax/AntDirection-v0 --workdir=<dir> "
+                 "--num_envs=16 --utd=0.25 --lr=1e-4 --target_entropy_scale=0.5 --resume")
 
 
 def parse_task(name: str) -> str:
@@ -156,8 +161,7 @@ def missing_policy_message(path: Path | None = None) -> str:
     path = POLICY_PATH if path is None else Path(path)
     return (
         f"the AntMaze recipe needs the goal-reaching ant policy {path.name}, not shipped yet: "
-        "train it with `python tools/train_sac.py --env=gem_jax/AntGoal-v0 "
-        "--workdir=<dir>` and ship it with `python tools/ship_ant_policy.py "
+        f"train it with `{TRAIN_COMMAND}` and ship it with `python tools/ship_ant_policy.py "
         "--workdir=<dir>` (gem_jax/data/policies/README.md, AntMaze section)."
     )
 
@@ -265,7 +269,7 @@ def rollout_episode(
     success = np.zeros((steps + 1,), bool)  # [T+1], Minari's infos["success"]
     success[0] = info["success"]
     for t in range(steps):
-        action = policy(maze_policy_observation(obs, controller.target(obs)))
+        action = policy(maze_policy_observation(obs, controller.target(obs), UNIT_COMMAND))
         if noise is not None:
             action = action + noise[t]
         actions[t] = np.clip(action, -1.0, 1.0)
@@ -345,7 +349,8 @@ def average_return(
             if controller is None:
                 action = policy(obs)
             else:
-                action = policy(maze_policy_observation(obs, controller.target(obs)))
+                command = maze_policy_observation(obs, controller.target(obs), UNIT_COMMAND)
+                action = policy(command)
             obs, reward, terminated, truncated, _ = env.step(np.clip(action, -1.0, 1.0))
             total += float(reward)
             done = terminated or truncated

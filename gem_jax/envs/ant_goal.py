@@ -22,6 +22,14 @@ written again here:
   replay buffer filling with useless flailing and makes falling cost the survive reward.
 * time limit 1000 steps (registration), as Minari.
 
+The directional ant (`gem_jax/AntDirection-v0`, `command="direction"`; the AntMaze issue,
+after OGBench's directional ant expert): the same body, reward form and termination, but the
+command is a unit direction `z` [2] in place of the goal vector, redrawn uniformly on the
+circle every `direction_every` (100) steps, and the reward's velocity term is `10 v_xy . z`.
+Hitting a direction is what the maze planner asks (its waypoint, normalised:
+`maze_policy_observation(..., unit=True)`), and a policy learns it far faster than reaching
+goals 0-10 m away.
+
 Kept cheap to import: MuJoCo is loaded when the env is built.
 """
 
@@ -40,6 +48,8 @@ GOAL_THRESHOLD = 0.2
 FORWARD_REWARD_SCALE = 10.0
 RESET_NOISE_SCALE = 0.15
 MAX_EPISODE_STEPS = 1000
+DIRECTION_EVERY = 100  # steps between redrawn directions (OGBench's directional ant)
+COMMANDS = ("goal", "direction")
 
 
 def goal_reward(
@@ -72,10 +82,19 @@ def policy_observation(ant_obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return np.concatenate([ant_obs[2:], np.asarray(goal) - ant_obs[:2]])
 
 
-def maze_policy_observation(maze_obs: dict, waypoint: np.ndarray) -> np.ndarray:
+def unit(vector: np.ndarray) -> np.ndarray:
+    """`v / |v|` [2] (zero stays zero)."""
+    norm = float(np.linalg.norm(vector))
+    return np.asarray(vector, np.float64) / norm if norm > 0.0 else np.zeros(2)
+
+
+def maze_policy_observation(maze_obs: dict, waypoint: np.ndarray, unit_command: bool = False
+                            ) -> np.ndarray:
     """The same [29] layout inside AntMaze: `observation` [27] ++ (waypoint - xy) [2]
-    (Minari's `wrap_maze_obs`)."""
-    return np.concatenate([maze_obs["observation"], waypoint - maze_obs["achieved_goal"]])
+    (Minari's `wrap_maze_obs`); with `unit_command`, the unit direction to the waypoint (the
+    directional ant's command)."""
+    command = waypoint - maze_obs["achieved_goal"]
+    return np.concatenate([maze_obs["observation"], unit(command) if unit_command else command])
 
 
 class AntGoalEnv(gym.Env):
@@ -91,7 +110,13 @@ class AntGoalEnv(gym.Env):
         forward_reward_scale: float = FORWARD_REWARD_SCALE,
         reset_noise_scale: float = RESET_NOISE_SCALE,
         terminate_when_flipped: bool = True,
+        command: str = "goal",
+        direction_every: int = DIRECTION_EVERY,
     ):
+        if command not in COMMANDS:
+            raise ValueError(f"command must be one of {COMMANDS}, got {command!r}.")
+        if direction_every < 1:
+            raise ValueError(f"direction_every must be >= 1 step, got {direction_every}.")
         if goal_region_radius <= 0 or goal_threshold <= 0:
             raise ValueError(
                 f"goal_region_radius and goal_threshold must be > 0, got {goal_region_radius}"
@@ -109,6 +134,8 @@ class AntGoalEnv(gym.Env):
         self.goal_threshold = float(goal_threshold)
         self.forward_reward_scale = float(forward_reward_scale)
         self.terminate_when_flipped = bool(terminate_when_flipped)
+        self.command, self.direction_every = command, int(direction_every)
+        self.direction, self._steps = np.array([1.0, 0.0]), 0
         self.action_space = self.ant_env.action_space
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float64)
         self.goal = np.zeros(2)
@@ -119,6 +146,15 @@ class AntGoalEnv(gym.Env):
         radius = self.goal_region_radius * self.np_random.uniform()
         return radius * np.array([np.cos(angle), np.sin(angle)])  # [2]
 
+    def _draw_direction(self) -> np.ndarray:
+        angle = 2.0 * np.pi * self.np_random.uniform()
+        return np.array([np.cos(angle), np.sin(angle)])  # [2], unit
+
+    def _observe(self, ant_obs: np.ndarray) -> np.ndarray:
+        if self.command == "direction":
+            return np.concatenate([ant_obs[2:], self.direction])
+        return policy_observation(ant_obs, self.goal)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict]:
@@ -127,17 +163,22 @@ class AntGoalEnv(gym.Env):
         if options and "goal" in options:
             self.goal = np.asarray(options["goal"], np.float64).reshape(2)
         ant_obs, _ = self.ant_env.reset(seed=seed)
-        self._goals_reached = 0
-        return policy_observation(ant_obs, self.goal), {"goal": self.goal.copy()}
+        self._goals_reached, self._steps = 0, 0
+        self.direction = self._draw_direction()
+        if options and "direction" in options:
+            self.direction = unit(np.asarray(options["direction"], np.float64).reshape(2))
+        return self._observe(ant_obs), {"goal": self.goal.copy(),
+                                        "direction": self.direction.copy()}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         ant_obs, _, unhealthy, _, info = self.ant_env.step(action)
         xy = ant_obs[:2]
         velocity = np.array([info["x_velocity"], info["y_velocity"]])
+        toward = xy + self.direction if self.command == "direction" else self.goal
         reward = goal_reward(
             velocity,
             xy,
-            self.goal,
+            toward,
             info["reward_ctrl"],
             info["reward_survive"],
             self.forward_reward_scale,
@@ -148,8 +189,12 @@ class AntGoalEnv(gym.Env):
         if reached:
             self._goals_reached += 1
             self.goal = self._generate_goal()
-        info.update(goal=self.goal.copy(), goal_reached=reached, goals_reached=self._goals_reached)
-        return policy_observation(ant_obs, self.goal), reward, terminated, False, info
+        self._steps += 1
+        if self.command == "direction" and self._steps % self.direction_every == 0:
+            self.direction = self._draw_direction()
+        info.update(goal=self.goal.copy(), goal_reached=reached, goals_reached=self._goals_reached,
+                    direction=self.direction.copy())
+        return self._observe(ant_obs), reward, terminated, False, info
 
     def close(self):
         self.ant_env.close()

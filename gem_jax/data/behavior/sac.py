@@ -9,7 +9,8 @@ Per gradient step, in this order (Haarnoja et al., 2018b, Alg. 1):
   critic:  y = r + gamma (1 - d) (min_e Qbar_e(s', a') - alpha log pi(a'|s')),  a' ~ pi(.|s')
            L_Q = sum_e mean_B (Q_e(s, a) - y)^2 / 2
   actor:   L_pi = mean_B (alpha log pi(a|s) - min_e Q_e(s, a)),  a ~ pi(.|s) (reparameterised)
-  alpha:   L_alpha = -mean_B log_alpha (log pi(a|s) + H_target),  H_target = -|A|
+  alpha:   L_alpha = -mean_B log_alpha (log pi(a|s) + H_target),  H_target = -c |A|
+           (c = target_entropy_scale: 1 rlkit / D4RL, 1/2 OGBench's ant expert)
   target:  Qbar <- tau Q + (1 - tau) Qbar
 `make_sac_update_many` fuses K such steps in one `lax.scan` so a jitted call does K updates.
 """
@@ -48,6 +49,7 @@ class SACConfig:
     start_steps: int = 5000  # uniform random actions before the first update
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    target_entropy_scale: float = 1.0  # H_target = -scale * |A| (OGBench's ant: 0.5)
 
 
 class TanhGaussianActor(nn.Module):
@@ -144,7 +146,7 @@ def make_sac_update(config: SACConfig, action_dim: int):
     """Pure `(state, batch [B]) -> (state, metrics)`: one SAC gradient step (module docstring)."""
     nets = make_sac_networks(config, action_dim)
     txs = _optimizers(config)
-    target_entropy = -float(action_dim)
+    target_entropy = -config.target_entropy_scale * float(action_dim)
 
     def update(state: SACState, batch: Batch) -> tuple[SACState, dict]:
         key, next_key, pi_key = jax.random.split(state.key, 3)
