@@ -1,0 +1,120 @@
+"""SfBC's pieces as pure functions (method §9): Monte-Carlo returns, in-sample planning and
+the softmax selection among behavior samples.
+
+SfBC ("Offline Reinforcement Learning via High-Fidelity Generative Behavior Modeling", Chen,
+Lu, Wang, Su and Zhu) fits a diffusion model of the behavior policy
+(`gem_jax.related.diffusion`), regresses a critic on returns, and acts by drawing M candidate
+actions and picking one with probability `softmax(alpha Q)`. Its critic's targets start as the
+dataset's discounted Monte-Carlo returns (`mc_returns`) and are improved by *in-sample
+planning*: each state's value under the selection is estimated from S behavior samples
+(`planning_value`), and the returns are recomputed backwards taking, at every next state, the
+better of the dataset's continuation and that value (`planned_returns`).
+
+Transitions are a flat array of several episodes in order: `rewards [M]`, `dones [M]` (the
+episode ended in a terminal state at this step), `episode_ends [M]` (the episode stops at this
+step: terminal or truncated). The array's last step always ends an episode.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _check_transitions(name: str, **arrays: jax.Array) -> None:
+    shapes = {k: jnp.shape(v) for k, v in arrays.items()}
+    first = next(iter(shapes.values()))
+    if len(first) != 1 or first[0] < 1 or any(s != first for s in shapes.values()):
+        listed = ", ".join(f"{k} {s}" for k, s in shapes.items())
+        raise ValueError(f"{name} needs 1-D arrays of one length M >= 1, one entry per "
+                         f"transition (got {listed}).")
+
+
+def _reverse_scan(step, init, xs):
+    return jax.lax.scan(step, init, xs, reverse=True)[1]
+
+
+def mc_returns(rewards: jax.Array, dones: jax.Array, episode_ends: jax.Array,
+               discount: float) -> jax.Array:
+    """Discounted Monte-Carlo returns within each episode, computed backwards: `[M] -> [M]`.
+
+        G_i = r_i + γ (1 - d_i) (1 - e_i) G_{i+1},
+
+    so the sum stops at an episode's end, terminal (`d_i`) or merely truncated (`e_i`): a
+    truncated episode's tail is not bootstrapped (SfBC's initial targets, `R^(0)`)."""
+    _check_transitions("mc_returns", rewards=rewards, dones=dones, episode_ends=episode_ends)
+    rewards = jnp.asarray(rewards, jnp.float32)
+    cont = (1.0 - jnp.asarray(dones, jnp.float32)) * (1.0 - _ends(episode_ends))  # [M]
+
+    def step(g_next, x):
+        r, c = x
+        g = r + discount * c * g_next
+        return g, g
+
+    return _reverse_scan(step, jnp.zeros((), jnp.float32), (rewards, cont))
+
+
+def _ends(episode_ends: jax.Array) -> jax.Array:
+    """`episode_ends` as floats with the array's last step marked as an end."""
+    return jnp.asarray(episode_ends, jnp.float32).at[-1].set(1.0)
+
+
+def softmax_weights(q: jax.Array, alpha: float) -> jax.Array:
+    """`softmax(alpha q)` over the last axis (the candidates): `[..., M] -> [..., M]`."""
+    _check_alpha(alpha)
+    return jax.nn.softmax(alpha * q, axis=-1)
+
+
+def planning_value(q: jax.Array, alpha: float) -> jax.Array:
+    """The value of a state under SfBC's selection among S behavior samples:
+    `V = sum_j softmax(alpha q)_j q_j` over the last axis, `q [..., S] -> [...]` (e.g.
+    `[M, S] -> [M]`). alpha -> 0 gives the mean of q, alpha -> inf its max."""
+    return jnp.sum(softmax_weights(q, alpha) * q, axis=-1)
+
+
+def planned_returns(rewards: jax.Array, dones: jax.Array, episode_ends: jax.Array,
+                    next_values: jax.Array, discount: float) -> jax.Array:
+    """One iteration of SfBC's in-sample planning, computed backwards: `[M] -> [M]`.
+
+    `next_values[i] = V^(k-1)(s_{i+1})`, the planning value (`planning_value`) of transition
+    i's next state. Within an episode this is the paper's recursion
+
+        R^(k)_i = r_i + γ max(R^(k)_{i+1}, V^(k-1)_{i+1}):
+
+    after step i, either follow the dataset's trajectory on (worth `R_{i+1}`) or switch to the
+    selection policy at `s_{i+1}` (worth `V_{i+1}`). At an episode's last step there is no
+    `R_{i+1}`: a terminal step gives `R_i = r_i`, a truncated one `R_i = r_i + γ V_{i+1}`
+    (the value of the final next state), i.e.
+
+        R_i = r_i + γ (1 - d_i) · (V_{i+1} if e_i else max(R_{i+1}, V_{i+1})).
+
+    The paraphrase `U_i = max(r_i + γ U_{i+1}, V_i)` is the same recursion seen one step
+    later: with `U_i = max(R_i, V_i)`, the paper's `R_i = r_i + γ U_{i+1}`. The paper's `R_i`
+    is the target for `Q(s_i, a_i)` (it always credits the dataset action `a_i`), `U_i` a
+    state value; we return `R`."""
+    _check_transitions("planned_returns", rewards=rewards, dones=dones,
+                       episode_ends=episode_ends, next_values=next_values)
+    rewards = jnp.asarray(rewards, jnp.float32)
+    alive = 1.0 - jnp.asarray(dones, jnp.float32)  # [M]
+    ends = _ends(episode_ends) > 0  # [M]
+    next_values = jnp.asarray(next_values, jnp.float32)
+
+    def step(r_next, x):
+        r, a, e, v = x
+        r_i = r + discount * a * jnp.where(e, v, jnp.maximum(r_next, v))
+        return r_i, r_i
+
+    return _reverse_scan(step, jnp.zeros((), jnp.float32), (rewards, alive, ends, next_values))
+
+
+def softmax_select(q: jax.Array, alpha: float, key: jax.Array) -> jax.Array:
+    """One candidate index drawn from `softmax(alpha q)` over the last axis: `[..., M] ->
+    [...]` int (SfBC's action selection; alpha = 100 at evaluation). alpha = 0 draws
+    uniformly; as alpha grows it becomes the argmax."""
+    _check_alpha(alpha)
+    return jax.random.categorical(key, alpha * q, axis=-1)
+
+
+def _check_alpha(alpha) -> None:
+    if isinstance(alpha, (int, float)) and alpha < 0:
+        raise ValueError(f"alpha is an inverse temperature and must be >= 0 (got {alpha}).")
