@@ -1,6 +1,7 @@
 """Env steps per second of the vectorised SAC loop on the directional ant (the AntMaze issue).
 
-For each (num_envs, utd) it runs `tools/train_sac.py`'s `train()` in a scratch folder: the
+For each (num_envs, utd) it runs `gem_jax.data.behavior.sac_loop.train` (what
+`tools/train_sac.py` runs) in a scratch folder: the
 uniform-random warm-up (`--start_steps`), then `--timed_steps` env steps of learning. The rate
 is timed from the end of the first update call (compiled and run once) to the end, as
 `train()` records in `throughput.json`; repeats give the median and spread.
@@ -11,17 +12,16 @@ is timed from the end of the first update call (compiled and run once) to the en
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
 import sys
 import tempfile
-from pathlib import Path
 
 from absl import app, flags
 
 from benchmarks import common
+from gem_jax.data.behavior import sac, sac_loop
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("num_envs", ["1", "8", "16", "32"], "Envs stepped together.")
@@ -34,22 +34,12 @@ flags.DEFINE_integer("repeats", 1, "Runs per setting (median reported).")
 flags.DEFINE_string("json", None, "Write results here (plus a .md table beside it).")
 
 
-def _train_script():
-    path = Path(__file__).resolve().parents[1] / "tools" / "train_sac.py"
-    spec = importlib.util.spec_from_file_location("train_sac", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def measure(train_sac, num_envs: int, utd: float) -> dict:
-    from gem_jax.data.behavior import sac
-
+def measure(num_envs: int, utd: float) -> dict:
     config = sac.SACConfig(start_steps=FLAGS.start_steps)
     rates = []
     for _ in range(FLAGS.repeats):
         with tempfile.TemporaryDirectory() as workdir:
-            train_sac.train(FLAGS.env, FLAGS.start_steps + FLAGS.timed_steps, 0, workdir,
+            sac_loop.train(FLAGS.env, FLAGS.start_steps + FLAGS.timed_steps, 0, workdir,
                             save_every=10**9, snapshot_every=10**9,
                             update_every=FLAGS.update_every, buffer_size=10**5, config=config,
                             num_envs=num_envs, utd=utd)
@@ -61,8 +51,8 @@ def measure(train_sac, num_envs: int, utd: float) -> dict:
 
 
 def main(_):
-    train_sac = _train_script()
-    rows = [measure(train_sac, int(n), float(u)) for n in FLAGS.num_envs for u in FLAGS.utd]
+    rows = [measure(int(n), float(u))
+            for n in FLAGS.num_envs for u in FLAGS.utd]
     table = common.markdown_table(
         ["num_envs", "UTD", "env steps/s", "gradient steps/s", "runs"],
         [[r["num_envs"], f"{r['utd']:g}", f"{r['env_steps_per_s']:.0f}",

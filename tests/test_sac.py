@@ -1,9 +1,6 @@
-"""Tests for gem_jax/data/behavior/sac.py and tools/train_sac.py."""
+"""Tests for gem_jax/data/behavior/sac.py and sac_loop.py (what tools/train_sac.py runs)."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,11 +13,10 @@ from gem_jax.method.types import Batch
 
 
 def _load_train_script():
-    path = Path(__file__).resolve().parents[1] / "tools" / "train_sac.py"
-    spec = importlib.util.spec_from_file_location("train_sac", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The loop `tools/train_sac.py` runs (its module, without the script's absl flags)."""
+    from gem_jax.data.behavior import sac_loop
+
+    return sac_loop
 
 
 def test_tanh_gaussian_log_prob_matches_change_of_variables():
