@@ -11,8 +11,8 @@ come, so a run cut short still returns what it measured):
   where tracing is unavailable); `profile.json`.
 * `throughput`: fused train steps per second for 1 and 8 vmapped seeds, at the default
   benchmark sizes and at the locomotion table's sizes; `train_throughput.json`.
-* `diffusion`: HOOK for the diffusion-steps sweep (issue 39). Until a
-  `benchmarks/diffusion_latency.py` with a `run(...)` function exists it records nothing.
+* `diffusion`: the compute shape (issue 39, `benchmarks/diffusion_latency.py`): GEM over N
+  beside a diffusion chain of T steps at N samples, the same critic, 1 and B states.
 * `train`: real training on real data: the maze2d-medium GEM row of the fidelity table
   (maze2d preset, the table's sizes), 8 seeds vmapped, 2e5 steps, from the compact dataset
   of `benchmarks/gpu_data.py`, until done or `--deadline`; writes `maze2d_medium_train.json`
@@ -90,6 +90,7 @@ def sizes(dry: bool) -> dict:
                 "seeds": [2], "steps_per_call": 5, "throughput_repeats": 2,
                 "profile_states": [1],
                 "dataset_size": 256, "diffusion_steps": [2], "diffusion_n": [1, 8],
+                "diffusion_gem_n": [1, 8], "diffusion_max_s": 1.0,
                 "train_hidden": (8,), "train_steps_per_call": 20}
     return {"num_candidates": [1, 64, 1024, 2048, 8192], "batch_states": 256,
             "select_repeats": 50, "select_max_s": 8.0,
@@ -98,7 +99,8 @@ def sizes(dry: bool) -> dict:
             "profile_n": 1024, "profile_repeats": 30, "profile_states": [1, 256],
             "seeds": [1, 8], "steps_per_call": 1000, "throughput_repeats": 5,
             "dataset_size": 100_000, "diffusion_steps": [5, 10, 20, 50, 100],
-            "diffusion_n": [1, 64, 1024], "train_hidden": None, "train_steps_per_call": 1000}
+            "diffusion_n": [1, 64, 1024], "diffusion_gem_n": [1, 64, 1024, 2048],
+            "diffusion_max_s": 2.0, "train_hidden": None, "train_steps_per_call": 1000}
 
 
 # --- output -------------------------------------------------------------------------------
@@ -307,13 +309,9 @@ def throughput_targets(rows: list) -> dict:
             "seeds": None if many is None else many["num_seeds"], "target_ratio": 2.0}
 
 
-def part_diffusion(out: str, dry: bool) -> dict | None:
-    """HOOK (issue 39, diffusion proposals): the diffusion-steps sweep.
-
-    Runs once `benchmarks/diffusion_latency.py` exists with
-    `run(diffusion_steps: list[int], num_candidates: list[int], batch_size: int, repeats: int,
-    max_seconds: float, **size_kwargs) -> dict` (size kwargs as `select_latency.run`'s);
-    until then it records nothing and says so."""
+def part_diffusion(out: str, dry: bool, deadline: float = 0.0) -> dict | None:
+    """The compute shape (issue 39): `benchmarks/diffusion_latency.run`, GEM's N beside the
+    diffusion chain's T at N samples (skipped, and said so, where that module is absent)."""
     if importlib.util.find_spec("benchmarks.diffusion_latency") is None:
         print("diffusion: skipped (no benchmarks/diffusion_latency.py yet: issue 39's hook)",
               flush=True)
@@ -321,10 +319,13 @@ def part_diffusion(out: str, dry: bool) -> dict | None:
     from benchmarks import diffusion_latency
 
     s = sizes(dry)
+    path = os.path.join(out, FILES["diffusion"])
+    save = lambda partial: write_json(path, {**header("diffusion", dry), **partial})
     result = {**header("diffusion", dry), **diffusion_latency.run(
         s["diffusion_steps"], s["diffusion_n"], batch_size=s["batch_states"],
-        repeats=s["select_repeats"], max_seconds=s["select_max_s"], **s["bench"])}
-    write_json(os.path.join(out, FILES["diffusion"]), result)
+        gem_candidates=s["diffusion_gem_n"], repeats=s["select_repeats"],
+        max_seconds=s["diffusion_max_s"], deadline=deadline, on_row=save, **s["bench"])}
+    write_json(path, result)
     return result
 
 
@@ -462,7 +463,7 @@ def main(argv) -> None:
         "select": functools.partial(part_select, FLAGS.out, FLAGS.dry),
         "profile": functools.partial(part_profile, FLAGS.out, FLAGS.dry),
         "throughput": functools.partial(part_throughput, FLAGS.out, FLAGS.dry),
-        "diffusion": functools.partial(part_diffusion, FLAGS.out, FLAGS.dry),
+        "diffusion": functools.partial(part_diffusion, FLAGS.out, FLAGS.dry, FLAGS.deadline),
         "train": functools.partial(part_train, FLAGS.out, FLAGS.dry, FLAGS.data,
                                    FLAGS.num_seeds, FLAGS.steps, FLAGS.deadline,
                                    FLAGS.save_every_s),

@@ -76,7 +76,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>
 run_part select 100
 run_part profile 60
 run_part throughput 120
-run_part diffusion 60
+run_part diffusion 150
 run_part train "$BUDGET" "${TRAIN[@]}"   # the rest of the budget
 
 rm -rf "$OUT/trace_tmp"

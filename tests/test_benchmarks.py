@@ -174,3 +174,23 @@ def test_compare_torch_runs_end_to_end():
         positive(result["speedup_best_call"][name])
     positive(result["jax"]["select_ms"], result["torch"]["train_steps_per_s"])
     assert "speed-up" in compare_torch.table(result)
+
+
+def test_diffusion_latency_times_both_shapes_and_stops_at_the_deadline():
+    from benchmarks import diffusion_latency
+
+    small = dict(batch_size=2, repeats=3, max_seconds=1.0, gem_candidates=[1], hidden=(8,),
+                 num_critics=2, num_components=2, obs_dim=3, action_dim=2,
+                 diffusion_hidden=16)
+    seen = []
+    result = diffusion_latency.run([2], [1, 4], on_row=lambda r: seen.append(len(r["rows"])),
+                                   **small)
+    cases = {(r["method"], r["steps"], r["num_candidates"], r["states"]) for r in result["rows"]}
+    assert cases == {("gem", 1, 1, 1), ("gem", 1, 1, 2), ("diffusion", 2, 1, 1),
+                     ("diffusion", 2, 1, 2), ("diffusion", 2, 4, 1), ("diffusion", 2, 4, 2)}
+    assert seen == [1, 2, 3, 4, 5, 6] and not result["truncated"]
+    assert all(r["latency_ms"] > 0 for r in result["rows"])
+    table = diffusion_latency.table(result)
+    assert "| diffusion | 2 | 4 |" in table and "paper, idql" in table
+    late = diffusion_latency.run([2], [1], deadline=1.0, **small)  # 1970: already past
+    assert late["truncated"] and late["rows"] == []

@@ -142,8 +142,10 @@ def test_collect_turns_the_dry_run_into_a_loadable_run_dir(dry_run, tmp_path):
         gpu_collect.collect(out, results, gpu_dir, run_dir, evaluate=False)
     report = gpu_collect.collect(out, results, gpu_dir, run_dir, evaluate=False, force=True)
     assert sorted(p.name for p in results.iterdir()) == [
+        "diffusion_latency_gpu.json", "diffusion_latency_gpu.md",
         "profile_gpu.json", "profile_gpu.md", "select_latency_gpu.json", "select_latency_gpu.md",
         "train_throughput_gpu.json", "train_throughput_gpu.md"]
+    assert "| diffusion | 2 | 8 |" in (results / "diffusion_latency_gpu.md").read_text()
     assert (tmp_path / "bench" / "select_latency_gpu.png").is_file()
     assert (gpu_dir / "maze2d_medium_train.json").is_file() and (gpu_dir / "suite.log").is_file()
     assert report["run"]["step"] == 40 and report["run"]["filled_from_init"] == []
