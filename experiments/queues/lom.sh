@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# LOM beside BC, IQL and GEM (the LOM issue), in the order the work is done. Rerun to continue:
+# a finished step is skipped (its summary or sweep file exists), training resumes.
+#
+#   nohup bash experiments/queues/lom.sh > ~/gem-runs/lom.log 2>&1 &
+#
+# Run directories: $GEM_RUNS (default ~/gem-runs)/lom/. Budgets are those of each suite's GEM
+# row: nav2d 2e4 steps at (128, 128); maze2d 2e5 steps at (128, 128) with the fidelity
+# table's validation / test env seeds (700000 / 900000); hopper-medium the locomotion suite's.
+set -u
+cd "$(dirname "$0")/../.."
+PY="${PYTHON:-.venv/bin/python}"
+ROOT="${GEM_RUNS:-$HOME/gem-runs}/lom"
+OUT=experiments/results/lom
+mkdir -p "$ROOT" "$OUT"
+small=(--config.hidden_dims="(128,128)" --num_seeds=3 --progress=false)
+
+# 1. nav2d: all four side by side, then each method's routes (path plots).
+[ -f "$ROOT/nav2d/compare.md" ] || "$PY" experiments/compare.py --env=nav2d \
+  --algos=bc,iql,gem,lom --seeds=3 --steps=20000 --eval_episodes=10 --out="$ROOT/nav2d" \
+  --config.hidden_dims="(128,128)" --progress=false && cp "$ROOT/nav2d/compare.md" "$ROOT/nav2d/compare.csv" "$OUT/"
+for algo in bc iql gem lom; do
+  [ -d "$ROOT/nav2d/$algo" ] && [ ! -f "$OUT/nav2d_trace_$algo.png" ] && \
+    "$PY" experiments/probes/nav2d_trace.py --workdir="$ROOT/nav2d/$algo" --out="$ROOT/nav2d/trace_$algo" && \
+    cp "$ROOT/nav2d/trace_$algo/trace.png" "$OUT/nav2d_trace_$algo.png" && \
+    cp "$ROOT/nav2d/trace_$algo/trace.json" "$OUT/nav2d_trace_$algo.json"
+done
+
+# 2. maze2d-umaze and -medium: LOM at the fidelity table's budget (its GEM, IQL, BC rows are
+#    experiments/results/fidelity_mazes.json); validation and test episodes.
+for maze in maze2d-umaze maze2d-medium; do
+  run="$ROOT/$maze"
+  "$PY" experiments/train.py --env="$maze" --algo=lom --workdir="$run" --steps=200000 \
+    --eval_episodes=0 --checkpoint_every=20000 "${small[@]}" --resume
+  for split in 700000:val 900000:test; do
+    seed=${split%%:*}; name=${split##*:}
+    [ -f "$run/sweep_$name/sweep.json" ] || "$PY" experiments/evaluate.py --workdir="$run" \
+      --seed="$seed" --eval_episodes=10 --num_candidates=0 --out="$run/sweep_$name" \
+      --progress=false
+    cp "$run/sweep_$name/sweep.json" "$OUT/${maze}_lom_$name.json"
+  done
+done
+
+# 3. hopper-medium: LOM in the locomotion suite's root, beside its BC / IQL / GEM rows.
+"$PY" experiments/suite.py --datasets=hopper-medium --algos=lom \
+  --root="${GEM_RUNS:-$HOME/gem-runs}/locomotion" --steps=300000 --progress=false \
+  --out="$OUT/lom_hopper"
