@@ -5,7 +5,7 @@ defaults with these layers applied, in this order (`build_config`):
 
 1. the suite preset of the dataset (`locomotion`, `maze2d`, `antmaze`, `nav2d`);
 2. the dataset's episode length as the beta schedule's horizon T, where it is known;
-3. the algorithm preset (`gem`, `iql`, `bc`, `lom`: `ALGORITHMS`; LOM adds its paper's
+3. the algorithm preset (`gem`, `iql`, `bc`, `lom`, `idql`: `ALGORITHMS`; LOM adds its paper's
    per-dataset settings, `LOM_DATASETS`);
 4. the `--config.<field>=` overrides named on the command line;
 5. the named flags (`--steps`, `--seed`, ...); a `top_k` given there or in 4 without a
@@ -121,6 +121,26 @@ def lom(config: GEMConfig | None = None) -> GEMConfig:
     )
 
 
+def idql(config: GEMConfig | None = None) -> GEMConfig:
+    """IDQL (method §9): IQL's critic and value, a diffusion model of the data's actions
+    (T = 5, VP schedule, EMA 0.005 for sampling), and at deployment the argmax of the critic
+    over N = 64 diffusion samples (no anchor, no support term: beta = 0). The argmax is of
+    the ensemble mean (lambda = 0; IDQL's code: the min of its two critics), and the model
+    takes one step per critic step (IDQL: two) (ours, both). IQL's Gaussian actor still
+    trains beside it (cheap) so the anchor ablations have an anchor."""
+    return iql(config).replace(
+        diffusion_model=True,
+        source="diffusion",
+        anchor=False,
+        num_candidates=64,
+        top_k=1,
+        top_k_frac=0.0,
+        lcb_lambda=0.0,
+        beta_start=0.0,
+        beta_end=0.0,
+    )
+
+
 # LOM's published per-dataset settings (its code's table, D4RL -v2 names): mixture size,
 # clip C and action noise; anything not listed keeps `lom`'s defaults.
 LOM_DATASETS = {
@@ -139,13 +159,14 @@ LOM_DATASETS = {
 
 
 ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc,
-              "lom": lom}
+              "lom": lom, "idql": idql}
 # Fields that define an algorithm: re-applied after any user override.
 ALGORITHM_FIXED = {
     "gem": {},
     "iql": dict(num_components=1, num_candidates=0, top_k=1),
     "bc": dict(num_components=1, num_candidates=0, top_k=1, adv_temperature=0.0),
     "lom": dict(actor_objective="lom", num_components=1, num_candidates=0, top_k=1),
+    "idql": dict(num_components=1, diffusion_model=True, source="diffusion", anchor=False),
 }
 
 

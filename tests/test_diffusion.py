@@ -1,4 +1,4 @@
-"""gem_jax/related/diffusion.py: the VP schedule against NumPy, the forward process and the
+"""gem_jax/method/diffusion.py: the VP schedule against NumPy, the forward process and the
 denoising loss by hand, the sampler's shapes, box and jit, and a tiny two-mode fit (method §9)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from gem_jax.related import diffusion as D
+from gem_jax.method import diffusion as D
 
 
 def test_vp_schedule_matches_the_formula_in_numpy():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-SOURCES = ("actor", "behavior")
+SOURCES = ("actor", "behavior", "diffusion")
 MODES = ("zscore", "raw")
 PICKS = ("mean", "sample")  # how a_out comes from the top-k (method §3: mean)
 VARIANTS = (
@@ -87,6 +87,15 @@ class GEMConfig:
     lom_action_noise: float = 0.0  # Gaussian noise on the mode's actions (paper: 0 or 0.4)
     lom_mode_samples: int = 1  # actions per mode in the hyper-Q target (paper: 1)
 
+    # --- the diffusion action model (method §9; IDQL's and SfBC's proposal, source=diffusion) ---
+    diffusion_model: bool = False  # train a conditional DDPM of actions beside the rest
+    diffusion_steps: int = 5  # T (IDQL: 5, VP schedule)
+    diffusion_hidden: int = 256  # width of IDQL's residual noise network
+    diffusion_blocks: int = 3  # its residual blocks
+    diffusion_dropout: float = 0.1
+    diffusion_lr: float = 3e-4
+    diffusion_ema_rate: float = 0.005  # selection samples with this EMA of the network (IDQL)
+
     # --- Phase II selection knobs (method §3), all changeable after training ---
     num_candidates: int = 1024  # N (paper's stress point and default)
     top_k: int = 1  # mean of the top-k candidates; 1 = argmax
@@ -115,7 +124,10 @@ class GEMConfig:
     beta_end: float = 0.1  # beta_end (ours)
     horizon: int = 1000  # T of the schedule (episode length)
     mode: str = "zscore"  # candidate-set normalisation: zscore | raw
-    source: str = "actor"  # candidate source: actor | behavior
+    source: str = "actor"  # candidate source: actor | behavior | diffusion (method §9)
+    # The set's anchor a_0 (the actor's top-weight mean; method §3). False: the set is the N
+    # samples alone (IDQL's and SfBC's selection)
+    anchor: bool = True
     support_model: str = "gmm"  # behavior support model in selection: gmm | empo
     state_chunk: int = -1  # states per vmapped chunk of a batched select call (speed only,
     # same actions): 0 = all at once; -1 = auto: on a CPU, ~2048 candidates a chunk so
@@ -193,6 +205,16 @@ class GEMConfig:
             (self.lom_clip > 0, "lom_clip (C) must be > 0"),
             (self.lom_mode_samples >= 1, "lom_mode_samples must be >= 1"),
             (self.lom_action_noise >= 0, "lom_action_noise must be >= 0"),
+            (self.diffusion_steps >= 1, "diffusion_steps (T) must be >= 1"),
+            (
+                self.source != "diffusion" or self.diffusion_model,
+                "source='diffusion' needs a trained diffusion model (diffusion_model=True, "
+                "e.g. --algo=idql)",
+            ),
+            (
+                self.anchor or self.num_candidates >= 1,
+                "anchor=False needs num_candidates >= 1 (the set would be empty)",
+            ),
             (self.top_k_pick in PICKS, f"top_k_pick must be one of {PICKS}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
             (

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from gem_jax.method import diffusion as diffusion_lib
 from gem_jax.method import losses
 from gem_jax.method.config import GEMConfig
 from gem_jax.method.networks import Networks, make_networks
@@ -53,6 +54,8 @@ class GEMState:
     key: jax.Array
     step: jax.Array  # int32 scalar: gradient steps taken
     hyper_q: ModelState | None = None  # LOM's Q_H over behavior modes (method §8); else None
+    diffusion: ModelState | None = None  # the DDPM of actions (method §9), diffusion_model only
+    diffusion_ema: Any = None  # its EMA parameters, what selection samples with
 
 
 def make_optimizers(config: GEMConfig) -> dict[str, optax.GradientTransformation]:
@@ -89,12 +92,19 @@ def _init_state(
     params = make_networks(config, action_dim).init(init_key, obs_dim, action_dim)
     txs = make_optimizers(config)
     models = {name: ModelState(p, txs[name].init(p)) for name, p in params.items()}
+    extra = {}
+    if config.diffusion_model:  # its own key: the other models' draws stay as they were
+        p = diffusion_lib.init_params(config, jax.random.fold_in(init_key, 9), obs_dim,
+                                      action_dim)
+        extra = {"diffusion": ModelState(p, optax.adam(config.diffusion_lr).init(p)),
+                 "diffusion_ema": jax.tree.map(jnp.copy, p)}
     return GEMState(
         **models,
         target_critic_params=jax.tree.map(jnp.copy, params["critic"]),  # own buffers
         obs_norm=obs_norm,
         key=state_key,
         step=jnp.zeros((), jnp.int32),
+        **extra,
     )
 
 
@@ -207,6 +217,22 @@ def make_update(config: GEMConfig, policy_step=None):
         )
         behavior = apply_gradients(txs["behavior"], state.behavior, g)
 
+        # Diffusion action model (method §9): the denoising loss on (s, a), then its EMA.
+        # A behavior model like mu_phi: it trains from the first step, pretraining or not.
+        diffusion_changes = {}
+        if config.diffusion_model:
+            key, noise_key = jax.random.split(key)
+            net = diffusion_lib.network(config, batch.actions.shape[-1])
+            g, diffusion_info = jax.grad(diffusion_lib.denoising_loss, has_aux=True)(
+                state.diffusion.params, net.apply,
+                diffusion_lib.vp_schedule(config.diffusion_steps), batch.observations,
+                batch.actions, noise_key)
+            diffusion_model = apply_gradients(optax.adam(config.diffusion_lr), state.diffusion, g)
+            diffusion_changes["diffusion"] = diffusion_model
+            diffusion_changes["diffusion_ema"] = diffusion_lib.ema_update(
+                state.diffusion_ema, diffusion_model.params, config.diffusion_ema_rate)
+            behavior_info = {**behavior_info, "diffusion/loss": diffusion_info["denoising_loss"]}
+
         # Target: Polyak averaging.
         target = optax.incremental_update(
             critic.params, state.target_critic_params, config.target_update_rate
@@ -230,12 +256,14 @@ def make_update(config: GEMConfig, policy_step=None):
         # Divergence guard (cheap, no host sync): one reduction over the updated parameters;
         # any inf/NaN leaf makes the sum non-finite.
         updated = (value.params, critic.params, behavior.params,
-                   *(model.params for model in changes.values()))
+                   *(model.params for model in changes.values()),
+                   *diffusion_changes.values())
         params_finite = jnp.isfinite(sum(jnp.sum(x) for x in jax.tree.leaves(updated)))
         metrics["train/params_finite"] = params_finite.astype(jnp.float32)
         metrics["train/finite"] = (finite & params_finite).astype(jnp.float32)
         new_state = state.replace(
             **changes,
+            **diffusion_changes,
             behavior=behavior,
             critic=critic,
             value=value,

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from gem_jax.method import diffusion as diffusion_lib
 from gem_jax.method import gmm as gmm_lib
 from gem_jax.method.config import MODES, PICKS, SOURCES, VARIANTS, GEMConfig
 from gem_jax.method.learner import GEMState, ObsNorm
@@ -66,6 +67,8 @@ class PolicyParams:
     # with `behavior_gmm(raw_observations) -> GMM`, e.g. the fitted EMPO cluster mixture
     # (gem_jax.empo.support). Selection takes it as an argument: the method imports no EMPO.
     support: Any = None
+    # The diffusion model's EMA parameters (source="diffusion", method §9); None otherwise.
+    diffusion: Any = None
 
 
 def policy_params(state: GEMState, support: Any = None) -> PolicyParams:
@@ -77,6 +80,7 @@ def policy_params(state: GEMState, support: Any = None) -> PolicyParams:
         critic=state.critic.params,
         obs_norm=state.obs_norm,
         support=support,
+        diffusion=state.diffusion_ema,
     )
 
 
@@ -238,8 +242,12 @@ def candidate_set(
     source: str = "actor",
     variant: str = "gem",
     candidate_means: bool = False,
+    samples: jax.Array | None = None,
 ) -> jax.Array:
     """`C(s)`: the anchor `a_0(s)` and N samples from the source, clipped to the box (method §3).
+
+    `samples` [N, A]: the N candidates when they come from outside the mixtures (the
+    diffusion model's, `source="diffusion"`, method §9).
 
     actor, behavior: one state's mixtures, GMM [K, A]. A `variant` changes one factor
     (no_anchor, anchor_bary, unimodal_actor_cands). Returns [C, A], the anchor first.
@@ -262,7 +270,9 @@ def candidate_set(
         parts = [actor.means[order]]  # [K, A]
     else:
         parts = [gmm_lib.top_component_mean(actor)[None]]  # [1, A]
-    if num_candidates > 0:
+    if num_candidates > 0 and samples is not None:
+        parts.append(samples)  # [N, A]
+    elif num_candidates > 0:
         proposal = behavior if source == "behavior" else actor
         if variant == "unimodal_actor_cands":
             proposal = gmm_lib.moment_matched(actor)
@@ -278,10 +288,12 @@ def candidates_with_anchors(
     source: str = "actor",
     variant: str = "gem",
     candidate_means: bool = False,
+    samples: jax.Array | None = None,
 ) -> tuple[jax.Array, int]:
     """`candidate_set` [C, A] and how many of its leading entries are anchors (`num_anchors`),
     the pair `score_candidates` needs."""
-    cands = candidate_set(actor, behavior, key, num_candidates, source, variant, candidate_means)
+    cands = candidate_set(actor, behavior, key, num_candidates, source, variant, candidate_means,
+                          samples)
     return cands, num_anchors(variant, candidate_means, actor.num_components)
 
 
@@ -321,6 +333,11 @@ def make_policy(
         source = "behavior"
     if variant == "raw":
         mode = "raw"
+    if not config.anchor and variant == "gem":  # IDQL's and SfBC's set: the samples alone
+        variant = "no_anchor"
+    if source == "diffusion" and not config.diffusion_model:
+        raise ValueError("source='diffusion' needs a run trained with a diffusion model "
+                         "(diffusion_model=True, e.g. --algo=idql).")
     chunk = config.state_chunk if state_chunk is None else int(state_chunk)
     means = config.candidate_means if candidate_means is None else bool(candidate_means)
     pick = config.top_k_pick if top_k_pick is None else top_k_pick
@@ -350,8 +367,13 @@ def make_policy(
         else:
             behavior = nets.behavior_apply(params.behavior, obs)  # GMM [Kb, A]
 
+        samples = None
+        if source == "diffusion" and n > 0:  # method §9: the DDPM chain, its own key
+            samples = diffusion_lib.propose(config, params.diffusion, obs,
+                                            jax.random.fold_in(key, 2), n,
+                                            actor.means.shape[-1])  # [N, A]
         candidates, anchors = candidates_with_anchors(
-            actor, behavior, key, n, source, variant, means)  # [C, A], anchors first
+            actor, behavior, key, n, source, variant, means, samples)  # [C, A], anchors first
         scores, parts = score_candidates(
             nets, params, obs, candidates, behavior, t, knobs, mode, variant, anchors
         )  # [C]

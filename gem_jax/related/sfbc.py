@@ -3,7 +3,7 @@ the softmax selection among behavior samples.
 
 SfBC ("Offline Reinforcement Learning via High-Fidelity Generative Behavior Modeling", Chen,
 Lu, Wang, Su and Zhu) fits a diffusion model of the behavior policy
-(`gem_jax.related.diffusion`), regresses a critic on returns, and acts by drawing M candidate
+(`gem_jax.method.diffusion`), regresses a critic on returns, and acts by drawing M candidate
 actions and picking one with probability `softmax(alpha Q)`. Its critic's targets start as the
 dataset's discounted Monte-Carlo returns (`mc_returns`) and are improved by *in-sample
 planning*: each state's value under the selection is estimated from S behavior samples

@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gem_jax.method.config import GEMConfig
 from gem_jax.method.networks import default_init
 
 ApplyFn = Callable[..., jax.Array]
@@ -214,3 +215,26 @@ def _action_dim(apply_fn: ApplyFn) -> int:
 def ema_update(ema_params, params, rate: float):
     """`ema <- (1 - rate) ema + rate params`, leaf by leaf (IDQL: rate 0.005 each step)."""
     return jax.tree_util.tree_map(lambda e, p: (1.0 - rate) * e + rate * p, ema_params, params)
+
+
+def network(config: GEMConfig, action_dim: int) -> DiffusionMLP:
+    """The noise network a config trains (`diffusion_hidden`, `_blocks`, `_dropout`)."""
+    return DiffusionMLP(action_dim, hidden_dim=config.diffusion_hidden,
+                        num_blocks=config.diffusion_blocks,
+                        dropout_rate=config.diffusion_dropout)
+
+
+def init_params(config: GEMConfig, key: jax.Array, obs_dim: int, action_dim: int):
+    """Fresh parameters of `network(config, action_dim)`."""
+    return network(config, action_dim).init(
+        key, jnp.zeros((1, obs_dim), jnp.float32), jnp.zeros((1, action_dim), jnp.float32),
+        jnp.zeros((1,), jnp.int32))
+
+
+def propose(config: GEMConfig, params, observations: jax.Array, key: jax.Array,
+            num_samples: int, action_dim: int) -> jax.Array:
+    """`num_samples` candidate actions per state from the config's diffusion model:
+    `[..., obs] -> [num_samples, ..., A]` (the select step's `source="diffusion"`)."""
+    net = network(config, action_dim)
+    return sample(net.apply, params, vp_schedule(config.diffusion_steps), observations, key,
+                  num_samples)
