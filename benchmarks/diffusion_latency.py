@@ -4,7 +4,7 @@ sequential. One run, one table, the same critic ensemble for both.
 * GEM: the select step (`make_policy`) over N candidates (the anchor plus N actor samples,
   scored by LCB and the behavior z-score, argmax).
 * Diffusion (IDQL's deployment): N candidates drawn by the DDPM reverse chain of T steps
-  (`gem_jax.related.diffusion.sample`, IDQL's network: 256 wide, 3 residual blocks), then the
+  (`gem_jax.method.diffusion.sample`, IDQL's network: 256 wide, 3 residual blocks), then the
   argmax of the critic ensemble's LCB over them.
 
 Each case is compiled first (compile time apart), warmed up, then timed with
@@ -29,7 +29,7 @@ from absl import app, flags
 from benchmarks import common
 from gem_jax import SelectKnobs, init_state, make_policy, policy_params
 from gem_jax.method.networks import make_networks
-from gem_jax.related import diffusion
+from gem_jax.method import diffusion
 
 FLAGS = flags.FLAGS
 # The paper's Table 3 (its GPU): per-decision latency in ms.
