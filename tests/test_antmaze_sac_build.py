@@ -248,7 +248,7 @@ def test_ship_script_ships_checks_and_records(tmp_path, shipped, fresh_actor):
     run, out = tmp_path / "run", tmp_path / "policies"
     (run / "checkpoint").mkdir(parents=True)
     (run / "snapshots").mkdir()
-    meta = {"env_steps": 60000, "wall_s": 3600.0, "seed": 0, "env": "gem_jax/AntGoal-v0"}
+    meta = {"env_steps": 60000, "wall_s": 3600.0, "seed": 0, "env": "gem_jax/AntDirection-v0"}
     (run / "checkpoint" / "meta.json").write_text(json.dumps(meta))
     (run / "snapshots" / "actor_00050000.msgpack").write_bytes(serialization.to_bytes(fresh_actor))
     (run / "episodes.csv").write_text("env_step,return,length\n900,-50.0,900\n1900,-40.0,1000\n")
@@ -256,10 +256,13 @@ def test_ship_script_ships_checks_and_records(tmp_path, shipped, fresh_actor):
     done = _script(f"--workdir={run}", f"--policy_dir={out}", "--hardware=test", *args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "umaze acceptance: 0.0% of 1 700-step episodes" in done.stdout and "FAIL" in done.stdout
+    assert "medium-play acceptance: 0.0% of 1 1000-step episodes" in done.stdout
     entry = json.loads((out / "manifest.json").read_text())["ant-goal"]
     assert entry["shipped_step"] == 50000 and entry["train_env_steps"] == 60000
     assert entry["train_wall_hours"] == 1.0 and entry["hardware"] == "test"
-    assert entry["acceptance"]["passed"] is False and entry["acceptance"]["episodes"] == 1
+    assert entry["acceptance"]["umaze"]["passed"] is False
+    assert entry["acceptance"]["medium-play"]["target"] == 0.8
+    assert entry["acceptance"]["umaze"]["episodes"] == 1 and entry["train_config"] is None
     for name in ("ant-goal.csv", "ant-goal.png", "ant-goal_train_episodes.csv"):
         assert (out / "curves" / name).is_file()
     params = ant.load_policy(out / "ant-goal.msgpack")
@@ -267,7 +270,7 @@ def test_ship_script_ships_checks_and_records(tmp_path, shipped, fresh_actor):
         params["params"]["Dense_0"]["kernel"], fresh_actor["params"]["Dense_0"]["kernel"]
     )
     check = _script("--check", f"--policy_dir={out}", "--final_episodes=1")
-    assert check.returncode == 0 and "FAIL" in check.stdout
+    assert check.returncode == 0 and "FAIL" in check.stdout and "medium-play" in check.stdout
     nothing = _script("--record_builds", f"--policy_dir={out}")
     assert nothing.returncode == 2 and "make_dataset.py" in nothing.stderr  # one-line error
 

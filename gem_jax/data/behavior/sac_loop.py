@@ -181,6 +181,12 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
     if counters["env"] != env_name:
         raise ValueError(f"the checkpoint is for {counters['env']}, not --env={env_name}.")
 
+    import dataclasses
+
+    with open(os.path.join(workdir, "config.json"), "w") as f:  # what this run trains with
+        json.dump({"sac": dataclasses.asdict(config), "env": env_name, "num_envs": num_envs,
+                   "utd": utd, "update_every": update_every, "buffer_size": buffer_size}, f,
+                  indent=1)
     update_many = sac.make_sac_update_many(config, action_dim)
     act = sac.make_act(config, action_dim)
     updates_per_call = max(1, round(update_every * num_envs * utd))
