@@ -5,8 +5,8 @@ defaults with these layers applied, in this order (`build_config`):
 
 1. the suite preset of the dataset (`locomotion`, `maze2d`, `antmaze`, `nav2d`);
 2. the dataset's episode length as the beta schedule's horizon T, where it is known;
-3. the algorithm preset (`gem`, `iql`, `bc`, `lom`, `idql`: `ALGORITHMS`; LOM adds its paper's
-   per-dataset settings, `LOM_DATASETS`);
+3. the algorithm preset (`gem`, `iql`, `bc`, `lom`, `idql`, `sfbc`: `ALGORITHMS`; LOM adds
+   its paper's per-dataset settings, `LOM_DATASETS`);
 4. the `--config.<field>=` overrides named on the command line;
 5. the named flags (`--steps`, `--seed`, ...); a `top_k` given there or in 4 without a
    `top_k_frac` sets `top_k_frac = 0` (a fixed k, not the preset's share);
@@ -141,6 +141,28 @@ def idql(config: GEMConfig | None = None) -> GEMConfig:
     )
 
 
+def sfbc(config: GEMConfig | None = None) -> GEMConfig:
+    """SfBC (method §9): a diffusion model of the data's actions, a critic regressed on the
+    dataset's discounted Monte-Carlo returns, and at deployment one draw from
+    softmax(100 Q) over M = 32 diffusion samples (no anchor, beta = 0, the ensemble mean).
+    Ours: DDPM with T = 5 (SfBC: a 15-step DPM-Solver); no in-sample planning iteration yet
+    (SfBC's returns are refined by one); one pick (SfBC averages 4 on locomotion: top_k=4)."""
+    return iql(config).replace(
+        diffusion_model=True,
+        critic_target="returns",
+        source="diffusion",
+        anchor=False,
+        num_candidates=32,
+        top_k=1,
+        top_k_frac=0.0,
+        top_k_pick="softmax",
+        pick_temperature=100.0,
+        lcb_lambda=0.0,
+        beta_start=0.0,
+        beta_end=0.0,
+    )
+
+
 # LOM's published per-dataset settings (its code's table, D4RL -v2 names): mixture size,
 # clip C and action noise; anything not listed keeps `lom`'s defaults.
 LOM_DATASETS = {
@@ -159,7 +181,7 @@ LOM_DATASETS = {
 
 
 ALGORITHMS = {"gem": lambda config=None: config or GEMConfig(), "iql": iql, "bc": bc,
-              "lom": lom, "idql": idql}
+              "lom": lom, "idql": idql, "sfbc": sfbc}
 # Fields that define an algorithm: re-applied after any user override.
 ALGORITHM_FIXED = {
     "gem": {},
@@ -167,6 +189,8 @@ ALGORITHM_FIXED = {
     "bc": dict(num_components=1, num_candidates=0, top_k=1, adv_temperature=0.0),
     "lom": dict(actor_objective="lom", num_components=1, num_candidates=0, top_k=1),
     "idql": dict(num_components=1, diffusion_model=True, source="diffusion", anchor=False),
+    "sfbc": dict(num_components=1, diffusion_model=True, source="diffusion", anchor=False,
+                 critic_target="returns"),
 }
 
 

@@ -87,3 +87,33 @@ def test_idql_state_round_trips_through_a_checkpoint(tmp_path):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     params = seed_params(policy_params(restored), 1)
     assert jax.tree.leaves(params.diffusion)[0].ndim >= 1 and restored.diffusion is not None
+
+
+def test_sfbc_regresses_on_returns_and_draws_the_better_mode():
+    """SfBC: the critic fits the MC return (here the one-step reward), the softmax draw over
+    diffusion samples keeps the rewarded mode."""
+    data = toy.two_mode_bandit(jax.random.PRNGKey(0), 4096, minus_reward=0.0)
+    data = data.replace(returns=data.rewards)  # one-step episodes: G = r
+    config = presets.sfbc(SMALL).replace(num_candidates=16, diffusion_ema_rate=0.05).validate()
+    state = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
+    state, metrics = jax.jit(learners.make_train_loop(config, 2500))(state, data)
+    assert float(metrics["critic/target_mean"][-1]) == pytest.approx(0.5, abs=0.1)
+    obs = jax.random.uniform(jax.random.PRNGKey(2), (200, 2), minval=-1, maxval=1)
+    actions, _ = make_policy(config)(policy_params(state), obs, jax.random.PRNGKey(3), 0,
+                                     SelectKnobs.from_config(config))
+    assert float(jnp.mean(actions[:, 0] > 0.1)) > 0.95
+    with pytest.raises(ValueError, match="needs the dataset's returns"):
+        jax.jit(learners.make_train_loop(config, 2))(state, data.replace(returns=None))
+
+
+def test_dataset_returns_stop_at_each_episode_end():
+    from types import SimpleNamespace
+
+    from gem_jax.harness.runner import dataset_returns
+
+    batch = SimpleNamespace(rewards=np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+                            dones=np.array([0.0, 0.0, 0.0, 0.0, 1.0]))
+    dataset = SimpleNamespace(batch=batch, episode_ids=np.array([0, 0, 1, 1, 1]))
+    got = dataset_returns(dataset, 0.5)
+    # episode 0 (cut after 2 steps): 1 + 0.5 * 2 = 2, 2; episode 1: 3 + 0.5 (4 + 0.5 * 5), ...
+    np.testing.assert_allclose(got, [2.0, 2.0, 6.25, 6.5, 5.0])

@@ -425,3 +425,20 @@ def test_top_k_frac_policy_is_the_fixed_k_it_resolves_to(small):
         GEMConfig(top_k_frac=2.0).validate()
     with pytest.raises(ValueError, match="exceeds the candidate-set size"):
         GEMConfig(num_candidates=8, top_k=100).validate()  # without a share, k is checked
+
+
+def test_softmax_pick_tends_to_the_argmax_and_spreads_at_low_temperature():
+    """SfBC's selection (method §9): k draws from softmax(alpha * score), averaged."""
+    cands = jnp.array([[0.0], [0.5], [1.0]])
+    scores = jnp.array([0.0, 1.0, 0.2])
+    keys = jax.random.split(jax.random.PRNGKey(0), 2000)
+    draw = jax.vmap(lambda k, t: pick_top_k(cands, scores, 1, k, "softmax", t), (0, None))
+    _, cold = draw(keys, 1e4)
+    assert bool(jnp.all(cold == 1))  # the argmax every time
+    _, warm = draw(keys, 1.0)
+    freq = np.bincount(np.asarray(warm), minlength=3) / 2000
+    want = np.exp([0.0, 1.0, 0.2]) / np.exp([0.0, 1.0, 0.2]).sum()
+    np.testing.assert_allclose(freq, want, atol=0.04)
+    mean4, first = pick_top_k(cands, scores, 4, keys[0], "softmax", 1e4)
+    np.testing.assert_allclose(mean4, [0.5])
+    assert int(first) == 1

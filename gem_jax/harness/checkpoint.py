@@ -93,7 +93,9 @@ def save(manager: ocp.CheckpointManager, step: int, state: GEMState, meta: dict)
 def on_disk(state: GEMState) -> dict:
     """The state's tree as saved: its fields by name, without the empty ones (`hyper_q` is
     None but for LOM), so a GEM checkpoint holds exactly the tree it held before LOM
-    existed and every earlier checkpoint still restores."""
+    existed and every earlier checkpoint still restores. Any other pytree is saved as is."""
+    if not dataclasses.is_dataclass(state):
+        return state
     fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
     return {name: value for name, value in fields.items() if value is not None}
 

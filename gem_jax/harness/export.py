@@ -30,7 +30,7 @@ from gem_jax.presets import from_config_dict
 
 STATIC_ARGS = ("top_k", "source", "mode", "variant", "state_chunk", "candidate_means",
                "top_k_pick", "top_k_frac")
-KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
+KNOB_ARGS = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus", "pick_temperature")
 
 
 def load_params(workdir: str | pathlib.Path, seed_index: int | None = None,

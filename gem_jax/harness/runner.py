@@ -106,9 +106,11 @@ def next_actions(actions: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
     return np.where(same[:, None], following, actions)
 
 
-def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False) -> Batch:
+def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False,
+                   returns_discount: float | None = None) -> Batch:
     """The flat dataset on device, actions mapped to [-1, 1] by the env's action scale;
-    with the next actions where the critic bootstraps SARSA-style (`critic_target`)."""
+    with the next actions where the critic bootstraps SARSA-style, and with the discounted
+    Monte-Carlo returns (`returns_discount`) where it regresses on them (`critic_target`)."""
     b = dataset.batch
     f32 = lambda x: jnp.asarray(np.asarray(x, np.float32))
     actions = np.clip(np.asarray(b.actions) / scale, -1.0, 1.0)
@@ -120,7 +122,21 @@ def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False) 
         dones=f32(b.dones),
         next_actions=(f32(next_actions(actions, np.asarray(dataset.episode_ids)))
                       if with_next_actions else None),
+        returns=(None if returns_discount is None else dataset_returns(dataset,
+                                                                        returns_discount)),
     )
+
+
+def dataset_returns(dataset, discount: float) -> jax.Array:
+    """Each transition's discounted MC return within its episode (`related.sfbc.mc_returns`;
+    an episode ends where the next row starts another, terminal or truncated)."""
+    from gem_jax.related.sfbc import mc_returns
+
+    ids = np.asarray(dataset.episode_ids)
+    ends = np.append(ids[1:] != ids[:-1], True)  # [M]
+    b = dataset.batch
+    return mc_returns(jnp.asarray(b.rewards, jnp.float32), jnp.asarray(b.dones, jnp.float32),
+                      jnp.asarray(ends), discount)
 
 
 class _NoLog:
@@ -300,7 +316,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
                                   action_scale=scale.tolist(), algo=algo)
-    data = device_dataset(dataset, scale, config.critic_target == "sarsa")
+    data = device_dataset(dataset, scale, config.critic_target == "sarsa",
+                          config.discount if config.critic_target == "returns" else None)
     support = None
     if config.support_model == "empo":  # the behavior support in selection (method §7 ablation)
         support = empo_support(dataset, scale, workdir, config.seed, progress)

@@ -14,7 +14,7 @@ from typing import Any
 
 SOURCES = ("actor", "behavior", "diffusion")
 MODES = ("zscore", "raw")
-PICKS = ("mean", "sample")  # how a_out comes from the top-k (method §3: mean)
+PICKS = ("mean", "sample", "softmax")  # how a_out comes from the top-k (method §3: mean)
 VARIANTS = (
     "gem",
     "no_pw",
@@ -29,7 +29,8 @@ SUPPORT_MODELS = ("gmm", "empo")
 ACTION_BOUNDARIES = ("censored", "density")
 LOG_STD_CLAMPS = ("soft", "hard")
 ACTOR_OBJECTIVES = ("guided_em", "lom")  # GEM/IQL/BC's weighted EM | LOM's (method §8)
-CRITIC_TARGETS = ("value", "sarsa")  # r + gamma V(s') (IQL) | r + gamma min Qbar(s', a'~) (§8)
+# r + gamma V(s') (IQL) | r + gamma min Qbar(s', a'~) (LOM, §8) | the MC return (SfBC, §9)
+CRITIC_TARGETS = ("value", "sarsa", "returns")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,8 @@ class GEMConfig:
     # The critic's bootstrap: "value" = r + gamma (1 - d) V(s') (IQL, method §2); "sarsa" =
     # r + gamma (1 - d) min_e Qbar_e(s', clip(a' + eps)), a' the dataset's next action and eps
     # clipped Gaussian smoothing noise of sarsa_noise std (TD3+BC; LOM's paper, method §8)
+    # "returns": the dataset's discounted Monte-Carlo return from (s, a) on, no bootstrap
+    # (SfBC's critic before in-sample planning, method §9)
     critic_target: str = "value"
     sarsa_noise: float = 0.2  # std of eps, clipped to +-0.5 (LOM's code)
 
@@ -106,6 +109,9 @@ class GEMConfig:
     # "maze2d-large, retrained" and "nav2d: the actor holds"); off here (the paper's), on in
     # the maze2d preset with top_k_frac; k = 1 makes the two identical
     top_k_pick: str = "mean"
+    # alpha of top_k_pick="softmax" (SfBC's selection, method §9): a_out is the mean of top_k
+    # draws from softmax(alpha * score) over the set; large alpha tends to the argmax (SfBC: 100)
+    pick_temperature: float = 100.0
     # > 0 (ours; 0 = off, the paper's fixed k): k = max(1, round(top_k_frac * set size)), the
     # same share of the candidate set at every N, and top_k is ignored. A fixed k narrows the
     # draw as N grows (maze2d-medium, test: top-256 draw 94.7 at N = 1024, 84.3 at N = 2048;

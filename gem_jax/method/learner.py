@@ -134,6 +134,9 @@ def bootstrap(config: GEMConfig, nets: Networks, target_critic_params, value_par
     dataset's next action, `eps ~ clip(N(0, sarsa_noise²), -0.5, 0.5)` (TD3+BC, LOM's paper)."""
     if config.critic_target == "value":
         return nets.value_apply(value_params, batch.next_observations)  # [B]
+    if config.critic_target == "returns":
+        raise ValueError("critic_target='returns' has no bootstrap: the critic regresses on "
+                         "batch.returns (make_update does this).")
     if batch.next_actions is None:
         raise ValueError("critic_target='sarsa' needs the dataset's next actions: build the "
                          "device dataset with next actions (harness.runner.device_dataset).")
@@ -195,15 +198,23 @@ def make_update(config: GEMConfig, policy_step=None):
         value = apply_gradients(txs["value"], state.value, g)
 
         # Critic ensemble: TD regression to r + gamma (1 - d) V(s') (or the SARSA bootstrap).
-        noise_key = None
-        if config.critic_target == "sarsa":
-            key, noise_key = jax.random.split(state.key)
-            state = state.replace(key=key)
-        next_v = bootstrap(config, nets, state.target_critic_params, value.params, batch,
-                           noise_key)  # [B]
-        g, critic_info = grad(losses.critic_loss)(
-            state.critic.params, nets, batch, next_v, config.discount
-        )
+        if config.critic_target == "returns":  # SfBC: y = the MC return, no bootstrap
+            if batch.returns is None:
+                raise ValueError("critic_target='returns' needs the dataset's returns: build "
+                                 "the device dataset with them (harness.runner.device_dataset).")
+            g, critic_info = grad(losses.critic_loss)(
+                state.critic.params, nets, batch.replace(rewards=batch.returns),
+                jnp.zeros_like(batch.returns), 0.0)  # y = returns + 0 * 0
+        else:
+            noise_key = None
+            if config.critic_target == "sarsa":
+                key, noise_key = jax.random.split(state.key)
+                state = state.replace(key=key)
+            next_v = bootstrap(config, nets, state.target_critic_params, value.params, batch,
+                               noise_key)  # [B]
+            g, critic_info = grad(losses.critic_loss)(
+                state.critic.params, nets, batch, next_v, config.discount
+            )
         critic = apply_gradients(txs["critic"], state.critic, g)
 
         # Policy side: GEM's guided EM actor (or the algorithm's own step).

@@ -35,12 +35,14 @@ class SelectKnobs:
     beta_end: jax.Array
     horizon: jax.Array
     anchor_bonus: jax.Array  # delta on the anchors' scores (ours; 0 = the paper)
+    pick_temperature: jax.Array  # alpha of top_k_pick="softmax" (SfBC: 100)
 
     @classmethod
     def create(cls, lcb_lambda=1.0, beta_start=1.0, beta_end=0.1, horizon=1000,
-               anchor_bonus=0.0) -> SelectKnobs:
+               anchor_bonus=0.0, pick_temperature=100.0) -> SelectKnobs:
         f = lambda x: jnp.asarray(x, jnp.float32)
-        return cls(f(lcb_lambda), f(beta_start), f(beta_end), f(horizon), f(anchor_bonus))
+        return cls(f(lcb_lambda), f(beta_start), f(beta_end), f(horizon), f(anchor_bonus),
+                   f(pick_temperature))
 
     @classmethod
     def from_config(cls, config: GEMConfig, **overrides) -> SelectKnobs:
@@ -50,6 +52,7 @@ class SelectKnobs:
             beta_end=config.beta_end,
             horizon=config.horizon,
             anchor_bonus=config.anchor_bonus,
+            pick_temperature=config.pick_temperature,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.create(**values)
@@ -116,13 +119,20 @@ def top_k_mean(candidates: jax.Array, scores: jax.Array, k: int) -> tuple[jax.Ar
 
 
 def pick_top_k(
-    candidates: jax.Array, scores: jax.Array, k: int, key: jax.Array, pick: str = "mean"
+    candidates: jax.Array, scores: jax.Array, k: int, key: jax.Array, pick: str = "mean",
+    temperature: jax.Array | float = 100.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """a_out from the `k` best candidates: their mean (method §3) or one drawn uniformly (ours).
+    """a_out from the `k` best candidates: their mean (method §3) or one drawn uniformly (ours);
+    or, "softmax" (SfBC's selection, method §9), the mean of `k` draws from
+    `softmax(temperature * score)` over the whole set (k = 1: one draw).
 
     Returns `(action [A], audited index [])`: the top-1 for "mean" (method §4 audits a*), the
-    drawn candidate for "sample" (the action executed). k = 1 gives a* either way.
+    drawn candidate for "sample" and the first draw for "softmax" (the action executed). k = 1
+    gives a* for "mean" and "sample".
     """
+    if pick == "softmax":
+        drawn = jax.random.categorical(key, temperature * scores, shape=(k,))  # [k]
+        return candidates[drawn].mean(axis=0), drawn[0]
     action, idx = top_k_mean(candidates, scores, k)  # [A], [k]
     if pick == "mean":
         return action, idx[0]
@@ -378,7 +388,8 @@ def make_policy(
             nets, params, obs, candidates, behavior, t, knobs, mode, variant, anchors
         )  # [C]
         # a fold of the key (not a split), so "mean" keeps the candidates it always drew
-        action, best = pick_top_k(candidates, scores, k, jax.random.fold_in(key, 1), pick)
+        action, best = pick_top_k(candidates, scores, k, jax.random.fold_in(key, 1), pick,
+                                  knobs.pick_temperature)
         info = {
             "support_z": parts["support_z"][best],
             "lcb": parts["lcb"][best],

@@ -21,6 +21,9 @@ class Batch:
     # The dataset's next action a' (same episode; the last step repeats its own action), only
     # where the critic needs it (critic_target="sarsa", method §8); None otherwise.
     next_actions: jax.Array | None = None  # [B, action_dim]
+    # The discounted return from this transition on, only where the critic regresses on
+    # returns (critic_target="returns": SfBC, method §9); None otherwise.
+    returns: jax.Array | None = None  # [B]
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
