@@ -28,8 +28,8 @@ from absl import app, flags
 
 from benchmarks import common
 from gem_jax import SelectKnobs, init_state, make_policy, policy_params
-from gem_jax.method.networks import make_networks
 from gem_jax.method import diffusion
+from gem_jax.method.networks import make_networks
 
 FLAGS = flags.FLAGS
 # The paper's Table 3 (its GPU): per-decision latency in ms.
