@@ -294,6 +294,32 @@ def episode_lengths(num_steps: int, episode_steps: int) -> list[int]:
     return lengths + ([num_steps % episode_steps] if num_steps % episode_steps else [])
 
 
+def _episode_rngs(seed: int, k: int) -> tuple:
+    """Episode k's own generators (action noise, planner, policy): an episode's data depend
+    only on (seed, k), so episodes can be collected in any order, in any process."""
+    return (np.random.default_rng([seed, 2, k]), np.random.default_rng([seed, 1, k]),
+            [seed, 3, k])
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(task: str, actor_params) -> None:
+    env = make_env(task)
+    _WORKER.update(task=task, env=env, params=actor_params)
+
+
+def _collect_one(args) -> dict:
+    """One episode in a worker (or in-process): `(k, steps, seed, action_noise)`."""
+    k, steps, seed, action_noise = args
+    sim = _WORKER["env"].unwrapped
+    noise_rng, planner_rng, policy_seed = _episode_rngs(seed, k)
+    controller = WaypointController(sim.maze, planner_rng, WAYPOINT_THRESHOLD)
+    policy = SACPolicy(_WORKER["params"], seed=policy_seed)
+    noise = noise_rng.normal(0.0, action_noise, (steps, ACTION_DIM)) if action_noise else None
+    return rollout_episode(sim, controller, policy, steps, seed + k, noise)
+
+
 def collect(
     task: str,
     actor_params,
@@ -301,25 +327,38 @@ def collect(
     seed: int,
     progress: bool = True,
     action_noise: float = ACTION_NOISE,
+    workers: int | None = None,
 ) -> list[dict]:
-    """The dataset's episodes (module docstring): episode k is reset with `seed + k`."""
+    """The dataset's episodes (module docstring): episode k is reset with `seed + k` and
+    draws its noise, waypoints and policy samples from its own generators, so `workers`
+    processes (default 1; `build` uses one per core) collect them in parallel with the same
+    result. Worker processes are spawned: a script calling this with `workers > 1` needs
+    Python's `if __name__ == "__main__":` guard (every command here has it)."""
     from tqdm.auto import tqdm
 
-    env = make_env(task)
-    sim = env.unwrapped
-    rng = np.random.default_rng(seed)  # action noise
-    controller = WaypointController(sim.maze, np.random.default_rng([seed, 1]), WAYPOINT_THRESHOLD)
-    policy = SACPolicy(actor_params, seed=[seed, 3])
+    jobs = [(k, steps, seed, action_noise)
+            for k, steps in enumerate(episode_lengths(num_steps, horizon(task)))]
+    workers = min(workers or 1, len(jobs))
+    bar = tqdm(total=num_steps, disable=not progress, unit="step", unit_scale=True,
+               desc=f"antmaze-{parse_task(task)}: collecting", mininterval=2)
     episodes = []
-    with tqdm(
-        total=num_steps, disable=not progress, unit="step", unit_scale=True,
-        desc=f"antmaze-{parse_task(task)}: collecting", mininterval=2,
-    ) as bar:  # fmt: skip
-        for k, steps in enumerate(episode_lengths(num_steps, horizon(task))):
-            noise = rng.normal(0.0, action_noise, (steps, ACTION_DIM)) if action_noise else None
-            episodes.append(rollout_episode(sim, controller, policy, steps, seed + k, noise))
-            bar.update(steps)
-    env.close()
+    if workers <= 1:
+        _worker_init(task, actor_params)
+        try:
+            for job in jobs:
+                episodes.append(_collect_one(job))
+                bar.update(job[1])
+        finally:
+            _WORKER.pop("env").close()
+    else:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding JAX
+        with context.Pool(workers, _worker_init, (task, actor_params)) as pool:
+            for episode in pool.imap(_collect_one, jobs, chunksize=4):
+                episodes.append(episode)
+                bar.update(len(episode["rewards"]))
+    bar.close()
     return episodes
 
 
@@ -412,14 +451,19 @@ def build(
     progress: bool = True,
     reference_episodes: int = 100,
     policy_path: Path | None = None,
+    workers: int | None = None,
 ) -> str:
-    """Build `gem/antmaze/<task>-v0` (module docstring) as a Minari dataset; returns its id."""
+    """Build `gem/antmaze/<task>-v0` (module docstring) as a Minari dataset; returns its id.
+    `workers` processes collect the episodes (default: one per core; same data either way)."""
+    import os
+
     task = parse_task(task)
     num_steps = DEFAULT_NUM_STEPS if num_steps is None else int(num_steps)
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}.")
     actor_params = load_policy(policy_path)
-    episodes = collect(task, actor_params, num_steps, seed, progress)
+    episodes = collect(task, actor_params, num_steps, seed, progress,
+                       workers=os.cpu_count() if workers is None else workers)
     stats = summarize(episodes)
     ref_min, ref_max = reference_scores(task, actor_params, reference_episodes, seed, progress)
     env, eval_env = make_env(task), make_env(task, eval_env=True)
