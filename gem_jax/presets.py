@@ -128,17 +128,15 @@ def idql(config: GEMConfig | None = None) -> GEMConfig:
     the ensemble mean (lambda = 0; IDQL's code: the min of its two critics), and the model
     takes one step per critic step (IDQL: two) (ours, both). IQL's Gaussian actor still
     trains beside it (cheap) so the anchor ablations have an anchor."""
-    return iql(config).replace(
-        diffusion_model=True,
-        source="diffusion",
-        anchor=False,
-        num_candidates=64,
-        top_k=1,
-        top_k_frac=0.0,
-        lcb_lambda=0.0,
-        beta_start=0.0,
-        beta_end=0.0,
-    )
+    return _diffusion_candidates(iql(config), 64)
+
+
+def _diffusion_candidates(config: GEMConfig, num_candidates: int) -> GEMConfig:
+    """IDQL's and SfBC's selection: N diffusion samples alone (no anchor), ranked by the
+    critic ensemble's mean (lambda = 0) with no support term (beta = 0)."""
+    return config.replace(diffusion_model=True, source="diffusion", anchor=False,
+                          num_candidates=num_candidates, top_k=1, top_k_frac=0.0,
+                          lcb_lambda=0.0, beta_start=0.0, beta_end=0.0)
 
 
 def sfbc(config: GEMConfig | None = None) -> GEMConfig:
@@ -147,20 +145,8 @@ def sfbc(config: GEMConfig | None = None) -> GEMConfig:
     softmax(100 Q) over M = 32 diffusion samples (no anchor, beta = 0, the ensemble mean).
     Ours: DDPM with T = 5 (SfBC: a 15-step DPM-Solver); no in-sample planning iteration yet
     (SfBC's returns are refined by one); one pick (SfBC averages 4 on locomotion: top_k=4)."""
-    return iql(config).replace(
-        diffusion_model=True,
-        critic_target="returns",
-        source="diffusion",
-        anchor=False,
-        num_candidates=32,
-        top_k=1,
-        top_k_frac=0.0,
-        top_k_pick="softmax",
-        pick_temperature=100.0,
-        lcb_lambda=0.0,
-        beta_start=0.0,
-        beta_end=0.0,
-    )
+    return _diffusion_candidates(iql(config), 32).replace(
+        critic_target="returns", top_k_pick="softmax", pick_temperature=100.0)
 
 
 # LOM's published per-dataset settings (its code's table, D4RL -v2 names): mixture size,
