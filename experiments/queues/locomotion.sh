@@ -7,6 +7,11 @@
 #       --root=~/gem-runs/locomotion --status                 # where it stands
 #
 # Run directories: $GEM_RUNS (default ~/gem-runs)/locomotion/<dataset>/<label>/.
+# Each stage imports the code when it starts: while editing the work tree, run the queue from a
+# clone at a fixed commit, e.g.
+#   git clone -q . ~/gem-runs/src && ln -s "$PWD/.venv" ~/gem-runs/src/.venv
+#   cd ~/gem-runs/src && PYTHONPATH=$PWD nohup bash experiments/queues/locomotion.sh > ~/gem-runs/locomotion.log 2>&1 &
+# (then copy experiments/results/locomotion/ back before committing).
 set -u  # a failed stage stops only its own run: the later steps still go
 cd "$(dirname "$0")/../.."
 PY="${PYTHON:-.venv/bin/python}"
