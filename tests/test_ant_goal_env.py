@@ -151,3 +151,19 @@ def test_maze_observation_carries_the_unit_direction_for_the_directional_ant():
     np.testing.assert_allclose(raw[27:], [3.0, 4.0])
     np.testing.assert_allclose(unit[27:], [0.6, 0.8])
     np.testing.assert_array_equal(unit[:27], np.arange(27.0))
+
+
+def test_action_noise_moves_the_body_differently_from_the_same_command():
+    from gem_jax.envs.ant_goal import AntGoalEnv
+
+    quiet, noisy = AntGoalEnv(command="direction"), AntGoalEnv(command="direction",
+                                                                action_noise=0.2)
+    a, _ = quiet.reset(seed=2)
+    b, _ = noisy.reset(seed=2)
+    np.testing.assert_array_equal(a, b)  # same start
+    for _ in range(5):
+        a, *_ = quiet.step(np.zeros(8))
+        b, *_ = noisy.step(np.zeros(8))
+    assert not np.allclose(a[:27], b[:27])
+    with pytest.raises(ValueError, match="action_noise must be >= 0"):
+        AntGoalEnv(action_noise=-1.0)

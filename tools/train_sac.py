@@ -38,6 +38,8 @@ flags.DEFINE_float("target_entropy_scale", 1.0, "H_target = -scale * |A| (OGBenc
 flags.DEFINE_string("compact", None, "Compact snapshot path (no buffer): written every "
                     "--compact_every_s and at the end; resumes a run whose workdir is gone.")
 flags.DEFINE_float("compact_every_s", 1800.0, "Seconds between compact snapshots.")
+flags.DEFINE_float("action_noise", 0.0, "Gaussian noise the env adds to every action "
+                   "(gem_jax ant envs only; the AntMaze recipe's is 0.2). 0 = none.")
 flags.DEFINE_integer("buffer_size", 1_000_000, "Replay buffer capacity (transitions).")
 flags.mark_flag_as_required("workdir")
 
@@ -47,7 +49,8 @@ def main(_):
                            actor_lr=FLAGS.lr, critic_lr=FLAGS.lr, alpha_lr=FLAGS.lr)
     train(FLAGS.env, FLAGS.steps, FLAGS.seed, FLAGS.workdir, FLAGS.resume, FLAGS.save_every,
           FLAGS.snapshot_every, FLAGS.update_every, FLAGS.buffer_size, config,
-          FLAGS.num_envs, FLAGS.utd, FLAGS.compact, FLAGS.compact_every_s)
+          FLAGS.num_envs, FLAGS.utd, FLAGS.compact, FLAGS.compact_every_s,
+          {"action_noise": FLAGS.action_noise} if FLAGS.action_noise else None)
 
 
 if __name__ == "__main__":

@@ -112,9 +112,12 @@ class AntGoalEnv(gym.Env):
         terminate_when_flipped: bool = True,
         command: str = "goal",
         direction_every: int = DIRECTION_EVERY,
+        action_noise: float = 0.0,
     ):
         if command not in COMMANDS:
             raise ValueError(f"command must be one of {COMMANDS}, got {command!r}.")
+        if action_noise < 0:
+            raise ValueError(f"action_noise must be >= 0, got {action_noise}.")
         if direction_every < 1:
             raise ValueError(f"direction_every must be >= 1 step, got {direction_every}.")
         if goal_region_radius <= 0 or goal_threshold <= 0:
@@ -135,6 +138,9 @@ class AntGoalEnv(gym.Env):
         self.forward_reward_scale = float(forward_reward_scale)
         self.terminate_when_flipped = bool(terminate_when_flipped)
         self.command, self.direction_every = command, int(direction_every)
+        # Gaussian noise added to every action before the body moves (clipped to the box):
+        # training under the AntMaze recipe's N(0, 0.2^2) makes a policy that survives it
+        self.action_noise = float(action_noise)
         self.direction, self._steps = np.array([1.0, 0.0]), 0
         self.action_space = self.ant_env.action_space
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float64)
@@ -171,6 +177,9 @@ class AntGoalEnv(gym.Env):
                                         "direction": self.direction.copy()}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.action_noise:
+            noise = self.np_random.normal(0.0, self.action_noise, np.shape(action))
+            action = np.clip(np.asarray(action) + noise, -1.0, 1.0)
         ant_obs, _, unhealthy, _, info = self.ant_env.step(action)
         xy = ant_obs[:2]
         velocity = np.array([info["x_velocity"], info["y_velocity"]])

@@ -102,8 +102,8 @@ def _append_csv(path: str, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def make_env(env_name: str):
-    env = gym.make(env_name)
+def make_env(env_name: str, **env_kwargs):
+    env = gym.make(env_name, **env_kwargs)
     if not np.allclose(env.action_space.high, 1.0) or not np.allclose(env.action_space.low, -1.0):
         one = np.ones(env.action_space.shape, np.float32)
         env = gym.wrappers.RescaleAction(env, -one, one)  # the actor's tanh range
@@ -134,7 +134,7 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
           save_every: int = 20_000, snapshot_every: int = 10_000, update_every: int = 10,
           buffer_size: int = 1_000_000, config: sac.SACConfig | None = None,
           num_envs: int = 1, utd: float = 1.0, compact: str | None = None,
-          compact_every_s: float = 1800.0) -> sac.SACState:
+          compact_every_s: float = 1800.0, env_kwargs: dict | None = None) -> sac.SACState:
     """Train (or resume) SAC on `env_name` until `steps` env steps; see the module docstring.
 
     `num_envs` envs step together (the policy batched over them); every `update_every` such
@@ -149,7 +149,7 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
                          f"{utd}, {update_every}.")
     ckpt_dir, snap_dir = os.path.join(workdir, "checkpoint"), os.path.join(workdir, "snapshots")
     os.makedirs(snap_dir, exist_ok=True)
-    envs = [make_env(env_name) for _ in range(num_envs)]
+    envs = [make_env(env_name, **(env_kwargs or {})) for _ in range(num_envs)]
     obs_dim, action_dim = envs[0].observation_space.shape[0], envs[0].action_space.shape[0]
 
     state = sac.init_sac_state(jax.random.PRNGKey(seed), config, obs_dim, action_dim)
@@ -185,7 +185,8 @@ def train(env_name: str, steps: int, seed: int, workdir: str, resume: bool = Fal
 
     with open(os.path.join(workdir, "config.json"), "w") as f:  # what this run trains with
         json.dump({"sac": dataclasses.asdict(config), "env": env_name, "num_envs": num_envs,
-                   "utd": utd, "update_every": update_every, "buffer_size": buffer_size}, f,
+                   "utd": utd, "update_every": update_every, "buffer_size": buffer_size,
+                   "env_kwargs": env_kwargs or {}}, f,
                   indent=1)
     update_many = sac.make_sac_update_many(config, action_dim)
     act = sac.make_act(config, action_dim)
