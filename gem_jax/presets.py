@@ -102,7 +102,8 @@ def bc(config: GEMConfig | None = None) -> GEMConfig:
 
 def lom(config: GEMConfig | None = None) -> GEMConfig:
     """LOM (method §8): the behavior GMM pretrained alone for `gmm_pretrain_steps` (ours:
-    50k, a sixth of a 3e5 budget; LOM's code 200k before its 1M) then frozen, the hyper-Q
+    50k, a sixth of a 3e5 budget, and `build_config` caps it at a sixth of shorter runs;
+    LOM's code 200k before its 1M) then frozen, the hyper-Q
     over its modes and a deterministic policy (our actor with K = 1, acting with its mean)
     imitating the best mode with weight `clip(exp(5 ΔQ), 0, 50)` (paper). Two critics with
     the min, as IQL; the critic bootstraps on IQL's value (ours; `critic_target="sarsa"` is
@@ -251,6 +252,9 @@ def build_config(
         overrides["top_k_frac"] = 0.0  # a k the user names is a fixed k, not the preset's share
     overrides.update(ALGORITHM_FIXED[algo])  # 6. e.g. IQL stays a Gaussian acting with its mean
     config = base.replace(**overrides)
+    if algo == "lom" and "gmm_pretrain_steps" not in overrides:  # ours: a sixth of the run
+        config = config.replace(gmm_pretrain_steps=min(config.gmm_pretrain_steps,
+                                                       config.num_steps // 6))
     return config.validate()
 
 

@@ -237,3 +237,17 @@ def test_a_checkpoint_saved_before_lom_existed_restores(tmp_path):
     assert restored.hyper_q is None
     for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_loms_pretraining_is_capped_at_a_sixth_of_a_short_run():
+    """A 2e4-step run with the preset's 5e4 pretraining steps would never train the policy
+    (nav2d, first side-by-side: LOM scored -232 that way)."""
+    argv = ["compare.py"]
+    short = presets.build_config("nav2d", presets.to_config_dict(GEMConfig()), argv,
+                                 algo="lom", num_steps=20_000)
+    assert short.gmm_pretrain_steps == 20_000 // 6
+    full = presets.build_config("hopper-medium", presets.to_config_dict(GEMConfig()), argv,
+                                algo="lom", num_steps=300_000)
+    assert full.gmm_pretrain_steps == 50_000
+    with pytest.raises(ValueError, match="covers the whole run"):
+        presets.lom(SMALL).replace(num_steps=1000, gmm_pretrain_steps=1000).validate()

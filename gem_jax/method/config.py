@@ -210,6 +210,13 @@ class GEMConfig:
             (self.sarsa_noise >= 0, "sarsa_noise must be >= 0"),
             (self.lom_clip > 0, "lom_clip (C) must be > 0"),
             (self.lom_mode_samples >= 1, "lom_mode_samples must be >= 1"),
+            (
+                self.actor_objective != "lom" or self.gmm_pretrain_steps < self.num_steps
+                or self.num_steps == 0,
+                f"LOM's behavior pretraining (gmm_pretrain_steps={self.gmm_pretrain_steps}) "
+                f"covers the whole run (num_steps={self.num_steps}): its policy would never "
+                "train; lower gmm_pretrain_steps",
+            ),
             (self.lom_action_noise >= 0, "lom_action_noise must be >= 0"),
             (self.diffusion_steps >= 1, "diffusion_steps (T) must be >= 1"),
             (
