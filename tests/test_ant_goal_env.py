@@ -24,6 +24,35 @@ def test_goal_reward_formula():
     assert goal_reward([1.0, 0.0], [1.0, 1.0], [1.0, 1.0], -0.2, 1.0) == pytest.approx(0.8)
 
 
+def test_max_speed_caps_only_the_paid_speed_toward_the_goal():
+    # v . u = 1.0 m/s toward the goal: a 0.6 cap pays 10 * 0.6; a 2.0 cap pays it all
+    assert goal_reward([1.0, 0.5], [0.0, 0.0], [3.0, 4.0], -0.1, 1.0, max_speed=0.6) == \
+        pytest.approx(6.9)
+    assert goal_reward([1.0, 0.5], [0.0, 0.0], [3.0, 4.0], -0.1, 1.0, max_speed=2.0) == \
+        pytest.approx(10.9)
+    # moving away is not capped: still -10 * 1.0
+    assert goal_reward([-1.0, -0.5], [0.0, 0.0], [3.0, 4.0], 0.0, 1.0, max_speed=0.6) == \
+        pytest.approx(-9.0)
+
+
+def test_directional_ant_with_max_speed_pays_the_capped_speed():
+    from gem_jax.envs.ant_goal import AntGoalEnv
+
+    capped = AntGoalEnv(command="direction", max_speed=0.5)
+    capped.reset(seed=0, options={"direction": [1.0, 0.0]})
+    sim = capped.ant_env
+    qpos, qvel = sim.data.qpos.copy(), np.zeros(14)
+    qvel[0] = 3.0  # torso sliding at 3 m/s along the command
+    sim.set_state(qpos, qvel)
+    _, reward, _, _, info = capped.step(np.zeros(8))
+    speed = min(info["x_velocity"], 0.5)
+    assert info["x_velocity"] > 0.5
+    assert reward == pytest.approx(10.0 * speed + info["reward_ctrl"] + info["reward_survive"])
+    with pytest.raises(ValueError, match="max_speed must be > 0"):
+        AntGoalEnv(max_speed=0.0)
+    capped.close()
+
+
 def test_observation_is_maze_observation_plus_goal_vector(env):
     obs, info = env.reset(seed=3)
     sim = env.unwrapped.ant_env

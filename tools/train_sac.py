@@ -40,6 +40,8 @@ flags.DEFINE_string("compact", None, "Compact snapshot path (no buffer): written
 flags.DEFINE_float("compact_every_s", 1800.0, "Seconds between compact snapshots.")
 flags.DEFINE_float("action_noise", 0.0, "Gaussian noise the env adds to every action "
                    "(gem_jax ant envs only; the AntMaze recipe's is 0.2). 0 = none.")
+flags.DEFINE_float("max_speed", None, "Pay the commanded speed only up to this many m/s "
+                   "(gem_jax ant envs only; ours, for a steadier gait). Unset = no cap.")
 flags.DEFINE_integer("buffer_size", 1_000_000, "Replay buffer capacity (transitions).")
 flags.mark_flag_as_required("workdir")
 
@@ -50,7 +52,15 @@ def main(_):
     train(FLAGS.env, FLAGS.steps, FLAGS.seed, FLAGS.workdir, FLAGS.resume, FLAGS.save_every,
           FLAGS.snapshot_every, FLAGS.update_every, FLAGS.buffer_size, config,
           FLAGS.num_envs, FLAGS.utd, FLAGS.compact, FLAGS.compact_every_s,
-          {"action_noise": FLAGS.action_noise} if FLAGS.action_noise else None)
+          env_kwargs())
+
+
+def env_kwargs() -> dict | None:
+    """The gem_jax ant env options set on the command line (None when none is)."""
+    kwargs = {"action_noise": FLAGS.action_noise} if FLAGS.action_noise else {}
+    if FLAGS.max_speed is not None:
+        kwargs["max_speed"] = FLAGS.max_speed
+    return kwargs or None
 
 
 if __name__ == "__main__":
