@@ -144,10 +144,13 @@ def sfbc(config: GEMConfig | None = None) -> GEMConfig:
     """SfBC (method §9): a diffusion model of the data's actions, a critic regressed on the
     dataset's discounted Monte-Carlo returns, and at deployment one draw from
     softmax(100 Q) over M = 32 diffusion samples (no anchor, beta = 0, the ensemble mean).
-    Ours: DDPM with T = 5 (SfBC: a 15-step DPM-Solver); no in-sample planning iteration yet
-    (SfBC's returns are refined by one); one pick (SfBC averages 4 on locomotion: top_k=4)."""
+    One in-sample planning iteration halfway through the run (16 samples, alpha = 20) refits
+    the critic on the planned returns (`planning_iterations`; 0 keeps the MC returns).
+    Ours: DDPM with T = 5 (SfBC: a 15-step DPM-Solver); one pick (SfBC averages 4 on
+    locomotion: top_k=4)."""
     return _diffusion_candidates(iql(config), 32).replace(
-        critic_target="returns", top_k_pick="softmax", pick_temperature=100.0)
+        critic_target="returns", top_k_pick="softmax", pick_temperature=100.0,
+        planning_iterations=1)
 
 
 # LOM's published per-dataset settings (its code's table, D4RL -v2 names): mixture size,

@@ -117,3 +117,89 @@ def test_dataset_returns_stop_at_each_episode_end():
     got = dataset_returns(dataset, 0.5)
     # episode 0 (cut after 2 steps): 1 + 0.5 * 2 = 2, 2; episode 1: 3 + 0.5 (4 + 0.5 * 5), ...
     np.testing.assert_allclose(got, [2.0, 2.0, 6.25, 6.5, 5.0])
+
+
+def _constant_critic(params, value: float):
+    """Critic params whose every member outputs `value` everywhere: all weights zero, the
+    output layer's bias (the leaf of shape [E, 1]) set to `value`."""
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    return jax.tree.map(lambda x: x + value if x.ndim == 2 and x.shape[-1] == 1 else x, zeros)
+
+
+def test_planning_step_values_each_next_state_and_replans_the_returns():
+    """With Q = c everywhere, every planning value is c, so the planned returns are
+    `planned_returns(r, d, ends, c)`: checked on 5 transitions (two episodes, the first cut)
+    in chunks of 2 (one padded), for c below and above the data's returns."""
+    from types import SimpleNamespace
+
+    from gem_jax.related import sfbc
+
+    config = presets.sfbc(SMALL).replace(num_candidates=4, planning_samples=3,
+                                         planning_chunk=2).validate()
+    state = learners.init_state(jax.random.PRNGKey(0), config, 2, 1)
+    rewards = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    dones = jnp.array([0.0, 0.0, 0.0, 0.0, 1.0])
+    ends = sfbc.episode_ends(np.array([0, 0, 1, 1, 1]))
+    np.testing.assert_array_equal(ends, [False, True, False, False, True])
+    data = SimpleNamespace(rewards=rewards, dones=dones,
+                           next_observations=jax.random.normal(jax.random.PRNGKey(1), (5, 2)))
+    plan = sfbc.make_planning_step(config, 1)
+    for c in (0.0, 10.0):
+        critic = state.critic.replace(params=_constant_critic(state.critic.params, c))
+        out = plan(state.replace(critic=critic), data, ends)
+        want = sfbc.planned_returns(rewards, dones, ends, jnp.full(5, c), config.discount)
+        np.testing.assert_allclose(out.returns, want, rtol=1e-6)
+        assert not np.array_equal(np.asarray(out.key), np.asarray(state.key))
+    # c = 10 by hand (gamma = 0.99): R4 = 5 (terminal); R3 = 4 + g max(5, 10) = 13.9;
+    # R2 = 3 + g max(13.9, 10) = 16.761; R1 = 2 + g 10 = 11.9 (cut: only V);
+    # R0 = 1 + g max(11.9, 10) = 12.781
+    np.testing.assert_allclose(out.returns, [12.781, 11.9, 16.761, 13.9, 5.0], rtol=1e-5)
+
+
+def test_planning_schedule_and_its_config_checks():
+    from gem_jax.related import sfbc
+
+    assert sfbc.planning_steps(3000, 1) == [1500]
+    assert sfbc.planning_steps(3000, 2) == [1000, 2000]
+    assert sfbc.planning_steps(3000, 0) == []
+    assert presets.sfbc().planning_iterations == 1 and presets.idql().planning_iterations == 0
+    with pytest.raises(ValueError, match="needs critic_target='returns'"):
+        presets.idql(SMALL).replace(planning_iterations=1).validate()
+
+
+def test_the_loop_regresses_on_the_states_own_returns():
+    """A state carrying `returns` [M] trains its critic on them, not on the data's."""
+    data = toy.two_mode_bandit(jax.random.PRNGKey(0), 1024, minus_reward=0.0)
+    data = data.replace(returns=data.rewards)
+    config = presets.sfbc(SMALL).replace(num_candidates=4).validate()
+    state = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
+    state = state.replace(returns=jnp.full((1024,), 3.0))
+    state, metrics = jax.jit(learners.make_train_loop(config, 50))(state, data)
+    np.testing.assert_allclose(metrics["critic/target_mean"], 3.0, rtol=1e-6)
+
+
+def test_sfbc_run_plans_once_and_its_checkpoint_resumes(tiny_nav2d, tmp_path):
+    """End to end on nav2d: the run plans at step 20 of 40, the planned returns (per seed)
+    are saved with the state and restored; resuming to 60 steps continues from them."""
+    from gem_jax.harness import runner
+
+    config = presets.sfbc(SMALL).replace(
+        hidden_dims=(16,), num_critics=2, batch_size=32, num_candidates=4, num_steps=40,
+        steps_per_call=20, eval_every=40, eval_episodes=0, checkpoint_every=20, log_every=20,
+        diffusion_hidden=16, diffusion_blocks=1, planning_samples=4,
+        planning_chunk=8192).validate()
+    workdir = tmp_path / "sfbc"
+    summary = runner.run_training("nav2d", config, workdir, num_seeds=2, progress=False)
+    assert summary["steps"] == 40
+    state, meta = ckpt.restore(workdir)
+    assert state.returns.shape == (2, meta["num_transitions"])
+    dataset = runner.open_dataset("nav2d", progress=False)  # the MC returns it started from
+    mc = np.asarray(runner.dataset_returns(dataset, config.discount))
+    planned = np.asarray(state.returns)
+    assert np.all(np.isfinite(planned)) and not np.allclose(planned[0], mc)
+    assert not np.allclose(planned[0], planned[1])  # each seed plans with its own models
+    runner.run_training("nav2d", config.replace(num_steps=60), workdir, num_seeds=2,
+                        resume=True, progress=False)
+    resumed, _ = ckpt.restore(workdir)
+    np.testing.assert_array_equal(resumed.returns, planned)  # no planning after step 20
+    assert int(np.asarray(resumed.step)[0]) == 60

@@ -105,7 +105,14 @@ def abstract_state(meta: dict) -> GEMState:
     config = from_config_dict(meta["config"])
     keys = jax.random.split(jax.random.PRNGKey(0), len(meta["seeds"]))
     init = lambda k: init_state(k, config, meta["obs_dim"], meta["action_dim"])
-    return jax.eval_shape(jax.vmap(init), keys)
+    state = jax.eval_shape(jax.vmap(init), keys)
+    if config.planning_iterations > 0:  # SfBC's per-seed critic targets [S, M]
+        if "num_transitions" not in meta:
+            raise CheckpointError("this SfBC checkpoint's meta lacks num_transitions, the "
+                                  "length of its planned returns; it cannot be restored.")
+        state = state.replace(returns=jax.ShapeDtypeStruct(
+            (len(meta["seeds"]), int(meta["num_transitions"])), np.float32))
+    return state
 
 
 def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:

@@ -130,13 +130,21 @@ def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False,
 def dataset_returns(dataset, discount: float) -> jax.Array:
     """Each transition's discounted MC return within its episode (`related.sfbc.mc_returns`;
     an episode ends where the next row starts another, terminal or truncated)."""
-    from gem_jax.related.sfbc import mc_returns
+    from gem_jax.related.sfbc import episode_ends, mc_returns
 
-    ids = np.asarray(dataset.episode_ids)
-    ends = np.append(ids[1:] != ids[:-1], True)  # [M]
     b = dataset.batch
     return mc_returns(jnp.asarray(b.rewards, jnp.float32), jnp.asarray(b.dones, jnp.float32),
-                      jnp.asarray(ends), discount)
+                      episode_ends(np.asarray(dataset.episode_ids)), discount)
+
+
+def make_seed_planning(config: GEMConfig, action_dim: int):
+    """SfBC's in-sample planning over the seed axis, jitted: `(state [S, ...], data, ends [M])
+    -> state` with each seed's `returns` recomputed by its own critic and diffusion model
+    (`related.sfbc.make_planning_step`), state donated."""
+    from gem_jax.related.sfbc import make_planning_step
+
+    plan = jax.vmap(make_planning_step(config, action_dim), in_axes=(0, None, None))
+    return jax.jit(plan, donate_argnums=0)
 
 
 class _NoLog:
@@ -315,7 +323,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     seeds = [config.seed + i for i in range(num_seeds)]
     meta = meta or ckpt.make_meta(config, dataset.obs_dim, dataset.action_dim, seeds,
                                   env=env, dataset_id=dataset.dataset_id, suite=dataset.suite,
-                                  action_scale=scale.tolist(), algo=algo)
+                                  action_scale=scale.tolist(), algo=algo,
+                                  num_transitions=int(dataset.batch.rewards.shape[0]))
     data = device_dataset(dataset, scale, config.critic_target == "sarsa",
                           config.discount if config.critic_target == "returns" else None)
     support = None
@@ -328,6 +337,16 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         obs_norm = ObsNorm(jnp.asarray(dataset.obs_mean, jnp.float32),
                            jnp.asarray(dataset.obs_std, jnp.float32))
         state = init_seeds(config, seeds, dataset.obs_dim, dataset.action_dim, obs_norm)
+        if config.planning_iterations > 0:  # each seed's targets start as the MC returns
+            state = state.replace(returns=jnp.broadcast_to(data.returns,
+                                                           (num_seeds, *data.returns.shape)))
+    plan_at, planning, ends = [], None, None
+    if config.planning_iterations > 0:
+        from gem_jax.related.sfbc import episode_ends, planning_steps
+
+        plan_at = planning_steps(config.num_steps, config.planning_iterations)
+        planning = make_seed_planning(config, dataset.action_dim)
+        ends = episode_ends(np.asarray(dataset.episode_ids))
     state = shard_seeds(pad_seeds(state, padded_seeds(num_seeds, mesh)), mesh)
 
     logs = (MetricsLog(workdir, "metrics"), MetricsLog(workdir, "eval")) if primary else None
@@ -372,6 +391,10 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         prev, step, steps_done = step, step + chunk, steps_done + chunk
         bar.update(chunk)
         crossed = functools.partial(_crossed, prev, step, config.num_steps)
+        for at in (p for p in plan_at if prev < p <= step):  # SfBC: new critic targets
+            bar.write(f"step {step}: in-sample planning ({plan_at.index(at) + 1} of "
+                      f"{len(plan_at)}) over {ends.shape[0]} transitions")
+            state = planning(state, data, ends)
         if crossed(config.log_every):
             row = train_row(metrics, step, steps_done / max(train_time, 1e-9))
             train_log.write(row)

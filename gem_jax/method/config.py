@@ -98,6 +98,14 @@ class GEMConfig:
     diffusion_dropout: float = 0.1
     diffusion_lr: float = 3e-4
     diffusion_ema_rate: float = 0.005  # selection samples with this EMA of the network (IDQL)
+    # SfBC's in-sample planning (method §9; critic_target="returns"): K times, evenly spaced
+    # over the run, every dataset state's value under the softmax selection is estimated from
+    # `planning_samples` diffusion samples, V = sum softmax(alpha Q) Q with alpha =
+    # `planning_temperature`, and the critic's targets become R = r + gamma max(R', V').
+    planning_iterations: int = 0  # K (0: the critic keeps the Monte-Carlo returns)
+    planning_samples: int = 16  # behavior samples per state (SfBC: 16)
+    planning_temperature: float = 20.0  # alpha of the planning softmax (SfBC: 20)
+    planning_chunk: int = 4096  # states per batched pass (memory only; not a result)
 
     # --- Phase II selection knobs (method §3), all changeable after training ---
     num_candidates: int = 1024  # N (paper's stress point and default)
@@ -228,6 +236,16 @@ class GEMConfig:
                 self.anchor or self.num_candidates >= 1,
                 "anchor=False needs num_candidates >= 1 (the set would be empty)",
             ),
+            (self.planning_iterations >= 0, "planning_iterations (K) must be >= 0"),
+            (
+                self.planning_iterations == 0
+                or (self.critic_target == "returns" and self.diffusion_model),
+                "planning_iterations > 0 (SfBC's in-sample planning) needs critic_target="
+                "'returns' and a diffusion model (diffusion_model=True, e.g. --algo=sfbc)",
+            ),
+            (self.planning_samples >= 1, "planning_samples must be >= 1"),
+            (self.planning_temperature >= 0, "planning_temperature (alpha) must be >= 0"),
+            (self.planning_chunk >= 1, "planning_chunk must be >= 1"),
             (self.top_k_pick in PICKS, f"top_k_pick must be one of {PICKS}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
             (

@@ -56,6 +56,8 @@ class GEMState:
     hyper_q: ModelState | None = None  # LOM's Q_H over behavior modes (method §8); else None
     diffusion: ModelState | None = None  # the DDPM of actions (method §9), diffusion_model only
     diffusion_ema: Any = None  # its EMA parameters, what selection samples with
+    returns: Any = None  # [M] the critic's regression targets per dataset transition, where
+    # SfBC's in-sample planning replaces the data's Monte-Carlo returns (method §9); else None
 
 
 def make_optimizers(config: GEMConfig) -> dict[str, optax.GradientTransformation]:
@@ -292,10 +294,14 @@ def make_train_step(config: GEMConfig):
     return jax.jit(make_update(config), donate_argnums=0)
 
 
-def sample_batch(key: jax.Array, dataset: Batch, batch_size: int) -> Batch:
-    """Uniform minibatch (with replacement) from a device-resident flat dataset."""
+def sample_batch(key: jax.Array, dataset: Batch, batch_size: int,
+                 returns: jax.Array | None = None) -> Batch:
+    """Uniform minibatch (with replacement) from a device-resident flat dataset; with
+    `returns` [M] (a state's own targets, SfBC's planned returns) its rows replace the
+    dataset's `returns`."""
     idx = jax.random.randint(key, (batch_size,), 0, dataset.rewards.shape[0])  # [B]
-    return jax.tree.map(lambda x: jnp.take(x, idx, axis=0), dataset)
+    batch = jax.tree.map(lambda x: jnp.take(x, idx, axis=0), dataset)
+    return batch if returns is None else batch.replace(returns=jnp.take(returns, idx, axis=0))
 
 
 def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None):
@@ -312,7 +318,7 @@ def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None
     def loop(state: GEMState, dataset: Batch):
         def body(state, _):
             key, batch_key = jax.random.split(state.key)
-            batch = sample_batch(batch_key, dataset, config.batch_size)
+            batch = sample_batch(batch_key, dataset, config.batch_size, state.returns)
             return update(state.replace(key=key), batch)
 
         return jax.lax.scan(body, state, None, length=num_steps)

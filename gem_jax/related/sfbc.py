@@ -118,3 +118,59 @@ def softmax_select(q: jax.Array, alpha: float, key: jax.Array) -> jax.Array:
 def _check_alpha(alpha) -> None:
     if isinstance(alpha, (int, float)) and alpha < 0:
         raise ValueError(f"alpha is an inverse temperature and must be >= 0 (got {alpha}).")
+
+
+def planning_steps(num_steps: int, iterations: int) -> list[int]:
+    """The gradient steps after which the K planning iterations run, evenly spaced:
+    `round(num_steps * j / (K + 1))` for j = 1..K (SfBC refits its critic after each)."""
+    return [round(num_steps * j / (iterations + 1)) for j in range(1, iterations + 1)]
+
+
+def episode_ends(episode_ids) -> jax.Array:
+    """`[M]` bool: the transition is its episode's last (the next row starts another)."""
+    ids = jnp.asarray(episode_ids)
+    return jnp.append(ids[1:] != ids[:-1], True)
+
+
+def make_planning_step(config, action_dim: int):
+    """One in-sample planning iteration as a pure function (method §9):
+    `(state, data, episode_ends [M]) -> state` with `state.returns` [M] recomputed.
+
+    For every transition i, `planning_samples` (S) actions are drawn from the diffusion
+    model's EMA at the next state s'_i, scored like the select step scores them (the critic
+    ensemble's LCB with `config.lcb_lambda`, SfBC's single Q at lambda = 0), and
+    `V_i = planning_value(q, planning_temperature)`; then `planned_returns` runs backwards
+    over the dataset. The states go through in chunks of `planning_chunk` (`lax.map`), so
+    memory stays at [S, chunk, A] whatever M is. `data` is the flat device dataset (states
+    already in the training space); one key is split off `state.key`."""
+    from gem_jax.method import diffusion as diffusion_lib
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import lcb
+
+    nets = make_networks(config, action_dim)
+    num_samples, alpha = config.planning_samples, config.planning_temperature
+
+    def state_values(state, observations, key):  # [C, O] -> [C]
+        samples = diffusion_lib.propose(config, state.diffusion_ema, observations, key,
+                                        num_samples, action_dim)  # [S, C, A]
+        obs = jnp.broadcast_to(observations, (num_samples, *observations.shape))  # [S, C, O]
+        q = nets.critic_apply(state.critic.params, obs.reshape(-1, obs.shape[-1]),
+                              samples.reshape(-1, action_dim))  # [E, S*C]
+        q = lcb(q.reshape(q.shape[0], *samples.shape[:2]), config.lcb_lambda, axis=0)  # [S, C]
+        return planning_value(q.T, alpha)  # [C]
+
+    def plan(state, data, ends):
+        key, plan_key = jax.random.split(state.key)
+        next_obs = data.next_observations  # [M, O]
+        m, obs_dim = next_obs.shape
+        chunk = min(config.planning_chunk, m)
+        n = -(-m // chunk)
+        padded = jnp.concatenate([next_obs, jnp.zeros((n * chunk - m, obs_dim), next_obs.dtype)])
+        keys = jax.random.split(plan_key, n)  # [n, 2]
+        values = jax.lax.map(lambda xs: state_values(state, *xs),
+                             (padded.reshape(n, chunk, obs_dim), keys))  # [n, C]
+        values = values.reshape(-1)[:m]  # [M]
+        returns = planned_returns(data.rewards, data.dones, ends, values, config.discount)
+        return state.replace(returns=returns, key=key)
+
+    return plan
