@@ -61,12 +61,16 @@ class GEMState:
 
 
 def make_optimizers(config: GEMConfig) -> dict[str, optax.GradientTransformation]:
-    return {
+    """One optimiser per model; the diffusion model's only where the config trains one."""
+    txs = {
         "actor": optax.adam(config.actor_lr),
         "behavior": optax.adam(config.behavior_lr),
         "critic": optax.adam(config.critic_lr),
         "value": optax.adam(config.value_lr),
     }
+    if config.diffusion_model:
+        txs["diffusion"] = optax.adam(config.diffusion_lr)
+    return txs
 
 
 def init_state(
@@ -98,7 +102,7 @@ def _init_state(
     if config.diffusion_model:  # its own key: the other models' draws stay as they were
         p = diffusion_lib.init_params(config, jax.random.fold_in(init_key, 9), obs_dim,
                                       action_dim)
-        extra = {"diffusion": ModelState(p, optax.adam(config.diffusion_lr).init(p)),
+        extra = {"diffusion": ModelState(p, txs["diffusion"].init(p)),
                  "diffusion_ema": jax.tree.map(jnp.copy, p)}
     return GEMState(
         **models,
@@ -240,7 +244,7 @@ def make_update(config: GEMConfig, policy_step=None):
                 state.diffusion.params, net.apply,
                 diffusion_lib.vp_schedule(config.diffusion_steps), batch.observations,
                 batch.actions, noise_key)
-            diffusion_model = apply_gradients(optax.adam(config.diffusion_lr), state.diffusion, g)
+            diffusion_model = apply_gradients(txs["diffusion"], state.diffusion, g)
             diffusion_changes["diffusion"] = diffusion_model
             diffusion_changes["diffusion_ema"] = diffusion_lib.ema_update(
                 state.diffusion_ema, diffusion_model.params, config.diffusion_ema_rate)
