@@ -14,6 +14,7 @@ ROOT="${GEM_RUNS:-$HOME/gem-runs}/lom"
 OUT=experiments/results/lom
 mkdir -p "$ROOT" "$OUT"
 small=(--config.hidden_dims="(128,128)" --num_seeds=3 --progress=false)
+resume_flag() { [ -d "$1/checkpoints" ] && echo --resume; }  # only where a run has begun
 
 # 1. nav2d: all four side by side, then each method's routes (path plots).
 [ -f "$ROOT/nav2d/compare.md" ] || "$PY" experiments/compare.py --env=nav2d \
@@ -31,7 +32,7 @@ done
 for maze in maze2d-umaze maze2d-medium; do
   run="$ROOT/$maze"
   "$PY" experiments/train.py --env="$maze" --algo=lom --workdir="$run" --steps=200000 \
-    --eval_episodes=0 --checkpoint_every=20000 "${small[@]}" --resume
+    --eval_episodes=0 --checkpoint_every=20000 "${small[@]}" $(resume_flag "$run")
   for split in 700000:val 900000:test; do
     seed=${split%%:*}; name=${split##*:}
     [ -f "$run/sweep_$name/sweep.json" ] || "$PY" experiments/evaluate.py --workdir="$run" \

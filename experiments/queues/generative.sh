@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# IDQL and SfBC beside BC, IQL and GEM (the diffusion issue, its side-by-side), in the order the
+# work is done. Rerun to continue: a finished step is skipped (its tune.json exists), training
+# resumes from its last checkpoint.
+#
+#   nohup bash experiments/queues/generative.sh > ~/gem-runs/generative.log 2>&1 &
+#
+# Run directories: $GEM_RUNS (default ~/gem-runs)/generative/<dataset>/<algo>/. Budgets are
+# those of each suite's GEM row: maze2d 2e5 steps at (128, 128), 3 seeds, the fidelity table's
+# validation / test env seeds (700000 / 900000; its BC, IQL and GEM rows are
+# experiments/results/fidelity_mazes.json); hopper-medium 3e5 steps at (256, 256), the
+# locomotion suite's (its BC, IQL and GEM rows: experiments/results/locomotion/).
+# The knobs are chosen on validation episodes and reported on test ones (tune.py): IDQL's N
+# (its paper sweeps 16-256), SfBC's M and its 1 or 4 averaged picks; no LCB, no support term,
+# no anchor, as both papers score (SupportZ and Violation are still audited by the GMM).
+set -u
+cd "$(dirname "$0")/../.."
+PY="${PYTHON:-.venv/bin/python}"
+ROOT="${GEM_RUNS:-$HOME/gem-runs}/generative"
+OUT=experiments/results/generative
+mkdir -p "$ROOT" "$OUT"
+knobs=(--lcb_lambda=0 --beta_start=0 --beta_end=0 --source=diffusion --eval_episodes=10
+       --val_seed=700000 --test_seed=900000 --progress=false)
+grid_idql=(--num_candidates=16,64,256 --top_k=1)
+grid_sfbc=(--num_candidates=16,32,64 --top_k=1,4 --top_k_pick=softmax)
+
+resume_flag() { [ -d "$1/checkpoints" ] && echo --resume; }  # only where a run has begun
+
+run_one() {  # dataset algo steps hidden
+  local data=$1 algo=$2 steps=$3 hidden=$4 run="$ROOT/$1/$2"
+  [ -f "$run/tune.json" ] && return 0
+  "$PY" experiments/train.py --env="$data" --algo="$algo" --workdir="$run" --steps="$steps" \
+    --eval_episodes=0 --checkpoint_every=20000 --config.hidden_dims="$hidden" --num_seeds=3 \
+    --progress=false $(resume_flag "$run") || return 1
+  local grid="grid_$algo[@]"
+  "$PY" experiments/tune.py --workdir="$run" "${knobs[@]}" "${!grid}" && \
+    cp "$run/tune.json" "$OUT/${data}_${algo}_tune.json"
+}
+
+for data in maze2d-umaze maze2d-medium; do
+  for algo in idql sfbc; do run_one "$data" "$algo" 200000 "(128,128)"; done
+done
+for algo in idql sfbc; do run_one hopper-medium "$algo" 300000 "(256,256)"; done
