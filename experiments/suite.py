@@ -28,10 +28,11 @@ from absl import app, flags
 from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("suite", None, "A suite's datasets, tier by tier: locomotion | maze2d.")
+flags.DEFINE_string("suite", None,
+                    "A suite's datasets, tier by tier: locomotion | maze2d | antmaze.")
 flags.DEFINE_list("tiers", None, "Which tiers of --suite (1-based; default: all).")
 flags.DEFINE_list("datasets", None, "Datasets instead of (or after) --suite's, in order.")
-flags.DEFINE_list("algos", ["bc", "iql", "gem"], "Labels: gem | iql | bc | lom, or "
+flags.DEFINE_list("algos", ["bc", "iql", "gem"], "Labels: gem | iql | bc | lom | idql | sfbc, or "
                   "NAME=ALGO[:FLAGS] "
                   "for a variant run (FLAGS are train.py's, space-separated).")
 flags.DEFINE_string("root", None, "Folder of the run directories <root>/<dataset>/<label> "

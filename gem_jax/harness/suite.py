@@ -43,8 +43,10 @@ SUITES = {
         ("hopper-medium-expert", "walker2d-medium-expert", "hopper-expert", "walker2d-expert"),
     ),
     "maze2d": (("maze2d-umaze", "maze2d-medium", "maze2d-large"),),
+    # our local builds (gem/antmaze/*-v0, the shipped ant), the AntMaze issue's two tables
+    "antmaze": (("antmaze-umaze", "antmaze-umaze-diverse"),),
 }
-ALGOS = tuple(ALGORITHMS)  # gem, iql, bc, lom
+ALGOS = tuple(ALGORITHMS)  # gem, iql, bc, lom, idql, sfbc
 VARIANTS = ("gem", "no_pw", "no_lcb", "no_anchor", "anchor_bary", "behavior_only_cands",
             "unimodal_actor_cands", "raw")
 MASS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# AntMaze from our own ant (the AntMaze issue), in the order the work is done. Rerun it to
+# continue: a built dataset is not rebuilt, finished suite stages are skipped, training resumes.
+#
+#   nohup bash experiments/queues/antmaze.sh > ~/gem-runs/antmaze.log 2>&1 &
+#   .venv/bin/python experiments/suite.py --suite=antmaze --algos=gem,iql,bc \
+#       --root=~/gem-runs/antmaze --status                   # where it stands
+#
+# Needs the shipped ant (gem_jax/data/policies/ant-goal.msgpack; tools/ship_ant_policy.py).
+# Run directories: $GEM_RUNS (default ~/gem-runs)/antmaze/<dataset>/<label>/.
+set -u
+cd "$(dirname "$0")/../.."
+PY="${PYTHON:-.venv/bin/python}"
+ROOT="${GEM_RUNS:-$HOME/gem-runs}/antmaze"
+STEPS="${STEPS:-300000}"
+
+# 1. The six datasets (10^6 steps each, one worker per core), then their figures beside
+#    Minari's in the policy manifest.
+for task in umaze umaze-diverse medium-play medium-diverse large-play large-diverse; do
+  "$PY" experiments/make_dataset.py --dataset="antmaze-$task" || exit 1
+done
+"$PY" tools/ship_ant_policy.py --record_builds
+
+# 2. BC, IQL and GEM on antmaze-umaze and -umaze-diverse, 3 seeds; GEM's knobs on validation
+#    episodes, the N sweep and the ablations (no_pw ...) on test episodes.
+"$PY" experiments/suite.py --suite=antmaze --algos=gem,iql,bc --root="$ROOT" --steps="$STEPS" \
+  --ablation_datasets=antmaze-umaze --mass_scales=1 --progress=false \
+  --out=experiments/results/antmaze/fidelity_antmaze
