@@ -30,6 +30,11 @@ def test_max_speed_caps_only_the_paid_speed_toward_the_goal():
         pytest.approx(6.9)
     assert goal_reward([1.0, 0.5], [0.0, 0.0], [3.0, 4.0], -0.1, 1.0, max_speed=2.0) == \
         pytest.approx(10.9)
+    # across (3, 4) / 5: |1 * 0.8 - 0.5 * 0.6| = 0.5 m/s; a penalty of 1 charges 10 * 0.5
+    assert goal_reward([1.0, 0.5], [0.0, 0.0], [3.0, 4.0], -0.1, 1.0, lateral_penalty=1.0) == \
+        pytest.approx(5.9)
+    assert goal_reward([-0.5, 1.0], [0.0, 0.0], [3.0, 4.0], 0.0, 1.0, lateral_penalty=2.0) == \
+        pytest.approx(10 * (0.5 - 2.0 * 1.0) + 1.0)  # v . d = 0.5, |v x d| = 1.0
     # moving away is not capped: still -10 * 1.0
     assert goal_reward([-1.0, -0.5], [0.0, 0.0], [3.0, 4.0], 0.0, 1.0, max_speed=0.6) == \
         pytest.approx(-9.0)
@@ -50,6 +55,8 @@ def test_directional_ant_with_max_speed_pays_the_capped_speed():
     assert reward == pytest.approx(10.0 * speed + info["reward_ctrl"] + info["reward_survive"])
     with pytest.raises(ValueError, match="max_speed must be > 0"):
         AntGoalEnv(max_speed=0.0)
+    with pytest.raises(ValueError, match="lateral_penalty must be >= 0"):
+        AntGoalEnv(lateral_penalty=-1.0)
     capped.close()
 
 

@@ -42,6 +42,8 @@ flags.DEFINE_float("action_noise", 0.0, "Gaussian noise the env adds to every ac
                    "(gem_jax ant envs only; the AntMaze recipe's is 0.2). 0 = none.")
 flags.DEFINE_float("max_speed", None, "Pay the commanded speed only up to this many m/s "
                    "(gem_jax ant envs only; ours, for a steadier gait). Unset = no cap.")
+flags.DEFINE_float("lateral_penalty", 0.0, "Charge this times the reward scale per m/s of "
+                   "speed across the command (gem_jax ant envs only; ours). 0 = none.")
 flags.DEFINE_integer("buffer_size", 1_000_000, "Replay buffer capacity (transitions).")
 flags.mark_flag_as_required("workdir")
 
@@ -60,6 +62,8 @@ def env_kwargs() -> dict | None:
     kwargs = {"action_noise": FLAGS.action_noise} if FLAGS.action_noise else {}
     if FLAGS.max_speed is not None:
         kwargs["max_speed"] = FLAGS.max_speed
+    if FLAGS.lateral_penalty:
+        kwargs["lateral_penalty"] = FLAGS.lateral_penalty
     return kwargs or None
 
 

@@ -60,18 +60,24 @@ def goal_reward(
     survive_reward: float,
     scale: float = FORWARD_REWARD_SCALE,
     max_speed: float | None = None,
+    lateral_penalty: float = 0.0,
 ) -> float:
     """`scale * v . (goal - xy) / |goal - xy| + ctrl + survive` (Minari's `compute_reward`).
 
     xy_velocity [2], xy [2], goal [2]. At the goal itself (|goal - xy| = 0) the velocity
     term is 0. With `max_speed` (ours, m/s) the speed toward the goal is paid only up to it:
-    `scale * min(v . d, max_speed)`.
+    `scale * min(v . d, max_speed)`; `lateral_penalty` (ours) charges
+    `scale * lateral_penalty * |v x d|`, the speed across that direction.
     """
     direction = np.asarray(goal, np.float64) - np.asarray(xy, np.float64)  # [2]
     norm = float(np.linalg.norm(direction))
-    forward = float(np.dot(xy_velocity, direction) / norm) if norm > 0.0 else 0.0
+    velocity = np.asarray(xy_velocity, np.float64)
+    forward = float(np.dot(velocity, direction) / norm) if norm > 0.0 else 0.0
+    across = abs(float(velocity[0] * direction[1] - velocity[1] * direction[0]) / norm) \
+        if norm > 0.0 else 0.0
     if max_speed is not None:
         forward = min(forward, float(max_speed))
+    forward -= float(lateral_penalty) * across
     return scale * forward + float(ctrl_reward) + float(survive_reward)
 
 
@@ -118,6 +124,7 @@ class AntGoalEnv(gym.Env):
         direction_every: int = DIRECTION_EVERY,
         action_noise: float = 0.0,
         max_speed: float | None = None,
+        lateral_penalty: float = 0.0,
     ):
         if command not in COMMANDS:
             raise ValueError(f"command must be one of {COMMANDS}, got {command!r}.")
@@ -125,6 +132,8 @@ class AntGoalEnv(gym.Env):
             raise ValueError(f"action_noise must be >= 0, got {action_noise}.")
         if max_speed is not None and max_speed <= 0:
             raise ValueError(f"max_speed must be > 0 m/s (or None for no cap), got {max_speed}.")
+        if lateral_penalty < 0:
+            raise ValueError(f"lateral_penalty must be >= 0, got {lateral_penalty}.")
         if direction_every < 1:
             raise ValueError(f"direction_every must be >= 1 step, got {direction_every}.")
         if goal_region_radius <= 0 or goal_threshold <= 0:
@@ -151,6 +160,9 @@ class AntGoalEnv(gym.Env):
         # ours: pay the commanded speed only up to max_speed m/s; an uncapped ant learns a
         # ~1.9 m/s gallop that falls in a third of its 700-step episodes (ant_probes.json)
         self.max_speed = None if max_speed is None else float(max_speed)
+        # ours: charge the speed across the command; sideways drift walks the maze ant into
+        # walls (the flips left at 5.9e6 were at the inner wall's corner, ant_probes.json)
+        self.lateral_penalty = float(lateral_penalty)
         self.direction, self._steps = np.array([1.0, 0.0]), 0
         self.action_space = self.ant_env.action_space
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float64)
@@ -202,6 +214,7 @@ class AntGoalEnv(gym.Env):
             info["reward_survive"],
             self.forward_reward_scale,
             self.max_speed,
+            self.lateral_penalty,
         )
         flipped = upright(ant_obs[:15]) < 0.0
         terminated = bool(self.terminate_when_flipped and (flipped or unhealthy))
