@@ -19,6 +19,9 @@ medium-play (1000 steps, >= 80%), and writes into `gem_jax/data/policies/`:
 The acceptance target is a umaze share >= 0.9 (`antmaze_sac_build.UMAZE_SUCCESS_TARGET`);
 the report says PASS or FAIL and ships either way (FAIL is recorded as such).
 
+A run trained in stages (a fine-tune with other env options) ships from a workdir whose
+`config.json` lists them (`{"stages": [{"env_steps": [a, b], "command": ...}, ...]}`); the
+curve marks where each began (the training return changes with the reward).
 `--check` re-runs the acceptance on the shipped file; `--record_builds` stores, for every
 `gem/antmaze/<task>-v0` on disk, its episodes, steps and goal-reaching share beside
 `antmaze_sac_build.MINARI_FIGURES` in manifest.json "ant-goal" -> "datasets".
@@ -266,6 +269,11 @@ def ship(workdir: str) -> dict:
         ms=3,
         label="eval (stochastic)",
     )
+    config = _train_config(workdir)
+    stages = config.get("stages", []) if isinstance(config, dict) else []
+    for k, stage in enumerate(stages[1:]):  # a run fine-tuned in stages: where each began
+        ax[0].axvline(stage["env_steps"][0], color="gray", ls=":", lw=1,
+                      label="new stage (config.json)" if k == 0 else None)
     ax[0].set(xlabel="env steps", ylabel="return", title="SAC on gem_jax/AntDirection-v0")
     ax[0].legend(fontsize=7)
     ax[1].plot(xs, [evals[s][3] for s in xs], "o-", ms=3)
