@@ -7,8 +7,11 @@
 The ant (the AntMaze behavior policy) trains as
 
     python tools/train_sac.py --env=gem_jax/AntDirection-v0 --workdir=~/gem-runs/ant \
-        --num_envs=16 --utd=0.25 --lr=1e-4 --target_entropy_scale=0.5 --steps=3000000 \
-        --compact=tools/ant_snapshot.msgpack --resume
+        --num_envs=16 --utd=0.125 --target_entropy_scale=0.5 --steps=4000000 \
+        --compact=~/gem-runs/ant.msgpack --resume
+
+then fine-tunes in stages (--max_speed, --action_noise, --lr, --lateral_penalty; each from
+the last stage's compact snapshot in a new workdir): gem_jax/data/policies/README.md.
 
 The loop, its workdir files and its resume rules: `gem_jax/data/behavior/sac_loop.py`.
 """
