@@ -203,3 +203,29 @@ def test_sfbc_run_plans_once_and_its_checkpoint_resumes(tiny_nav2d, tmp_path):
     resumed, _ = ckpt.restore(workdir)
     np.testing.assert_array_equal(resumed.returns, planned)  # no planning after step 20
     assert int(np.asarray(resumed.step)[0]) == 60
+
+
+def test_the_runners_chunked_planning_equals_the_pure_step_per_seed():
+    """`runner.plan_seeds` (host loop over chunks, seeds vmapped, a progress bar) gives each
+    seed exactly what `make_planning_step` gives it alone: same keys, chunks and values."""
+    from types import SimpleNamespace
+
+    from gem_jax.harness import runner
+    from gem_jax.related import sfbc
+
+    config = presets.sfbc(SMALL).replace(num_candidates=4, planning_samples=3,
+                                         planning_chunk=4).validate()
+    states = jax.vmap(lambda k: learners.init_state(k, config, 2, 1))(
+        jax.random.split(jax.random.PRNGKey(0), 2))
+    m = 11  # three chunks of 4, the last padded by one row
+    data = SimpleNamespace(rewards=jax.random.uniform(jax.random.PRNGKey(1), (m,)),
+                           dones=jnp.zeros(m).at[-1].set(1.0),
+                           next_observations=jax.random.normal(jax.random.PRNGKey(2), (m, 2)))
+    ends = sfbc.episode_ends(np.array([0] * 5 + [1] * 6))
+    got = runner.plan_seeds(config, 1, states, data, ends)
+    plan = sfbc.make_planning_step(config, 1)
+    for i in range(2):
+        want = plan(jax.tree.map(lambda x, i=i: x[i], states), data, ends)
+        np.testing.assert_allclose(got.returns[i], want.returns, rtol=1e-5)
+        np.testing.assert_array_equal(got.key[i], want.key)
+    assert not np.allclose(got.returns[0], got.returns[1])

@@ -137,14 +137,38 @@ def dataset_returns(dataset, discount: float) -> jax.Array:
                       episode_ends(np.asarray(dataset.episode_ids)), discount)
 
 
-def make_seed_planning(config: GEMConfig, action_dim: int):
-    """SfBC's in-sample planning over the seed axis, jitted: `(state [S, ...], data, ends [M])
-    -> state` with each seed's `returns` recomputed by its own critic and diffusion model
-    (`related.sfbc.make_planning_step`), state donated."""
-    from gem_jax.related.sfbc import make_planning_step
+def plan_seeds(config: GEMConfig, action_dim: int, state, data: Batch, ends: jax.Array,
+               progress: bool = False, desc: str = "in-sample planning"):
+    """SfBC's in-sample planning for every seed (`related.sfbc`, method §9): the same chunks,
+    keys and values as `related.sfbc.make_planning_step`, vmapped over the seed axis and run
+    chunk by chunk from the host under a progress bar (over 10^6 transitions it is minutes of
+    accelerator time and can be hours on a CPU). Returns the state with each seed's `returns`
+    recomputed by its own critic and diffusion model, and one key split off each seed's."""
+    from gem_jax.related.sfbc import padded_chunks, planned_returns
 
-    plan = jax.vmap(make_planning_step(config, action_dim), in_axes=(0, None, None))
-    return jax.jit(plan, donate_argnums=0)
+    split = jax.jit(jax.vmap(jax.random.split))
+    pairs = split(state.key)  # [S, 2, 2]
+    keys, plan_keys = pairs[:, 0], pairs[:, 1]
+    values_fn = _seed_values(config, action_dim)
+    chunks = padded_chunks(data.next_observations, config.planning_chunk)  # [n, C, O]
+    values = []
+    for j in tqdm(range(chunks.shape[0]), disable=not progress, desc=desc, unit="chunk",
+                  dynamic_ncols=True, leave=False):
+        values.append(values_fn(state, chunks[j], plan_keys, j))  # [S, C]
+    values = jnp.concatenate(values, axis=1)[:, : data.next_observations.shape[0]]  # [S, M]
+    returns = jax.jit(jax.vmap(planned_returns, in_axes=(None, None, None, 0, None)),
+                      static_argnums=4)(data.rewards, data.dones, ends, values, config.discount)
+    return state.replace(returns=returns, key=keys)
+
+
+@functools.lru_cache(maxsize=8)
+def _seed_values(config: GEMConfig, action_dim: int):
+    """Jitted `(state [S, ...], chunk [C, O], keys [S, 2], j) -> V [S, C]`."""
+    from gem_jax.related.sfbc import make_state_values
+
+    state_values = make_state_values(config, action_dim)
+    one = lambda st, obs, key, j: state_values(st, obs, jax.random.fold_in(key, j))
+    return jax.jit(jax.vmap(one, in_axes=(0, None, 0, None)))
 
 
 class _NoLog:
@@ -340,12 +364,11 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         if config.planning_iterations > 0:  # each seed's targets start as the MC returns
             state = state.replace(returns=jnp.broadcast_to(data.returns,
                                                            (num_seeds, *data.returns.shape)))
-    plan_at, planning, ends = [], None, None
+    plan_at, ends = [], None
     if config.planning_iterations > 0:
         from gem_jax.related.sfbc import episode_ends, planning_steps
 
         plan_at = planning_steps(config.num_steps, config.planning_iterations)
-        planning = make_seed_planning(config, dataset.action_dim)
         ends = episode_ends(np.asarray(dataset.episode_ids))
     state = shard_seeds(pad_seeds(state, padded_seeds(num_seeds, mesh)), mesh)
 
@@ -394,7 +417,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         for at in (p for p in plan_at if prev < p <= step):  # SfBC: new critic targets
             bar.write(f"step {step}: in-sample planning ({plan_at.index(at) + 1} of "
                       f"{len(plan_at)}) over {ends.shape[0]} transitions")
-            state = planning(state, data, ends)
+            state = plan_seeds(config, dataset.action_dim, state, data, ends,
+                               progress and primary)
         if crossed(config.log_every):
             row = train_row(metrics, step, steps_done / max(train_time, 1e-9))
             train_log.write(row)

@@ -132,17 +132,14 @@ def episode_ends(episode_ids) -> jax.Array:
     return jnp.append(ids[1:] != ids[:-1], True)
 
 
-def make_planning_step(config, action_dim: int):
-    """One in-sample planning iteration as a pure function (method §9):
-    `(state, data, episode_ends [M]) -> state` with `state.returns` [M] recomputed.
+def make_state_values(config, action_dim: int):
+    """SfBC's planning value of a batch of states for one seed, as a pure function:
+    `(state, observations [C, O], key) -> V [C]`.
 
-    For every transition i, `planning_samples` (S) actions are drawn from the diffusion
-    model's EMA at the next state s'_i, scored like the select step scores them (the critic
-    ensemble's LCB with `config.lcb_lambda`, SfBC's single Q at lambda = 0), and
-    `V_i = planning_value(q, planning_temperature)`; then `planned_returns` runs backwards
-    over the dataset. The states go through in chunks of `planning_chunk` (`lax.map`), so
-    memory stays at [S, chunk, A] whatever M is. `data` is the flat device dataset (states
-    already in the training space); one key is split off `state.key`."""
+    `planning_samples` (S) actions per state from the diffusion model's EMA, scored like the
+    select step scores them (the critic ensemble's LCB with `config.lcb_lambda`; SfBC's single
+    Q at lambda = 0), then `V = planning_value(q, planning_temperature)`. The states are in the
+    training space (the flat device dataset's)."""
     from gem_jax.method import diffusion as diffusion_lib
     from gem_jax.method.networks import make_networks
     from gem_jax.method.select import lcb
@@ -150,7 +147,7 @@ def make_planning_step(config, action_dim: int):
     nets = make_networks(config, action_dim)
     num_samples, alpha = config.planning_samples, config.planning_temperature
 
-    def state_values(state, observations, key):  # [C, O] -> [C]
+    def state_values(state, observations, key):
         samples = diffusion_lib.propose(config, state.diffusion_ema, observations, key,
                                         num_samples, action_dim)  # [S, C, A]
         obs = jnp.broadcast_to(observations, (num_samples, *observations.shape))  # [S, C, O]
@@ -159,17 +156,36 @@ def make_planning_step(config, action_dim: int):
         q = lcb(q.reshape(q.shape[0], *samples.shape[:2]), config.lcb_lambda, axis=0)  # [S, C]
         return planning_value(q.T, alpha)  # [C]
 
+    return state_values
+
+
+def padded_chunks(observations: jax.Array, chunk: int) -> jax.Array:
+    """`[M, O] -> [n, chunk, O]`, zero rows appended so that every chunk is full (one
+    compiled shape); the caller drops the values of the last `n * chunk - M` rows."""
+    m, obs_dim = observations.shape
+    chunk = min(chunk, m)
+    n = -(-m // chunk)
+    pad = jnp.zeros((n * chunk - m, obs_dim), observations.dtype)
+    return jnp.concatenate([observations, pad]).reshape(n, chunk, obs_dim)
+
+
+def make_planning_step(config, action_dim: int):
+    """One in-sample planning iteration as a pure function (method §9):
+    `(state, data, episode_ends [M]) -> state` with `state.returns` [M] recomputed.
+
+    Every transition's next state s'_i gets `V_i` (`make_state_values`), then
+    `planned_returns` runs backwards over the dataset. The states go through in chunks of
+    `planning_chunk` (`lax.map`), so memory stays at [S, chunk, A] whatever M is; one key is
+    split off `state.key`, chunk j draws with `fold_in(key, j)`. (The runner runs the same
+    chunks from the host, with a progress bar: `harness.runner.plan_seeds`.)"""
+    state_values = make_state_values(config, action_dim)
+
     def plan(state, data, ends):
         key, plan_key = jax.random.split(state.key)
-        next_obs = data.next_observations  # [M, O]
-        m, obs_dim = next_obs.shape
-        chunk = min(config.planning_chunk, m)
-        n = -(-m // chunk)
-        padded = jnp.concatenate([next_obs, jnp.zeros((n * chunk - m, obs_dim), next_obs.dtype)])
-        keys = jax.random.split(plan_key, n)  # [n, 2]
-        values = jax.lax.map(lambda xs: state_values(state, *xs),
-                             (padded.reshape(n, chunk, obs_dim), keys))  # [n, C]
-        values = values.reshape(-1)[:m]  # [M]
+        chunks = padded_chunks(data.next_observations, config.planning_chunk)  # [n, C, O]
+        keys = jax.vmap(lambda j: jax.random.fold_in(plan_key, j))(jnp.arange(chunks.shape[0]))
+        values = jax.lax.map(lambda xs: state_values(state, *xs), (chunks, keys))  # [n, C]
+        values = values.reshape(-1)[: data.next_observations.shape[0]]  # [M]
         returns = planned_returns(data.rewards, data.dones, ends, values, config.discount)
         return state.replace(returns=returns, key=key)
 
