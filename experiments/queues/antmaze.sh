@@ -8,10 +8,8 @@
 #
 # Needs the shipped ant (gem_jax/data/policies/ant-goal.msgpack; tools/ship_ant_policy.py).
 # Run directories: $GEM_RUNS (default ~/gem-runs)/antmaze/<dataset>/<label>/.
-set -u
-cd "$(dirname "$0")/../.."
-PY="${PYTHON:-.venv/bin/python}"
-ROOT="${GEM_RUNS:-$HOME/gem-runs}/antmaze"
+source "$(dirname "$0")/common.sh"
+ROOT="$RUNS/antmaze"
 STEPS="${STEPS:-300000}"
 
 # 1. The six datasets (10^6 steps each, one worker per core), then their figures beside

@@ -13,10 +13,8 @@
 # The knobs are chosen on validation episodes and reported on test ones (tune.py): IDQL's N
 # (its paper sweeps 16-256), SfBC's M and its 1 or 4 averaged picks; no LCB, no support term,
 # no anchor, as both papers score (SupportZ and Violation are still audited by the GMM).
-set -u
-cd "$(dirname "$0")/../.."
-PY="${PYTHON:-.venv/bin/python}"
-ROOT="${GEM_RUNS:-$HOME/gem-runs}/generative"
+source "$(dirname "$0")/common.sh"
+ROOT="$RUNS/generative"
 OUT=experiments/results/generative
 mkdir -p "$ROOT" "$OUT"
 knobs=(--lcb_lambda=0 --beta_start=0 --beta_end=0 --source=diffusion --eval_episodes=10
@@ -24,7 +22,6 @@ knobs=(--lcb_lambda=0 --beta_start=0 --beta_end=0 --source=diffusion --eval_epis
 grid_idql=(--num_candidates=16,64,256 --top_k=1)
 grid_sfbc=(--num_candidates=16,32,64 --top_k=1,4 --top_k_pick=softmax)
 
-resume_flag() { [ -d "$1/checkpoints" ] && echo --resume; }  # only where a run has begun
 
 run_one() {  # dataset algo steps hidden
   local data=$1 algo=$2 steps=$3 hidden=$4 run="$ROOT/$1/$2"

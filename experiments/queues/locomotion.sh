@@ -12,10 +12,8 @@
 #   git clone -q . ~/gem-runs/src && ln -s "$PWD/.venv" ~/gem-runs/src/.venv
 #   cd ~/gem-runs/src && PYTHONPATH=$PWD nohup bash experiments/queues/locomotion.sh > ~/gem-runs/locomotion.log 2>&1 &
 # (then copy experiments/results/locomotion/ back before committing).
-set -u  # a failed stage stops only its own run: the later steps still go
-cd "$(dirname "$0")/../.."
-PY="${PYTHON:-.venv/bin/python}"
-ROOT="${GEM_RUNS:-$HOME/gem-runs}/locomotion"
+source "$(dirname "$0")/common.sh"  # a failed stage stops only its own run
+ROOT="$RUNS/locomotion"
 STEPS="${STEPS:-300000}"
 common=(--root="$ROOT" --steps="$STEPS" --progress=false)
 

@@ -7,14 +7,11 @@
 # Run directories: $GEM_RUNS (default ~/gem-runs)/lom/. Budgets are those of each suite's GEM
 # row: nav2d 2e4 steps at (128, 128); maze2d 2e5 steps at (128, 128) with the fidelity
 # table's validation / test env seeds (700000 / 900000); hopper-medium the locomotion suite's.
-set -u
-cd "$(dirname "$0")/../.."
-PY="${PYTHON:-.venv/bin/python}"
-ROOT="${GEM_RUNS:-$HOME/gem-runs}/lom"
+source "$(dirname "$0")/common.sh"
+ROOT="$RUNS/lom"
 OUT=experiments/results/lom
 mkdir -p "$ROOT" "$OUT"
 small=(--config.hidden_dims="(128,128)" --num_seeds=3 --progress=false)
-resume_flag() { [ -d "$1/checkpoints" ] && echo --resume; }  # only where a run has begun
 
 # 1. nav2d: all four side by side, then each method's routes (path plots).
 [ -f "$ROOT/nav2d/compare.md" ] || "$PY" experiments/compare.py --env=nav2d \
@@ -44,5 +41,5 @@ done
 
 # 3. hopper-medium: LOM in the locomotion suite's root, beside its BC / IQL / GEM rows.
 "$PY" experiments/suite.py --datasets=hopper-medium --algos=lom \
-  --root="${GEM_RUNS:-$HOME/gem-runs}/locomotion" --steps=300000 --progress=false \
+  --root="$RUNS/locomotion" --steps=300000 --progress=false \
   --out="$OUT/lom_hopper"
