@@ -24,6 +24,13 @@ for algo in bc iql gem lom; do
     cp "$ROOT/nav2d/trace_$algo/trace.json" "$OUT/nav2d_trace_$algo.json"
 done
 
+# 1b. LOM's critic: ours bootstraps on IQL's value, the paper's is TD3+BC's SARSA
+#     (--config.critic_target=sarsa); ours stays the default only if it measures equal or better.
+[ -f "$ROOT/nav2d_sarsa/compare.md" ] || "$PY" experiments/compare.py --env=nav2d --algos=lom \
+  --seeds=3 --steps=20000 --eval_episodes=10 --out="$ROOT/nav2d_sarsa" \
+  --config.hidden_dims="(128,128)" --config.critic_target=sarsa --progress=false && \
+  cp "$ROOT/nav2d_sarsa/compare.md" "$OUT/compare_nav2d_lom_sarsa.md"
+
 # 2. maze2d-umaze and -medium: LOM at the fidelity table's budget (its GEM, IQL, BC rows are
 #    experiments/results/fidelity_mazes.json); validation and test episodes.
 for maze in maze2d-umaze maze2d-medium; do
@@ -39,7 +46,9 @@ for maze in maze2d-umaze maze2d-medium; do
   done
 done
 
-# 3. hopper-medium: LOM in the locomotion suite's root, beside its BC / IQL / GEM rows.
-"$PY" experiments/suite.py --datasets=hopper-medium --algos=lom \
+# 3. hopper-medium: LOM (and LOM with the paper's SARSA critic) in the locomotion suite's
+#    root, beside its BC / IQL / GEM rows.
+"$PY" experiments/suite.py --datasets=hopper-medium \
+  --algos="lom,lom-sarsa=lom:--config.critic_target=sarsa" \
   --root="$RUNS/locomotion" --steps=300000 --progress=false \
   --out="$OUT/lom_hopper"
