@@ -13,6 +13,10 @@
 # The knobs are chosen on validation episodes and reported on test ones (tune.py): IDQL's N
 # (its paper sweeps 16-256), SfBC's M and its 1 or 4 averaged picks; no LCB, no support term,
 # no anchor, as both papers score (SupportZ and Violation are still audited by the GMM).
+# Cost: SfBC's in-sample planning scores 16 diffusion samples at each of 10^6 next states; one
+# 4096-state chunk took 56 s with the (256, 3-block) noise network on our 2 busy cores (~4 h
+# a seed), so the maze runs use a 128-wide noise network, as their critics are 128 wide
+# (ours, cost). On an accelerator it is minutes.
 source "$(dirname "$0")/common.sh"
 ROOT="$RUNS/generative"
 OUT=experiments/results/generative
@@ -23,18 +27,21 @@ grid_idql=(--num_candidates=16,64,256 --top_k=1)
 grid_sfbc=(--num_candidates=16,32,64 --top_k=1,4 --top_k_pick=softmax)
 
 
-run_one() {  # dataset algo steps hidden
+run_one() {  # dataset algo steps hidden [train.py flags...]
   local data=$1 algo=$2 steps=$3 hidden=$4 run="$ROOT/$1/$2"
+  shift 4
   [ -f "$run/tune.json" ] && return 0
   "$PY" experiments/train.py --env="$data" --algo="$algo" --workdir="$run" --steps="$steps" \
     --eval_episodes=0 --checkpoint_every=20000 --config.hidden_dims="$hidden" --num_seeds=3 \
-    --progress=false $(resume_flag "$run") || return 1
+    --progress=false $(resume_flag "$run") "$@" || return 1
   local grid="grid_$algo[@]"
   "$PY" experiments/tune.py --workdir="$run" "${knobs[@]}" "${!grid}" && \
     cp "$run/tune.json" "$OUT/${data}_${algo}_tune.json"
 }
 
 for data in maze2d-umaze maze2d-medium; do
-  for algo in idql sfbc; do run_one "$data" "$algo" 200000 "(128,128)"; done
+  for algo in idql sfbc; do
+    run_one "$data" "$algo" 200000 "(128,128)" --config.diffusion_hidden=128
+  done
 done
 for algo in idql sfbc; do run_one hopper-medium "$algo" 300000 "(256,256)"; done
