@@ -24,6 +24,20 @@ for algo in bc iql gem lom; do
     cp "$ROOT/nav2d/trace_$algo/trace.json" "$OUT/nav2d_trace_$algo.json"
 done
 
+# 1a. nav2d on test episodes, GEM tuned: tune.py chooses GEM's knobs on validation episodes
+#     (nav2d preset grid, N = 64) and scores them on test (env seeds from 500000); BC, IQL and
+#     LOM have no knobs and are scored on the same test episodes (N = 0).
+[ -f "$ROOT/nav2d/gem/tune.json" ] || "$PY" experiments/tune.py --workdir="$ROOT/nav2d/gem" \
+  --num_candidates=16,64 --lcb_lambda=0,1 --beta_start=0.1,0.3,1 --beta_end=0.1,3 \
+  --top_k=1,16 --eval_episodes=10 --progress=false && \
+  cp "$ROOT/nav2d/gem/tune.json" "$OUT/nav2d_gem_tune.json"
+for algo in bc iql lom; do
+  [ -f "$ROOT/nav2d/$algo/sweep_test/sweep.json" ] || "$PY" experiments/evaluate.py \
+    --workdir="$ROOT/nav2d/$algo" --seed=500000 --eval_episodes=10 --num_candidates=0 \
+    --out="$ROOT/nav2d/$algo/sweep_test" --progress=false && \
+    cp "$ROOT/nav2d/$algo/sweep_test/sweep.json" "$OUT/nav2d_${algo}_test.json"
+done
+
 # 1b. LOM's critic: ours bootstraps on IQL's value, the paper's is TD3+BC's SARSA
 #     (--config.critic_target=sarsa); ours stays the default only if it measures equal or better.
 [ -f "$ROOT/nav2d_sarsa/compare.md" ] || "$PY" experiments/compare.py --env=nav2d --algos=lom \
