@@ -45,6 +45,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("repeats", 30, "Timed calls per case (after warm-up).")
     flags.DEFINE_float("max_seconds", 20.0, "Time budget per case; slower cases repeat less.")
     flags.DEFINE_integer("diffusion_hidden", 256, "Width of IDQL's noise network.")
+    flags.DEFINE_integer("planning_states", 4096, "States in the SfBC planning chunk timed "
+                         "after the table (0: skip).")
 
 
 def make_diffusion_policy(config, action_dim: int, num_steps: int, num_candidates: int,
@@ -142,6 +144,35 @@ def run(diffusion_steps: list[int], num_candidates: list[int], batch_size: int =
     return result()
 
 
+def planning_throughput(num_states: int, planning_samples: int = 16, diffusion_steps: int = 5,
+                        obs_dim: int = 17, action_dim: int = 6, num_critics: int = 5,
+                        num_components: int = 5, hidden: tuple[int, ...] = (256, 256),
+                        diffusion_hidden: int = 256, repeats: int = 5,
+                        max_seconds: float | None = 20.0, seed: int = 0, **_) -> dict:
+    """SfBC's in-sample planning (method §9) as a workload: one chunk of `num_states` states,
+    `planning_samples` T-step diffusion samples each, scored by the critic ensemble
+    (`related.sfbc.make_state_values`, the function the runner maps over the dataset);
+    returns the chunk's latency and the seconds one planning pass over 10^6 transitions
+    takes for one seed at that rate."""
+    from gem_jax import presets
+    from gem_jax.harness import learners
+    from gem_jax.related.sfbc import make_state_values
+
+    config = presets.sfbc(common.bench_config(num_critics, num_components, hidden)).replace(
+        planning_samples=planning_samples, diffusion_steps=diffusion_steps,
+        diffusion_hidden=diffusion_hidden).validate()
+    state_key, obs_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    state = learners.init_state(state_key, config, obs_dim, action_dim)
+    obs = jax.random.normal(obs_key, (num_states, obs_dim))  # [C, obs]
+    compiled, compile_s = common.timed_compile(
+        jax.jit(make_state_values(config, action_dim)), state, obs, key)
+    stats = _time(compiled, (state, obs, key), repeats, max_seconds)
+    per_state_s = stats["latency_ms"] / 1e3 / num_states
+    return {"states": num_states, "planning_samples": planning_samples,
+            "diffusion_steps": diffusion_steps, "diffusion_hidden": diffusion_hidden,
+            "compile_s": compile_s, **stats, "seconds_per_1e6_states": per_state_s * 1e6}
+
+
 def table(result: dict) -> str:
     """One table: GEM rows (T = 1 call) then diffusion rows, both batch sizes side by side."""
     mb = lambda x: None if x is None else x / 2**20
@@ -159,7 +190,13 @@ def table(result: dict) -> str:
     paper = "\n".join(f"* paper, {k}: {v}" for k, v in result.get("paper", PAPER).items())
     note = "\n(truncated at the deadline: later cases not run)\n" if result.get("truncated") \
         else ""
-    return common.markdown_table(header, rows) + note + "\n" + paper + "\n"
+    plan = result.get("planning")
+    planning = "" if not plan else (
+        f"\nSfBC's in-sample planning: {plan['states']} states x {plan['planning_samples']} "
+        f"samples x T = {plan['diffusion_steps']} (noise network {plan['diffusion_hidden']} wide)"
+        f" in {plan['latency_ms']:.4g} ms, i.e. {plan['seconds_per_1e6_states']:.4g} s per "
+        "10^6 transitions and seed.\n")
+    return common.markdown_table(header, rows) + note + planning + "\n" + paper + "\n"
 
 
 def main(argv):
@@ -170,6 +207,10 @@ def main(argv):
         batch_size=FLAGS.batch_size, repeats=FLAGS.repeats, max_seconds=FLAGS.max_seconds,
         gem_candidates=common.parse_int_list(FLAGS.gem_candidates, "gem_candidates"),
         diffusion_hidden=FLAGS.diffusion_hidden, **common.size_kwargs(FLAGS))
+    if FLAGS.planning_states > 0:
+        result["planning"] = planning_throughput(
+            FLAGS.planning_states, diffusion_hidden=FLAGS.diffusion_hidden,
+            repeats=FLAGS.repeats, max_seconds=FLAGS.max_seconds, **common.size_kwargs(FLAGS))
     result["command"] = "python " + " ".join(sys.argv)
     common.write_outputs(FLAGS.json, result, table(result))
 

@@ -12,7 +12,8 @@ come, so a run cut short still returns what it measured):
 * `throughput`: fused train steps per second for 1 and 8 vmapped seeds, at the default
   benchmark sizes and at the locomotion table's sizes; `train_throughput.json`.
 * `diffusion`: the compute shape (issue 39, `benchmarks/diffusion_latency.py`): GEM over N
-  beside a diffusion chain of T steps at N samples, the same critic, 1 and B states.
+  beside a diffusion chain of T steps at N samples, the same critic, 1 and B states; then
+  SfBC's in-sample planning on a 65536-state chunk (seconds per 10^6 transitions).
 * `train`: real training on real data: the maze2d-medium GEM row of the fidelity table
   (maze2d preset, the table's sizes), 8 seeds vmapped, 2e5 steps, from the compact dataset
   of `benchmarks/gpu_data.py`, until done or `--deadline`; writes `maze2d_medium_train.json`
@@ -90,7 +91,7 @@ def sizes(dry: bool) -> dict:
                 "seeds": [2], "steps_per_call": 5, "throughput_repeats": 2,
                 "profile_states": [1],
                 "dataset_size": 256, "diffusion_steps": [2], "diffusion_n": [1, 8],
-                "diffusion_gem_n": [1, 8], "diffusion_max_s": 1.0,
+                "diffusion_gem_n": [1, 8], "diffusion_max_s": 1.0, "planning_states": 8,
                 "train_hidden": (8,), "train_steps_per_call": 20}
     return {"num_candidates": [1, 64, 1024, 2048, 8192], "batch_states": 256,
             "select_repeats": 50, "select_max_s": 8.0,
@@ -100,7 +101,8 @@ def sizes(dry: bool) -> dict:
             "seeds": [1, 8], "steps_per_call": 1000, "throughput_repeats": 5,
             "dataset_size": 100_000, "diffusion_steps": [5, 10, 20, 50, 100],
             "diffusion_n": [1, 64, 1024], "diffusion_gem_n": [1, 64, 1024, 2048],
-            "diffusion_max_s": 2.0, "train_hidden": None, "train_steps_per_call": 1000}
+            "diffusion_max_s": 2.0, "planning_states": 65536,
+            "train_hidden": None, "train_steps_per_call": 1000}
 
 
 # --- output -------------------------------------------------------------------------------
@@ -326,6 +328,11 @@ def part_diffusion(out: str, dry: bool, deadline: float = 0.0) -> dict | None:
         gem_candidates=s["diffusion_gem_n"], repeats=s["select_repeats"],
         max_seconds=s["diffusion_max_s"], deadline=deadline, on_row=save, **s["bench"])}
     write_json(path, result)
+    if not (deadline and time.time() > deadline):  # SfBC's planning chunk, if time is left
+        result["planning"] = diffusion_latency.planning_throughput(
+            s["planning_states"], repeats=s["select_repeats"],
+            max_seconds=s["diffusion_max_s"], **s["bench"])
+        write_json(path, result)
     return result
 
 
