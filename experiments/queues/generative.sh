@@ -13,10 +13,10 @@
 # The knobs are chosen on validation episodes and reported on test ones (tune.py): IDQL's N
 # (its paper sweeps 16-256), SfBC's M and its 1 or 4 averaged picks; no LCB, no support term,
 # no anchor, as both papers score (SupportZ and Violation are still audited by the GMM).
-# Cost: SfBC's in-sample planning scores 16 diffusion samples at each of 10^6 next states; one
-# 4096-state chunk took 56 s with the (256, 3-block) noise network on our 2 busy cores (~4 h
-# a seed), so the maze runs use a 128-wide noise network, as their critics are 128 wide
-# (ours, cost). On an accelerator it is minutes.
+# Cost: SfBC's in-sample planning scores 16 diffusion samples at each of 10^6 next states:
+# 34 min a seed with the (256, 3-block) noise network on our 2 idle cores, ~7x that beside
+# another job (benchmarks/RESULTS.md, "The compute shape"), so the maze runs use a 128-wide
+# noise network, as their critics are 128 wide (ours, cost). On an accelerator it is minutes.
 source "$(dirname "$0")/common.sh"
 ROOT="$RUNS/generative"
 OUT=experiments/results/generative
