@@ -14,9 +14,9 @@
 # (its paper sweeps 16-256), SfBC's M and its 1 or 4 averaged picks; no LCB, no support term,
 # no anchor, as both papers score (SupportZ and Violation are still audited by the GMM).
 # Cost: SfBC's in-sample planning scores 16 diffusion samples at each of 10^6 next states:
-# 34 min a seed with the (256, 3-block) noise network on our 2 idle cores, ~7x that beside
-# another job (benchmarks/RESULTS.md, "The compute shape"), so the maze runs use a 128-wide
-# noise network, as their critics are 128 wide (ours, cost). On an accelerator it is minutes.
+# 34 min a seed with the (256, 3-block) noise network on our 2 idle cores (benchmarks/RESULTS.md,
+# "The compute shape"), more beside another job, so the maze runs use a 128-wide noise
+# network, as their critics are 128 wide (ours, cost).
 source "$(dirname "$0")/common.sh"
 ROOT="$RUNS/generative"
 OUT=experiments/results/generative

@@ -141,9 +141,10 @@ def plan_seeds(config: GEMConfig, action_dim: int, state, data: Batch, ends: jax
                progress: bool = False, desc: str = "in-sample planning"):
     """SfBC's in-sample planning for every seed (`related.sfbc`, method §9): the same chunks,
     keys and values as `related.sfbc.make_planning_step`, vmapped over the seed axis and run
-    chunk by chunk from the host under a progress bar (over 10^6 transitions it is minutes of
-    accelerator time and can be hours on a CPU). Returns the state with each seed's `returns`
-    recomputed by its own critic and diffusion model, and one key split off each seed's."""
+    chunk by chunk from the host under a progress bar (over 10^6 transitions: 34 min a seed on
+    our 2-core CPU, benchmarks/RESULTS.md "The compute shape"). Returns the state with each
+    seed's `returns` recomputed by its own critic and diffusion model, and one key split off
+    each seed's."""
     from gem_jax.related.sfbc import padded_chunks, planned_returns
 
     split = jax.jit(jax.vmap(jax.random.split))
