@@ -124,8 +124,11 @@ def body() -> int:
         support = empo_support(dataset, np.asarray(meta["action_scale"], np.float32),
                                pathlib.Path(FLAGS.workdir), config.seed, FLAGS.progress)
     params = policy_params(state, support)
+    journal = out / "sweep.journal.jsonl"  # finished rows; a rerun after a kill goes on from them
+    context = {"workdir": str(pathlib.Path(FLAGS.workdir).resolve()), "step": step, "env": env,
+               "z_thresh": config.z_thresh}
     rows = sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes, FLAGS.seed,
-                           FLAGS.progress)
+                           FLAGS.progress, journal, context)
 
     algo = meta.get("algo", "gem")
     title = f"{algo} on {env}, step {step}"
@@ -135,6 +138,7 @@ def body() -> int:
     write_json(out / "sweep.json", {"workdir": str(FLAGS.workdir), "env": env, "step": step,
                                     "algo": algo, "skipped": skipped, "rows": rows})
     written = ["sweep.md", "sweep.csv", "sweep.json"]
+    journal.unlink(missing_ok=True)
 
     def varies(*keys: str) -> bool:
         return len({tuple(r[k] for k in keys) for r in rows}) > 1

@@ -90,8 +90,10 @@ def body() -> int:
                            progress=FLAGS.progress)
     state, meta = ckpt.restore(FLAGS.workdir, step)
     params = policy_params(state, ckpt.load_support(FLAGS.workdir, meta))
+    out = pathlib.Path(FLAGS.workdir)
+    journal = out / "tune.journal.jsonl"  # finished rows; a rerun after a kill goes on from them
     run = lambda seed: sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes,
-                                       seed, FLAGS.progress)
+                                       seed, FLAGS.progress, journal, {"step": step})
     val_rows, test_rows = run(FLAGS.val_seed), run(FLAGS.test_seed)
     best = max(range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
     keep = ("normalized_score", "normalized_score_seed_std", "seed_scores", "support_z",
@@ -108,10 +110,10 @@ def body() -> int:
         "chosen": chosen, "chosen_validation": rows[best]["validation"],
         "chosen_test": rows[best]["test"], "rows": rows, "skipped": skipped,
     }
-    out = pathlib.Path(FLAGS.workdir)
     write_json(out / "tune.json", report)
     write_json(out / presets.TUNED_FILE, {**chosen, "chosen_by": "experiments/tune.py "
                                        "(best mean validation score)", "step": step})
+    journal.unlink(missing_ok=True)
     print(f"chosen on validation: {chosen}")
     print(f"validation {rows[best]['validation']['normalized_score']:.1f}, "
           f"test {rows[best]['test']['normalized_score']:.1f} "

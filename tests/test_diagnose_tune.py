@@ -86,6 +86,7 @@ def test_tune_picks_on_validation_and_reports_test(tiny_run):
     report = json.loads((tiny_run / "tune.json").read_text())
     rows = report["rows"]
     assert len(rows) == 4  # 2 lambda x 2 beta_0
+    assert not (tiny_run / "tune.journal.jsonl").exists()  # kept only while the sweep runs
     best = max(rows, key=lambda r: r["validation"]["normalized_score"])
     assert report["chosen"] == {k: best[k] for k in presets.TUNED_KEYS}
     assert report["chosen_test"] == best["test"]

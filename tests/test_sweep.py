@@ -1,6 +1,7 @@
 """gem_jax/analysis/sweep.py and sweep_report.py: the grid, mass scaling, the table and plots."""
 
 import dataclasses
+import json
 
 import gymnasium as gym
 import jax
@@ -181,6 +182,37 @@ def test_heavier_bodies_change_the_rollout_same_settings_repeat():
     assert rows[0]["return_mean"] != rows[1]["return_mean"]
     assert rows[0]["return_mean"] == rows[2]["return_mean"]  # common random numbers
     assert rows[0]["num_seeds"] == 1 and len(rows[0]["seed_scores"]) == 1
+
+
+def test_a_killed_sweep_goes_on_from_its_journal_and_equals_an_uninterrupted_one(
+        tmp_path, monkeypatch):
+    """Finished rows are read back, not re-evaluated; a torn last line and a row of another
+    checkpoint (context) are evaluated afresh; the rows equal a sweep without a journal."""
+    cfg = CFG.replace(num_candidates=4, top_k=1)
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    params = policy_params(jax.vmap(lambda k: init_state(k, cfg, 11, 3))(keys))
+    settings, _ = sweep.make_grid(cfg, mass_scale=[1.0, 3.0, 0.5])
+    run = lambda **kw: sweep.run_sweep(FakeHopperData(), cfg, params, settings, num_episodes=2,
+                                       progress=False, **kw)
+    plain = run()
+    journal = tmp_path / "sweep.journal.jsonl"
+    full = run(journal=journal, context={"step": 7})
+    assert full == json.loads(json.dumps(plain, default=float))
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 3
+
+    # killed while writing the third row; the first row is of an older checkpoint
+    old = lines[0].replace('\\"step\\": 7', '\\"step\\": 6')
+    assert old != lines[0]
+    journal.write_text("\n".join([old, lines[1], lines[2][: len(lines[2]) // 2]]))
+    calls = []
+    evaluate_setting = sweep.evaluate_setting
+    monkeypatch.setattr(sweep, "evaluate_setting",
+                        lambda *a, **k: calls.append(a[3].mass_scale) or evaluate_setting(*a, **k))
+    resumed = run(journal=journal, context={"step": 7})
+    assert calls == [1.0, 0.5]  # the mass-3 row came from the journal
+    assert resumed == full
+    assert len(sweep.runlog.read_jsonl(journal)) == 4  # old row, row 2, rows 1 and 3 again
 
 
 def test_support_model_is_a_static_axis_and_empo_needs_a_fitted_support():

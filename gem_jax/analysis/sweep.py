@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
+import pathlib
 from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from gem_jax.harness import runlog
 from gem_jax.harness.evaluation import evaluate
 from gem_jax.method.config import MODES, PICKS, SOURCES, SUPPORT_MODELS, VARIANTS, GEMConfig
 from gem_jax.method.select import (
@@ -275,11 +278,18 @@ def run_sweep(
     num_episodes: int,
     seed: int = 0,
     progress: bool = True,
+    journal: str | pathlib.Path | None = None,
+    context: dict | None = None,
 ) -> list[dict]:
     """One row per setting (in grid order); one compiled policy per static key.
 
     A `support_model="empo"` setting scores with `params.support` (method §7), which must
     hold a fitted EMPO support (`runner.empo_support`).
+
+    `journal`: a JSONL file that gets each finished row at once, keyed by the setting, the
+    episodes, the seed and `context` (what else fixes the row: the checkpoint step, ...). A
+    sweep killed midway and run again reads its finished rows back instead of re-evaluating
+    them; evaluation is deterministic, so the rows equal an uninterrupted sweep's.
     """
     if num_episodes < 1:
         raise ValueError(f"eval_episodes must be >= 1, got {num_episodes}.")
@@ -291,7 +301,13 @@ def run_sweep(
     check_mass_scale(dataset.suite, [s.mass_scale for s in settings])  # before any rollout
     policies = {}
     rows = []
+    row_key = lambda setting: json.dumps({**dataclasses.asdict(setting), "episodes": num_episodes,
+                                          "seed": seed, **(context or {})}, sort_keys=True)
+    done = {e["key"]: e["row"] for e in runlog.read_jsonl(journal)} if journal else {}
     for setting in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
+        if journal and row_key(setting) in done:
+            rows.append(done[row_key(setting)])
+            continue
         if setting.static_key not in policies:
             variant, n, k, source, mode, support_model, means, pick, _ = setting.static_key
             policies[setting.static_key] = make_policy(
@@ -299,6 +315,10 @@ def run_sweep(
                 candidate_means=means, top_k_pick=pick, top_k_frac=0.0,  # k is resolved
             )
         policy = policies[setting.static_key]
-        rows.append(evaluate_setting(dataset, policy, params, setting, num_episodes,
-                                     config.z_thresh, seed))
+        row = evaluate_setting(dataset, policy, params, setting, num_episodes, config.z_thresh,
+                               seed)
+        if journal:
+            runlog.append_jsonl(journal, {"key": row_key(setting), "row": row})
+            row = runlog.read_jsonl(journal)[-1]["row"]  # as a resumed sweep would read it
+        rows.append(row)
     return rows

@@ -39,16 +39,7 @@ class MetricsLog:
             writer.writerow(row)
 
     def rows(self) -> list[dict]:
-        if not self.jsonl.exists():
-            return []
-        rows = []
-        with open(self.jsonl) as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:  # a row torn by a kill mid-write: drop it
-                    continue
-        return rows
+        return read_jsonl(self.jsonl)
 
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after `step` (used on resume, so curves have no duplicates)."""
@@ -59,6 +50,36 @@ class MetricsLog:
         self._fields = None
         for r in rows:
             self.write(r)
+
+
+def read_jsonl(path: str | pathlib.Path) -> list[dict]:
+    """The rows of a JSONL file ([] when absent); a row torn by a kill mid-write is dropped."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    with open(path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def append_jsonl(path: str | pathlib.Path, row: dict[str, Any]) -> None:
+    """Append one row and push it to disk before returning (a journal entry survives a kill
+    that comes after it). A line torn by an earlier kill is closed first."""
+    path = pathlib.Path(path)
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+    with open(path, "a") as f:
+        f.write(("\n" if torn else "") + json.dumps(_plain(row)) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json(path: str | pathlib.Path, payload: dict) -> None:

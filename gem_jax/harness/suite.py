@@ -15,7 +15,8 @@ and then `experiments/fidelity_table.py` gathers the finished runs into one tabl
 command writes last exists and names the training run's final step: every JSON is written
 atomically (temp file + rename), so a killed command leaves a stage undone, never half done,
 and a run pushed to more steps later redoes its tune and sweeps. Rerunning the queue thus
-continues where it stopped. Run directories are `<root>/<dataset>/<label>/`.
+continues where it stopped; within a stage, `tune.py` and `evaluate.py` go on from their
+journal of finished settings. Run directories are `<root>/<dataset>/<label>/`.
 
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
