@@ -102,7 +102,8 @@ def missing_message(name: str, spec: names.DatasetSpec, dataset_id: str) -> str:
             f", then load {spec.builder!r}."
         )
     elif spec.suite == "locomotion":
-        lines.append("gem-jax has no local builder for locomotion data yet.")
+        lines.append("gem-jax has no local builder for this locomotion dataset "
+                     "(python experiments/make_dataset.py --list shows those it has).")
     else:
         lines.append(
             "gem-jax has no local builder for this dataset (the "
