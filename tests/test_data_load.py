@@ -187,13 +187,48 @@ def test_antmaze_fixture_end_to_end():
         np.concatenate([first["achieved_goal"][0], first["observation"][0]]), rtol=1e-6,
     )  # fmt: skip
     assert ds.obs_dim == 29 and ds.action_dim == 8 and ds.num_episodes == 2
-    np.testing.assert_array_equal(ds.batch.rewards, np.concatenate([e.rewards for e in raw]) - 1)
-    assert ds.timeouts.sum() == 2 and ds.batch.dones.sum() == 0
+    # D4RL's relabelling: reward and terminal = the next position within 0.45 of the
+    # evaluation goal, the centre of the eval maze's goal cell (not each episode's own goal)
+    nxt = np.concatenate([e.observations["achieved_goal"][1:] for e in raw])  # [M, 2]
+    goal = np.asarray(ds.make_env().unwrapped.maze.unique_goal_locations[0])
+    reached = np.hypot(*(nxt - goal).T) <= 0.45
+    np.testing.assert_array_equal(ds.batch.rewards, reached - 1.0)
+    np.testing.assert_array_equal(ds.batch.dones, reached)
+    assert ds.timeouts.sum() == 2
     np.testing.assert_allclose(ds.normalized_score([0.0, 0.5, 1.0]), [0.0, 50.0, 100.0])
     env = ds.make_env()
     obs, _ = env.reset(seed=0)
     assert obs.shape == (29,) and env.unwrapped.continuing_task is False
     assert env.spec.max_episode_steps == ds.max_episode_steps == 700
+
+
+def test_antmaze_evaluation_has_one_fixed_goal_and_ends_on_reaching_it():
+    """gymnasium-robotics moves the goal up to ±1 around its cell at each reset; D4RL's task
+    (and our relabelled rewards) has one goal: the cell's centre. Reaching it ends the episode
+    with reward 1; 0.6 away (inside the old noise) does not."""
+    builders.build_dataset("antmaze-umaze-fixture", 600, progress=False)
+    env = load_dataset("antmaze-umaze-fixture", progress=False).make_env()
+    inner = env.unwrapped
+    centre = np.asarray(inner.maze.unique_goal_locations[0])
+    starts = []
+    for seed in range(4):
+        obs, info = env.reset(seed=seed)
+        np.testing.assert_array_equal(inner.goal, centre)
+        assert not info["success"]
+        starts.append(obs[:2])
+    assert np.ptp(np.array(starts), axis=0).min() > 0  # the start keeps its noise
+
+    def step_from(xy):
+        env.reset(seed=0)
+        qpos, qvel = inner.ant_env.data.qpos.copy(), inner.ant_env.data.qvel.copy()
+        qpos[:2] = xy
+        inner.ant_env.set_state(qpos, qvel * 0)
+        return env.step(np.zeros(8, np.float32))
+
+    _, reward, terminated, _, info = step_from(centre)
+    assert (reward, terminated, info["success"]) == (1.0, True, True)
+    _, reward, terminated, _, _ = step_from(centre + [0.6, 0.0])
+    assert (reward, terminated) == (0.0, False)
 
 
 def test_sample_batch_shapes_and_determinism(nav2d):

@@ -32,13 +32,12 @@ with `scripts/antmaze/controller.py` (and D4RL's antmaze data before them), writ
   start along y, as here).
 
 Rewards: what the env gives, `1[|xy - goal| <= 0.45]` toward *each episode's own goal*
-(Minari stores the same); the loader then applies gem-jax's antmaze convention `r - 1`
-(`conventions.py`). For umaze that goal is the evaluation goal cell; for the -diverse / -play
-tasks it is a random cell per episode, not the fixed evaluation goal that D4RL's antmaze task
-is scored on (success within 0.5 of it). Relabelling toward the evaluation goal, as `load.py`
-does for maze2d, would be a loader-wide choice (it would change the official Minari data's
-rewards too) and is not made here; the per-step goal is kept in
-`observations["desired_goal"]`.
+(Minari stores the same; the goal is kept in `observations["desired_goal"]`). Each episode's
+goal is drawn around its cell (up to ±1 per axis for the ant) or, for -diverse / -play, in a
+random cell. The loader relabels rewards and terminals toward the one evaluation goal, the
+eval maze's goal-cell centre, as D4RL did (`conventions.goal_reached`; on umaze 9.3% of the
+steps are rewarded after relabelling, 33.4% before), and evaluation keeps that goal fixed
+(`envs.FixedGoal`); then gem-jax's antmaze convention `r - 1`.
 
 Maps (`TASKS`), Minari's mapping, which this module follows:
 

@@ -7,7 +7,13 @@
   every success, while evaluation has one fixed goal g and no goal in the observation.
   `maze2d_rewards` recomputes the eval env's reward on the next position: sparse
   `1[||s'_xy - g|| <= 0.45]`, dense `exp(-||s'_xy - g||)`.
-* antmaze: `r - 1` (IQL's convention for the sparse 0/1 reward).
+* antmaze: rewards and terminals relabelled to the evaluation goal, as D4RL's antmaze
+  datasets were (`relabel_antmaze_rewards.py`): every episode of the data (and of Minari's
+  v1 data) has its own goal, drawn around a cell centre (up to ±1 per axis, or anywhere for
+  -play / -diverse), while evaluation has one fixed goal g and no goal in the observation.
+  `goal_reached` gives `1[||s'_xy - g|| <= 0.45]` (gymnasium-robotics' success radius; D4RL
+  used 0.5 with its own env's), the reward and the terminal of each transition; then `r - 1`
+  (IQL's convention for the sparse 0/1 reward).
 * locomotion: `r * 1000 / (max_return - min_return)`, the returns taken over the
   dataset's episodes (IQL's convention).
 * optional observation normalisation `(s - mean) / std` with dataset statistics; the
@@ -27,14 +33,21 @@ def episode_returns(rewards: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
     return np.bincount(episode_ids, weights=rewards.astype(np.float64))
 
 
-MAZE_SPARSE_RADIUS = 0.45  # gymnasium-robotics PointMaze's sparse success radius
+MAZE_SPARSE_RADIUS = 0.45  # gymnasium-robotics' success radius (PointMaze and AntMaze)
+
+
+def goal_reached(next_positions: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """`1[||s'_xy - g|| <= 0.45]`, the eval env's success. next_positions [M, 2], goal [2]
+    -> [M] bool."""
+    distance = np.linalg.norm(np.asarray(next_positions, np.float64) - goal, axis=-1)  # [M]
+    return distance <= MAZE_SPARSE_RADIUS
 
 
 def maze2d_rewards(next_positions: np.ndarray, goal: np.ndarray, reward_type: str) -> np.ndarray:
     """The eval env's reward for reaching `goal`. next_positions [M, 2], goal [2] -> [M]."""
     distance = np.linalg.norm(np.asarray(next_positions, np.float64) - goal, axis=-1)  # [M]
     if reward_type == "sparse":
-        return (distance <= MAZE_SPARSE_RADIUS).astype(np.float32)
+        return goal_reached(next_positions, goal).astype(np.float32)
     if reward_type == "dense":
         return np.exp(-distance).astype(np.float32)
     raise ValueError(f"Unknown maze reward_type {reward_type!r}; expected sparse or dense.")

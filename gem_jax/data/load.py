@@ -197,13 +197,21 @@ def load_dataset(
         raw_rewards = conventions.maze2d_rewards(
             flat["next_observations"][:, :2], goal, reward_type
         )  # raw [x, y, vx, vy] layout, before any normalisation
+    terminals = flat["terminals"].astype(bool)
+    if spec.suite == "antmaze":  # D4RL: rewards and terminals toward the one evaluation goal
+        from gem_jax.data.envs import antmaze_goal
+
+        reached = conventions.goal_reached(
+            flat["next_observations"][:, :2], antmaze_goal(spec.dataset_id.split("+")[0])
+        )  # raw [x, y, ...] layout, before any normalisation
+        raw_rewards, terminals = reached.astype(np.float32), terminals | reached
     rewards = conventions.transform_rewards(raw_rewards, flat["episode_ids"], spec.suite)
     batch = Batch(
         observations=observations.astype(np.float32),
         actions=flat["actions"].astype(np.float32),
         rewards=rewards,
         next_observations=next_observations.astype(np.float32),
-        dones=flat["terminals"].astype(np.float32),
+        dones=terminals.astype(np.float32),
     )
     return Dataset(
         name=name,
