@@ -270,6 +270,16 @@ def evaluate_setting(
     return row
 
 
+def policy_for(config: GEMConfig, setting: Setting):
+    """The jitted selection program of `setting`'s static knobs (its traced ones go in as
+    `setting.knobs()` at each call)."""
+    variant, n, k, source, mode, support_model, means, pick, _ = setting.static_key
+    return make_policy(
+        config.replace(support_model=support_model), n, k, source, mode, variant,
+        candidate_means=means, top_k_pick=pick, top_k_frac=0.0,  # k is resolved
+    )
+
+
 def run_sweep(
     dataset,
     config: GEMConfig,
@@ -309,11 +319,7 @@ def run_sweep(
             rows.append(done[row_key(setting)])
             continue
         if setting.static_key not in policies:
-            variant, n, k, source, mode, support_model, means, pick, _ = setting.static_key
-            policies[setting.static_key] = make_policy(
-                config.replace(support_model=support_model), n, k, source, mode, variant,
-                candidate_means=means, top_k_pick=pick, top_k_frac=0.0,  # k is resolved
-            )
+            policies[setting.static_key] = policy_for(config, setting)
         policy = policies[setting.static_key]
         row = evaluate_setting(dataset, policy, params, setting, num_episodes, config.z_thresh,
                                seed)
