@@ -144,8 +144,10 @@ def body() -> int:
             seeds.append([{"success": reached_goal(p, int(n), limit, goal), "return": float(r),
                            "length": int(n), "path": p.round(3).tolist()}
                           for r, n, p in zip(ret, length, paths, strict=True)])
-        panels[setting.variant] = seeds
-        print(f"{setting.variant}: {sum(e['success'] for s in seeds for e in s)}/"
+        algo = meta.get("algo", "gem")  # a baseline's panel is named after it
+        name = setting.variant if algo == "gem" or setting.variant != "gem" else algo
+        panels[name] = seeds
+        print(f"{name}: {sum(e['success'] for s in seeds for e in s)}/"
               f"{num_seeds * FLAGS.episodes} reach the goal")
     title = f"{meta.get('algo', 'gem')} on {meta['env']}, step {step}, N = {config.num_candidates}"
     plot(panels, walls, goal, out / "trace.png", title)

@@ -24,3 +24,15 @@ done
 "$PY" experiments/suite.py --suite=antmaze --algos=gem,iql,bc --root="$ROOT" --steps="$STEPS" \
   --ablation_datasets=antmaze-umaze --mass_scales=1 --progress=false \
   --out=experiments/results/antmaze/fidelity_antmaze
+
+# 3. Where the policies go on antmaze-umaze (2 test episodes a seed): GEM with and without the
+#    behavior term, and IQL, over the maze.
+OUT=experiments/results/antmaze
+for label in gem:gem,no_pw iql:gem; do
+  algo=${label%%:*} run="$ROOT/antmaze-umaze/${label%%:*}"
+  [ -f "$run/summary.json" ] && [ ! -f "$OUT/trace_umaze_$algo.png" ] && \
+    "$PY" experiments/probes/maze_trace.py --workdir="$run" --variants="${label##*:}" \
+      --episodes=2 --seed=500000 --out="$run/trace_test" && \
+    cp "$run/trace_test/trace.png" "$OUT/trace_umaze_$algo.png" && \
+    cp "$run/trace_test/trace.json" "$OUT/trace_umaze_$algo.json"
+done
