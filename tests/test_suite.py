@@ -159,6 +159,15 @@ def test_status_reports_training_progress_and_eta(tmp_path):
     line = suite.status_lines(plan, st, current=st[1])[0]
     assert "running: " in line and "train at 4000/10000, 100 steps/s, ETA 1 min" in line
 
+    # trained; tune.py killed with three settings of this step (and one of an older) journaled
+    write(wd / "summary.json", {"steps": 10_000})
+    key = lambda step, n: json.dumps({"num_candidates": n, "step": step})
+    journal = wd / "tune.journal.jsonl"
+    journal.write_text("".join(json.dumps({"key": key(k, n), "row": {}}) + "\n"
+                               for k, n in ((10_000, 1), (10_000, 4), (8_000, 1), (10_000, 16))))
+    line = suite.status_lines(plan, st)[0]
+    assert line.endswith("queued: tune, n_sweep, ablations, mass (tune: 3 settings done)"), line
+
 
 def test_mass_rows_take_only_finished_runs(tmp_path):
     plan = plan_for(tmp_path)

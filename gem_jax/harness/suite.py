@@ -228,6 +228,23 @@ def train_progress(workdir: pathlib.Path) -> tuple[int, float] | None:
         return None
 
 
+def journal_path(stage: Stage) -> pathlib.Path:
+    """Where an evaluation stage's command keeps its finished settings while it runs."""
+    if stage.name == "tune":
+        return stage.workdir / "tune.journal.jsonl"
+    return stage.workdir / STAGE_DIRS[stage.name] / "sweep.journal.jsonl"
+
+
+def settings_done(plan: Plan, stage: Stage) -> int:
+    """Settings an unfinished evaluation stage has finished for the run's final step (its
+    journal's rows; tune.py's count its validation and test rows apart)."""
+    from gem_jax.harness.runlog import read_jsonl
+
+    step = trained_step(plan, stage.workdir)
+    rows = read_jsonl(journal_path(stage)) if step is not None else []
+    return sum(json.loads(row["key"]).get("step") == step for row in rows)
+
+
 def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None = None) -> list:
     """One line per (dataset, label): done / running (stage, steps, ETA) / queued (what is
     left)."""
@@ -248,6 +265,9 @@ def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None 
             step, rate = progress
             eta = (plan.steps - step) / max(rate, 1e-9)
             detail += f" (train at {step}/{plan.steps}, {rate:.0f} steps/s, ETA {eta / 60:.0f} min)"
+        elif (first := next(s for s in own if s.name == left[0])).name in (
+                "tune", *STAGE_DIRS) and (done := settings_done(plan, first)):
+            detail += f" ({first.name}: {done} settings done)"
         lines.append(f"{head} {detail}")
     costs = stage_costs(plan)
     if costs:
