@@ -142,12 +142,12 @@ def _diffusion_candidates(config: GEMConfig, num_candidates: int) -> GEMConfig:
 
 def sfbc(config: GEMConfig | None = None) -> GEMConfig:
     """SfBC (method §9): a diffusion model of the data's actions, a critic regressed on the
-    dataset's discounted Monte-Carlo returns, and at deployment one draw from
-    softmax(100 Q) over M = 32 diffusion samples (no anchor, beta = 0, the ensemble mean).
-    One in-sample planning iteration halfway through the run (16 samples, alpha = 20) refits
-    the critic on the planned returns (`planning_iterations`; 0 keeps the MC returns).
-    Ours: DDPM with T = 5 (SfBC: a 15-step DPM-Solver); one pick (SfBC averages 4 on
-    locomotion: top_k=4)."""
+    dataset's discounted Monte-Carlo returns (standardised, as SfBC's code), and at
+    deployment one draw from softmax(100 Q) over M = 32 diffusion samples (no anchor,
+    beta = 0, the ensemble mean). One in-sample planning iteration halfway through the run
+    (16 samples, alpha = 20, SfBC's code's recursion) refits a fresh critic on the planned
+    returns (`planning_iterations`; 0 keeps the MC returns). Ours: DDPM with T = 5 (SfBC: a
+    15-step DPM-Solver); one pick (SfBC averages 4 distinct ones on locomotion: top_k=4)."""
     return _diffusion_candidates(iql(config), 32).replace(
         critic_target="returns", top_k_pick="softmax", pick_temperature=100.0,
         planning_iterations=1)
@@ -193,7 +193,10 @@ def algorithm(name: str, config: GEMConfig | None = None) -> GEMConfig:
 # --- ml_collections bridge for `--config.<field>=` overrides ---
 
 # A saved config without these fields was trained before they existed, with these values.
-LEGACY_DEFAULTS = {"action_boundary": "density", "log_std_clamp": "hard"}
+LEGACY_DEFAULTS = {"action_boundary": "density", "log_std_clamp": "hard",
+                   # SfBC and IDQL runs saved before SfBC's code was followed (2026-12-05)
+                   "normalize_returns": False, "planning_target": "paper",
+                   "planning_reset_critic": False}
 
 
 def to_config_dict(config: GEMConfig) -> ml_collections.ConfigDict:

@@ -97,7 +97,8 @@ def test_sfbc_regresses_on_returns_and_draws_the_better_mode():
     config = presets.sfbc(SMALL).replace(num_candidates=16, diffusion_ema_rate=0.05).validate()
     state = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
     state, metrics = jax.jit(learners.make_train_loop(config, 2500))(state, data)
-    assert float(metrics["critic/target_mean"][-1]) == pytest.approx(0.5, abs=0.1)
+    # standardised targets (SfBC's code): r in {0, 1}, half and half -> +-1, mean about 0
+    assert float(metrics["critic/target_mean"][-1]) == pytest.approx(0.0, abs=0.2)
     obs = jax.random.uniform(jax.random.PRNGKey(2), (200, 2), minval=-1, maxval=1)
     actions, _ = make_policy(config)(policy_params(state), obs, jax.random.PRNGKey(3), 0,
                                      SelectKnobs.from_config(config))
@@ -113,10 +114,16 @@ def test_dataset_returns_stop_at_each_episode_end():
 
     batch = SimpleNamespace(rewards=np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
                             dones=np.array([0.0, 0.0, 0.0, 0.0, 1.0]))
-    dataset = SimpleNamespace(batch=batch, episode_ids=np.array([0, 0, 1, 1, 1]))
+    dataset = SimpleNamespace(batch=batch, episode_ids=np.array([0, 0, 1, 1, 1]),
+                              suite="locomotion")
     got = dataset_returns(dataset, 0.5)
     # episode 0 (cut after 2 steps): 1 + 0.5 * 2 = 2, 2; episode 1: 3 + 0.5 (4 + 0.5 * 5), ...
     np.testing.assert_allclose(got, [2.0, 2.0, 6.25, 6.5, 5.0])
+    # AntMaze: the loader's r - 1 is undone, so a failed, cut episode is worth 0, not what a
+    # state next to the goal is worth (episode 1 reaches the goal at its last step)
+    batch = SimpleNamespace(rewards=np.array([-1.0, -1.0, -1.0, -1.0, 0.0]), dones=batch.dones)
+    ant = SimpleNamespace(batch=batch, episode_ids=dataset.episode_ids, suite="antmaze")
+    np.testing.assert_allclose(dataset_returns(ant, 0.5), [0.0, 0.0, 0.25, 0.5, 1.0])
 
 
 def _constant_critic(params, value: float):
@@ -126,34 +133,71 @@ def _constant_critic(params, value: float):
     return jax.tree.map(lambda x: x + value if x.ndim == 2 and x.shape[-1] == 1 else x, zeros)
 
 
-def test_planning_step_values_each_next_state_and_replans_the_returns():
-    """With Q = c everywhere, every planning value is c, so the planned returns are
-    `planned_returns(r, d, ends, c)`: checked on 5 transitions (two episodes, the first cut)
-    in chunks of 2 (one padded), for c below and above the data's returns."""
+def test_planning_step_values_each_state_and_replans_the_returns():
+    """With Q = c everywhere, every planning value is c, so the planned returns are `replan`
+    with V = c: checked on 5 transitions (two episodes, the first cut) in chunks of 2 (one
+    padded), for c below and above the data's returns, in both forms; by hand at c = 10.
+    Standardised (SfBC's code), the critic's c maps back to returns as c * std + mean."""
     from types import SimpleNamespace
 
     from gem_jax.related import sfbc
 
-    config = presets.sfbc(SMALL).replace(num_candidates=4, planning_samples=3,
-                                         planning_chunk=2).validate()
-    state = learners.init_state(jax.random.PRNGKey(0), config, 2, 1)
     rewards = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0])
     dones = jnp.array([0.0, 0.0, 0.0, 0.0, 1.0])
     ends = sfbc.episode_ends(np.array([0, 0, 1, 1, 1]))
     np.testing.assert_array_equal(ends, [False, True, False, False, True])
-    data = SimpleNamespace(rewards=rewards, dones=dones,
-                           next_observations=jax.random.normal(jax.random.PRNGKey(1), (5, 2)))
-    plan = sfbc.make_planning_step(config, 1)
-    for c in (0.0, 10.0):
-        critic = state.critic.replace(params=_constant_critic(state.critic.params, c))
-        out = plan(state.replace(critic=critic), data, ends)
-        want = sfbc.planned_returns(rewards, dones, ends, jnp.full(5, c), config.discount)
-        np.testing.assert_allclose(out.returns, want, rtol=1e-6)
-        assert not np.array_equal(np.asarray(out.key), np.asarray(state.key))
-    # c = 10 by hand (gamma = 0.99): R4 = 5 (terminal); R3 = 4 + g max(5, 10) = 13.9;
-    # R2 = 3 + g max(13.9, 10) = 16.761; R1 = 2 + g 10 = 11.9 (cut: only V);
-    # R0 = 1 + g max(11.9, 10) = 12.781
-    np.testing.assert_allclose(out.returns, [12.781, 11.9, 16.761, 13.9, 5.0], rtol=1e-5)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (6, 2))
+    data = SimpleNamespace(rewards=rewards, dones=dones, observations=obs[:5],
+                           next_observations=obs[1:])
+    # c = 10 by hand (gamma = 0.99). The paper's form: R4 = 5 (terminal);
+    # R3 = 4 + g max(5, 10) = 13.9; R2 = 3 + g max(13.9, 10) = 16.761; R1 = 2 + g 10 = 11.9
+    # (cut: only V); R0 = 1 + g max(11.9, 10) = 12.781. The code's: U4 = max(5, 10) = 10;
+    # U3 = max(4 + g 10, 10) = 13.9; U2 = max(3 + g 13.9, 10) = 16.761; U1 = max(2, 10) = 10
+    # (an end: no bootstrap); U0 = max(1 + g 10, 10) = 10.9
+    by_hand = {"paper": [12.781, 11.9, 16.761, 13.9, 5.0], "code": [10.9, 10.0, 16.761, 13.9,
+                                                                     10.0]}
+    for target, want_10 in by_hand.items():
+        config = presets.sfbc(SMALL).replace(
+            num_candidates=4, planning_samples=3, planning_chunk=2, planning_target=target,
+            normalize_returns=False).validate()
+        state = learners.init_state(jax.random.PRNGKey(0), config, 2, 1)
+        plan = sfbc.make_planning_step(config, 1)
+        for c in (0.0, 10.0):
+            critic = state.critic.replace(params=_constant_critic(state.critic.params, c))
+            out = plan(state.replace(critic=critic), data, ends)
+            want = sfbc.replan(config, data, ends, jnp.full(5, c))
+            np.testing.assert_allclose(out.returns, want, rtol=1e-6)
+            assert not np.array_equal(np.asarray(out.key), np.asarray(state.key))
+        np.testing.assert_allclose(out.returns, want_10, rtol=1e-5)
+
+    config = presets.sfbc(SMALL).replace(num_candidates=4, planning_samples=3,
+                                         planning_chunk=2).validate()  # standardised, code
+    assert config.normalize_returns and config.planning_target == "code"
+    state = learners.init_state(jax.random.PRNGKey(0), config, 2, 1)
+    state = state.replace(returns=jnp.array([0.0, 2.0, 4.0, 6.0, 8.0]))  # mean 4, std 2.83
+    critic = state.critic.replace(params=_constant_critic(state.critic.params, 0.5))
+    out = sfbc.make_planning_step(config, 1)(state.replace(critic=critic), data, ends)
+    v = 0.5 * np.std([0.0, 2.0, 4.0, 6.0, 8.0]) + 4.0
+    np.testing.assert_allclose(out.returns, sfbc.planned_returns_code(rewards, ends,
+                                                                      jnp.full(5, v), 0.99),
+                               rtol=1e-5)
+
+
+def test_reset_critic_gives_a_fresh_ensemble_and_keeps_the_rest():
+    from gem_jax.related import sfbc
+
+    config = presets.sfbc(SMALL).replace(num_candidates=4).validate()
+    state = learners.init_state(jax.random.PRNGKey(0), config, 2, 1)
+    critic = state.critic.replace(params=_constant_critic(state.critic.params, 3.0))
+    state = state.replace(critic=critic, target_critic_params=critic.params,
+                          returns=jnp.arange(4.0))
+    out = sfbc.reset_critic(config, state, 2, 1)
+    fresh = jax.tree.leaves(out.critic.params)
+    assert any(np.abs(np.asarray(x)).max() > 0 for x in fresh if x.ndim > 2)  # new weights
+    jax.tree.map(np.testing.assert_array_equal, out.target_critic_params, out.critic.params)
+    for name in ("actor", "behavior", "value", "diffusion", "diffusion_ema", "returns"):
+        jax.tree.map(np.testing.assert_array_equal, getattr(out, name), getattr(state, name))
+    assert not np.array_equal(np.asarray(out.key), np.asarray(state.key))
 
 
 def test_planning_schedule_and_its_config_checks():
@@ -168,14 +212,25 @@ def test_planning_schedule_and_its_config_checks():
 
 
 def test_the_loop_regresses_on_the_states_own_returns():
-    """A state carrying `returns` [M] trains its critic on them, not on the data's."""
+    """A state carrying `returns` [M] trains its critic on them, not on the data's; under
+    `normalize_returns` standardised by their own mean and max(std, 0.1)."""
+    from gem_jax.method.learner import regression_targets
+
     data = toy.two_mode_bandit(jax.random.PRNGKey(0), 1024, minus_reward=0.0)
     data = data.replace(returns=data.rewards)
-    config = presets.sfbc(SMALL).replace(num_candidates=4).validate()
+    config = presets.sfbc(SMALL).replace(num_candidates=4, normalize_returns=False).validate()
     state = learners.init_state(jax.random.PRNGKey(1), config, 2, 1)
     state = state.replace(returns=jnp.full((1024,), 3.0))
-    state, metrics = jax.jit(learners.make_train_loop(config, 50))(state, data)
+    _, metrics = jax.jit(learners.make_train_loop(config, 50))(state, data)
     np.testing.assert_allclose(metrics["critic/target_mean"], 3.0, rtol=1e-6)
+    config = config.replace(normalize_returns=True)
+    _, metrics = jax.jit(learners.make_train_loop(config, 50))(state, data)
+    np.testing.assert_allclose(metrics["critic/target_mean"], 0.0, atol=1e-6)  # std floored
+    got = regression_targets(config, jnp.array([1.0, 2.0, 3.0, 4.0]), None)
+    np.testing.assert_allclose(got, (np.arange(1.0, 5.0) - 2.5) / np.sqrt(1.25), rtol=1e-6)
+    got = regression_targets(config, None, jnp.array([0.0, 0.1]))  # std 0.05 -> 0.1
+    np.testing.assert_allclose(got, [-0.5, 0.5], rtol=1e-5)
+    assert regression_targets(presets.iql(SMALL), None, jnp.ones(3)) is None  # bootstraps
 
 
 def test_sfbc_run_plans_once_and_its_checkpoint_resumes(tiny_nav2d, tmp_path):
@@ -218,9 +273,12 @@ def test_the_runners_chunked_planning_equals_the_pure_step_per_seed():
     states = jax.vmap(lambda k: learners.init_state(k, config, 2, 1))(
         jax.random.split(jax.random.PRNGKey(0), 2))
     m = 11  # three chunks of 4, the last padded by one row
+    obs = jax.random.normal(jax.random.PRNGKey(2), (m + 1, 2))
     data = SimpleNamespace(rewards=jax.random.uniform(jax.random.PRNGKey(1), (m,)),
-                           dones=jnp.zeros(m).at[-1].set(1.0),
-                           next_observations=jax.random.normal(jax.random.PRNGKey(2), (m, 2)))
+                           dones=jnp.zeros(m).at[-1].set(1.0), observations=obs[:m],
+                           next_observations=obs[1:])
+    # targets around 10, above the data's returns: the values (each seed's own) decide
+    states = states.replace(returns=10 + jax.random.normal(jax.random.PRNGKey(3), (2, m)))
     ends = sfbc.episode_ends(np.array([0] * 5 + [1] * 6))
     got = runner.plan_seeds(config, 1, states, data, ends)
     plan = sfbc.make_planning_step(config, 1)

@@ -428,7 +428,8 @@ def test_top_k_frac_policy_is_the_fixed_k_it_resolves_to(small):
 
 
 def test_softmax_pick_tends_to_the_argmax_and_spreads_at_low_temperature():
-    """SfBC's selection (method §9): k draws from softmax(alpha * score), averaged."""
+    """SfBC's selection (method §9): k draws from softmax(alpha * score) without replacement,
+    averaged; one draw follows the softmax's frequencies."""
     cands = jnp.array([[0.0], [0.5], [1.0]])
     scores = jnp.array([0.0, 1.0, 0.2])
     keys = jax.random.split(jax.random.PRNGKey(0), 2000)
@@ -439,6 +440,12 @@ def test_softmax_pick_tends_to_the_argmax_and_spreads_at_low_temperature():
     freq = np.bincount(np.asarray(warm), minlength=3) / 2000
     want = np.exp([0.0, 1.0, 0.2]) / np.exp([0.0, 1.0, 0.2]).sum()
     np.testing.assert_allclose(freq, want, atol=0.04)
-    mean4, first = pick_top_k(cands, scores, 4, keys[0], "softmax", 1e4)
-    np.testing.assert_allclose(mean4, [0.5])
-    assert int(first) == 1
+    # k draws without replacement (SfBC's code): at a high temperature the k best, in order
+    five = jnp.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    mean3, first = pick_top_k(five, jnp.array([0.0, 0.9, 0.1, 1.0, 0.5]), 3, keys[0],
+                              "softmax", 1e4)
+    np.testing.assert_allclose(mean3, [(3.0 + 1.0 + 4.0) / 3])
+    assert int(first) == 3
+    # and at any temperature k distinct ones: k = C takes the whole set
+    whole, _ = pick_top_k(five, jnp.zeros(5), 5, keys[1], "softmax", 1.0)
+    np.testing.assert_allclose(whole, [2.0], rtol=1e-6)

@@ -77,6 +77,24 @@ def test_planned_returns_on_a_three_step_chain_by_hand():
         sfbc.planned_returns(r, jnp.zeros(3), ends, v_next[:2], 0.5)
 
 
+def test_planned_returns_of_sfbcs_code_on_a_three_step_chain_by_hand():
+    # U_i = max(r_i + g (1 - end_i) U_{i+1}, V(s_i)), gamma = 0.5, r = (1, 0, 2),
+    # V(s0) = 3, V(s1) = 1, V(s2) = 4, the episode ends at step 2 (terminal or cut alike):
+    #   U2 = max(2, 4) = 4; U1 = max(0 + 0.5 * 4, 1) = 2; U0 = max(1 + 0.5 * 2, 3) = 3
+    r, v = jnp.array([1.0, 0.0, 2.0]), jnp.array([3.0, 1.0, 4.0])
+    ends = jnp.array([False, False, True])
+    np.testing.assert_allclose(sfbc.planned_returns_code(r, ends, v, 0.5), [3.0, 2.0, 4.0])
+    # values below every return change nothing: the Monte-Carlo returns
+    np.testing.assert_allclose(sfbc.planned_returns_code(r, ends, jnp.full(3, -9.0), 0.5),
+                               sfbc.mc_returns(r, jnp.zeros(3), ends, 0.5))
+    # two episodes do not mix: the second's U0 does not flow into the first's last step
+    np.testing.assert_allclose(
+        sfbc.planned_returns_code(jnp.tile(r, 2), jnp.tile(ends, 2), jnp.tile(v, 2), 0.5),
+        [3.0, 2.0, 4.0, 3.0, 2.0, 4.0])
+    with pytest.raises(ValueError, match="values"):
+        sfbc.planned_returns_code(r, ends, v[:2], 0.5)
+
+
 def test_softmax_select_tends_to_the_argmax_and_is_uniform_at_zero():
     q = jnp.array([0.1, 0.3, 0.2, 0.25])
     keys = jax.random.split(jax.random.PRNGKey(0), 1000)

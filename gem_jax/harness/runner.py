@@ -110,14 +110,15 @@ def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False,
                    returns_discount: float | None = None) -> Batch:
     """The flat dataset on device, actions mapped to [-1, 1] by the env's action scale;
     with the next actions where the critic bootstraps SARSA-style, and with the discounted
-    Monte-Carlo returns (`returns_discount`) where it regresses on them (`critic_target`)."""
+    Monte-Carlo returns (`returns_discount`) where it regresses on them (`critic_target`;
+    then the rewards are `returns_rewards`, what in-sample planning sums too)."""
     b = dataset.batch
     f32 = lambda x: jnp.asarray(np.asarray(x, np.float32))
     actions = np.clip(np.asarray(b.actions) / scale, -1.0, 1.0)
     return Batch(
         observations=f32(b.observations),
         actions=f32(actions),
-        rewards=f32(b.rewards),
+        rewards=f32(b.rewards if returns_discount is None else returns_rewards(dataset)),
         next_observations=f32(b.next_observations),
         dones=f32(b.dones),
         next_actions=(f32(next_actions(actions, np.asarray(dataset.episode_ids)))
@@ -127,13 +128,23 @@ def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False,
     )
 
 
+def returns_rewards(dataset) -> np.ndarray:
+    """The rewards `[M]` SfBC's returns sum: the loaded ones, except on AntMaze, where the
+    loader's `r - 1` (IQL's convention) is undone: with it a failed episode's state k steps
+    before its time limit would be worth -(1 - γ^k)/(1 - γ), what a state k steps from the
+    goal is worth; SfBC's code sums the 0/1 reward."""
+    rewards = np.asarray(dataset.batch.rewards, np.float32)
+    return rewards + np.float32(1.0) if dataset.suite == "antmaze" else rewards
+
+
 def dataset_returns(dataset, discount: float) -> jax.Array:
     """Each transition's discounted MC return within its episode (`related.sfbc.mc_returns`;
-    an episode ends where the next row starts another, terminal or truncated)."""
+    an episode ends where the next row starts another, terminal or truncated), of
+    `returns_rewards`."""
     from gem_jax.related.sfbc import episode_ends, mc_returns
 
-    b = dataset.batch
-    return mc_returns(jnp.asarray(b.rewards, jnp.float32), jnp.asarray(b.dones, jnp.float32),
+    return mc_returns(jnp.asarray(returns_rewards(dataset)),
+                      jnp.asarray(dataset.batch.dones, jnp.float32),
                       episode_ends(np.asarray(dataset.episode_ids)), discount)
 
 
@@ -145,21 +156,28 @@ def plan_seeds(config: GEMConfig, action_dim: int, state, data: Batch, ends: jax
     our 2-core CPU, benchmarks/RESULTS.md "The compute shape"). Returns the state with each
     seed's `returns` recomputed by its own critic and diffusion model, and one key split off
     each seed's."""
-    from gem_jax.related.sfbc import padded_chunks, planned_returns
+    from gem_jax.related.sfbc import padded_chunks, planning_states, replan
 
     split = jax.jit(jax.vmap(jax.random.split))
     pairs = split(state.key)  # [S, 2, 2]
     keys, plan_keys = pairs[:, 0], pairs[:, 1]
     values_fn = _seed_values(config, action_dim)
-    chunks = padded_chunks(data.next_observations, config.planning_chunk)  # [n, C, O]
+    states = planning_states(config, data)  # [M, O]
+    chunks = padded_chunks(states, config.planning_chunk)  # [n, C, O]
     values = []
     for j in tqdm(range(chunks.shape[0]), disable=not progress, desc=desc, unit="chunk",
                   dynamic_ncols=True, leave=False):
         values.append(values_fn(state, chunks[j], plan_keys, j))  # [S, C]
-    values = jnp.concatenate(values, axis=1)[:, : data.next_observations.shape[0]]  # [S, M]
-    returns = jax.jit(jax.vmap(planned_returns, in_axes=(None, None, None, 0, None)),
-                      static_argnums=4)(data.rewards, data.dones, ends, values, config.discount)
+    values = jnp.concatenate(values, axis=1)[:, : states.shape[0]]  # [S, M]
+    returns = jax.jit(jax.vmap(lambda v: replan(config, data, ends, v)))(values)  # [S, M]
     return state.replace(returns=returns, key=keys)
+
+
+def reset_critics(config: GEMConfig, state, obs_dim: int, action_dim: int):
+    """`related.sfbc.reset_critic` for every seed (SfBC's code, after each planning pass)."""
+    from gem_jax.related.sfbc import reset_critic
+
+    return jax.vmap(lambda s: reset_critic(config, s, obs_dim, action_dim))(state)
 
 
 @functools.lru_cache(maxsize=8)
@@ -420,6 +438,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
                       f"{len(plan_at)}) over {ends.shape[0]} transitions")
             state = plan_seeds(config, dataset.action_dim, state, data, ends,
                                progress and primary)
+            if config.planning_reset_critic:
+                state = reset_critics(config, state, dataset.obs_dim, dataset.action_dim)
         if crossed(config.log_every):
             row = train_row(metrics, step, steps_done / max(train_time, 1e-9))
             train_log.write(row)

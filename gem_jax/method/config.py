@@ -97,14 +97,21 @@ class GEMConfig:
     diffusion_blocks: int = 3  # its residual blocks
     diffusion_dropout: float = 0.1
     diffusion_lr: float = 3e-4
-    diffusion_ema_rate: float = 0.005  # selection samples with this EMA of the network (IDQL)
-    # SfBC's in-sample planning (method §9; critic_target="returns"): K times, evenly spaced
-    # over the run, every dataset state's value under the softmax selection is estimated from
-    # `planning_samples` diffusion samples, V = sum softmax(alpha Q) Q with alpha =
-    # `planning_temperature`, and the critic's targets become R = r + gamma max(R', V').
+    diffusion_ema_rate: float = 0.001  # selection samples with this EMA (IDQL's actor_tau)
+    # SfBC (method §9; critic_target="returns"): the critic regresses on standardised returns,
+    # (R - mean) / max(std, 0.1), as SfBC's code does (normalise_return); its softmax
+    # temperatures act on that scale. False: on the returns as they are.
+    normalize_returns: bool = True
+    # SfBC's in-sample planning: K times, evenly spaced over the run, every dataset state's
+    # value under the softmax selection is estimated from `planning_samples` diffusion
+    # samples, V = sum softmax(alpha Q) Q with alpha = `planning_temperature`, and the
+    # critic's targets are recomputed backwards: "code" U_i = max(r_i + gamma U_{i+1}, V(s_i))
+    # (SfBC's code, the form), "paper" R_i = r_i + gamma max(R_{i+1}, V(s_{i+1})).
     planning_iterations: int = 0  # K (0: the critic keeps the Monte-Carlo returns)
     planning_samples: int = 16  # behavior samples per state (SfBC: 16)
     planning_temperature: float = 20.0  # alpha of the planning softmax (SfBC: 20)
+    planning_target: str = "code"  # "code" | "paper" (above)
+    planning_reset_critic: bool = True  # a fresh critic after each pass (SfBC's reset_critic)
     planning_chunk: int = 4096  # states per batched pass (memory only; not a result)
 
     # --- Phase II selection knobs (method §3), all changeable after training ---
@@ -246,6 +253,8 @@ class GEMConfig:
             (self.planning_samples >= 1, "planning_samples must be >= 1"),
             (self.planning_temperature >= 0, "planning_temperature (alpha) must be >= 0"),
             (self.planning_chunk >= 1, "planning_chunk must be >= 1"),
+            (self.planning_target in ("code", "paper"), "planning_target must be 'code' (SfBC's "
+             "released code) or 'paper' (its paper's recursion)"),
             (self.top_k_pick in PICKS, f"top_k_pick must be one of {PICKS}"),
             (self.source in SOURCES, f"source must be one of {SOURCES}"),
             (

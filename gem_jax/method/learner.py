@@ -308,6 +308,25 @@ def sample_batch(key: jax.Array, dataset: Batch, batch_size: int,
     return batch if returns is None else batch.replace(returns=jnp.take(returns, idx, axis=0))
 
 
+RETURN_STD_FLOOR = 0.1  # SfBC's code: std = max(std(returns), 0.1)
+
+
+def return_stats(returns: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(mean, max(std, 0.1))` of the critic's targets `[M]` (SfBC's `normalise_return`)."""
+    return jnp.mean(returns), jnp.maximum(jnp.std(returns), RETURN_STD_FLOOR)
+
+
+def regression_targets(config: GEMConfig, state_returns, data_returns):
+    """The critic's targets `[M]` where it regresses on returns (SfBC, method §9): the state's
+    own (planned) returns, else the data's Monte-Carlo ones, standardised with their mean
+    and max(std, 0.1) under `normalize_returns` (SfBC's code). None where it bootstraps."""
+    returns = state_returns if state_returns is not None else data_returns
+    if config.critic_target != "returns" or returns is None or not config.normalize_returns:
+        return state_returns
+    mean, std = return_stats(returns)
+    return (returns - mean) / std
+
+
 def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None):
     """Pure `(state, dataset) -> (state, metrics [K])` running K fused steps under `lax.scan`.
 
@@ -320,9 +339,11 @@ def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None
     num_steps = config.steps_per_call if num_steps is None else num_steps
 
     def loop(state: GEMState, dataset: Batch):
+        returns = regression_targets(config, state.returns, dataset.returns)  # [M] or None
+
         def body(state, _):
             key, batch_key = jax.random.split(state.key)
-            batch = sample_batch(batch_key, dataset, config.batch_size, state.returns)
+            batch = sample_batch(batch_key, dataset, config.batch_size, returns)
             return update(state.replace(key=key), batch)
 
         return jax.lax.scan(body, state, None, length=num_steps)

@@ -123,15 +123,17 @@ def pick_top_k(
     temperature: jax.Array | float = 100.0,
 ) -> tuple[jax.Array, jax.Array]:
     """a_out from the `k` best candidates: their mean (method §3) or one drawn uniformly (ours);
-    or, "softmax" (SfBC's selection, method §9), the mean of `k` draws from
-    `softmax(temperature * score)` over the whole set (k = 1: one draw).
+    or, "softmax" (SfBC's selection, method §9), the mean of `k` distinct candidates drawn
+    from `softmax(temperature * score)` over the whole set without replacement, as SfBC's code
+    draws (Gumbel top-k; k = 1: one draw).
 
     Returns `(action [A], audited index [])`: the top-1 for "mean" (method §4 audits a*), the
     drawn candidate for "sample" and the first draw for "softmax" (the action executed). k = 1
     gives a* for "mean" and "sample".
     """
     if pick == "softmax":
-        drawn = jax.random.categorical(key, temperature * scores, shape=(k,))  # [k]
+        gumbel = jax.random.gumbel(key, scores.shape)  # [C]
+        _, drawn = jax.lax.top_k(temperature * scores + gumbel, k)  # [k] distinct
         return candidates[drawn].mean(axis=0), drawn[0]
     action, idx = top_k_mean(candidates, scores, k)  # [A], [k]
     if pick == "mean":

@@ -20,6 +20,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gem_jax.method.learner import init_state, return_stats
+
 
 def _check_transitions(name: str, **arrays: jax.Array) -> None:
     shapes = {k: jnp.shape(v) for k, v in arrays.items()}
@@ -107,6 +109,32 @@ def planned_returns(rewards: jax.Array, dones: jax.Array, episode_ends: jax.Arra
     return _reverse_scan(step, jnp.zeros((), jnp.float32), (rewards, alive, ends, next_values))
 
 
+def planned_returns_code(rewards: jax.Array, episode_ends: jax.Array, values: jax.Array,
+                         discount: float) -> jax.Array:
+    """One iteration of in-sample planning as SfBC's released code computes it
+    (`dataset.update_returns`), backwards: `[M] -> [M]`.
+
+        U_i = max(r_i + γ (1 - end_i) U_{i+1}, V_i),
+
+    `values[i] = V^(k-1)(s_i)`, the planning value of transition i's *own* state, and `end_i`
+    any episode end (terminal or truncated: the code bootstraps neither). `U_i` is the target
+    of `Q(s_i, a_i)`; it never falls below the state's value under the selection. The issue's
+    and our default form (`planning_target="code"`); the paper's recursion is
+    `planned_returns`."""
+    _check_transitions("planned_returns_code", rewards=rewards, episode_ends=episode_ends,
+                       values=values)
+    rewards = jnp.asarray(rewards, jnp.float32)
+    cont = 1.0 - _ends(episode_ends)  # [M]
+    values = jnp.asarray(values, jnp.float32)
+
+    def step(u_next, x):
+        r, c, v = x
+        u = jnp.maximum(r + discount * c * u_next, v)
+        return u, u
+
+    return _reverse_scan(step, jnp.zeros((), jnp.float32), (rewards, cont, values))
+
+
 def softmax_select(q: jax.Array, alpha: float, key: jax.Array) -> jax.Array:
     """One candidate index drawn from `softmax(alpha q)` over the last axis: `[..., M] ->
     [...]` int (SfBC's action selection; alpha = 100 at evaluation). alpha = 0 draws
@@ -139,7 +167,9 @@ def make_state_values(config, action_dim: int):
     `planning_samples` (S) actions per state from the diffusion model's EMA, scored like the
     select step scores them (the critic ensemble's LCB with `config.lcb_lambda`; SfBC's single
     Q at lambda = 0), then `V = planning_value(q, planning_temperature)`. The states are in the
-    training space (the flat device dataset's)."""
+    training space (the flat device dataset's). With `normalize_returns` the critic predicts
+    standardised returns: the softmax acts on them (as SfBC's code), and V is mapped back to
+    return units with the mean and std of `state.returns`."""
     from gem_jax.method import diffusion as diffusion_lib
     from gem_jax.method.networks import make_networks
     from gem_jax.method.select import lcb
@@ -154,7 +184,11 @@ def make_state_values(config, action_dim: int):
         q = nets.critic_apply(state.critic.params, obs.reshape(-1, obs.shape[-1]),
                               samples.reshape(-1, action_dim))  # [E, S*C]
         q = lcb(q.reshape(q.shape[0], *samples.shape[:2]), config.lcb_lambda, axis=0)  # [S, C]
-        return planning_value(q.T, alpha)  # [C]
+        v = planning_value(q.T, alpha)  # [C]
+        if config.normalize_returns:
+            mean, std = return_stats(state.returns)
+            v = v * std + mean
+        return v
 
     return state_values
 
@@ -169,12 +203,36 @@ def padded_chunks(observations: jax.Array, chunk: int) -> jax.Array:
     return jnp.concatenate([observations, pad]).reshape(n, chunk, obs_dim)
 
 
+def planning_states(config, data) -> jax.Array:
+    """The states planning values: each transition's own state (`planning_target="code"`)
+    or its next state (`"paper"`), `[M, O]`."""
+    return data.observations if config.planning_target == "code" else data.next_observations
+
+
+def replan(config, data, ends: jax.Array, values: jax.Array) -> jax.Array:
+    """The new targets `[M]` from the planning values `[M]` of `planning_states`."""
+    if config.planning_target == "code":
+        return planned_returns_code(data.rewards, ends, values, config.discount)
+    return planned_returns(data.rewards, data.dones, ends, values, config.discount)
+
+
+def reset_critic(config, state, obs_dim: int, action_dim: int):
+    """A fresh critic ensemble (new weights, target copy and optimiser state) for a state, as
+    SfBC's code does after each planning pass (`reset_critic=1`); one key split off
+    `state.key`. The other models are kept."""
+    key, init_key = jax.random.split(state.key)
+    fresh = init_state(init_key, config, obs_dim, action_dim)
+    return state.replace(critic=fresh.critic, target_critic_params=fresh.target_critic_params,
+                         key=key)
+
+
 def make_planning_step(config, action_dim: int):
     """One in-sample planning iteration as a pure function (method §9):
     `(state, data, episode_ends [M]) -> state` with `state.returns` [M] recomputed.
 
-    Every transition's next state s'_i gets `V_i` (`make_state_values`), then
-    `planned_returns` runs backwards over the dataset. The states go through in chunks of
+    Every transition's planning state (`planning_states`) gets `V_i` (`make_state_values`),
+    then `replan` runs backwards over the dataset. The critic is not reset here
+    (`reset_critic`). The states go through in chunks of
     `planning_chunk` (`lax.map`), so memory stays at [S, chunk, A] whatever M is; one key is
     split off `state.key`, chunk j draws with `fold_in(key, j)`. (The runner runs the same
     chunks from the host, with a progress bar: `harness.runner.plan_seeds`.)"""
@@ -182,11 +240,11 @@ def make_planning_step(config, action_dim: int):
 
     def plan(state, data, ends):
         key, plan_key = jax.random.split(state.key)
-        chunks = padded_chunks(data.next_observations, config.planning_chunk)  # [n, C, O]
+        states = planning_states(config, data)  # [M, O]
+        chunks = padded_chunks(states, config.planning_chunk)  # [n, C, O]
         keys = jax.vmap(lambda j: jax.random.fold_in(plan_key, j))(jnp.arange(chunks.shape[0]))
         values = jax.lax.map(lambda xs: state_values(state, *xs), (chunks, keys))  # [n, C]
-        values = values.reshape(-1)[: data.next_observations.shape[0]]  # [M]
-        returns = planned_returns(data.rewards, data.dones, ends, values, config.discount)
-        return state.replace(returns=returns, key=key)
+        values = values.reshape(-1)[: states.shape[0]]  # [M]
+        return state.replace(returns=replan(config, data, ends, values), key=key)
 
     return plan
