@@ -107,10 +107,15 @@ def lom(config: GEMConfig | None = None) -> GEMConfig:
     over its modes and a deterministic policy (our actor with K = 1, acting with its mean)
     imitating the best mode with weight `clip(exp(5 ΔQ), 0, 50)` (paper). Two critics with
     the min, as IQL; the critic bootstraps on IQL's value (ours; `critic_target="sarsa"` is
-    the paper's TD3+BC critic). Policy and hyper-Q learn at 1e-3 (LOM's code).
-    `LOM_DATASETS` holds the paper's per-dataset mixture sizes."""
+    the paper's TD3+BC critic). Policy and hyper-Q learn at 1e-3 (LOM's code), on the
+    dataset's rewards as they are (`reward_scaling=False`, LOM's code: its beta acts on that
+    scale). `LOM_DATASETS` holds the paper's per-dataset settings (critics, mixture sizes,
+    beta, C, noises). Ours: the behavior GMM is our `GMMPolicy` (one state-independent
+    log-std per component and GEM's censored likelihood, the run's `hidden_dims`), where
+    LOM's MDN has per-state log-stds clamped to (-15, 0), tanh means and 512-512 layers."""
     return (config or GEMConfig()).replace(
         actor_objective="lom",
+        reward_scaling=False,
         num_components=1,
         num_critics=2,
         entropy_coef=0.0,
@@ -153,20 +158,27 @@ def sfbc(config: GEMConfig | None = None) -> GEMConfig:
         planning_iterations=1)
 
 
-# LOM's published per-dataset settings (its code's table, D4RL -v2 names): mixture size,
-# clip C and action noise; anything not listed keeps `lom`'s defaults.
+# LOM's published per-dataset settings (its code's `hyperparams`, D4RL -v2 names): critics K,
+# mixture size, beta, clip C, action noise and the SARSA smoothing noise; anything not listed
+# keeps `lom`'s defaults.
+def _lom(k, mixtures, beta, noise, smooth, clip):
+    return dict(num_critics=k, behavior_num_components=mixtures, lom_beta=beta,
+                lom_action_noise=noise, sarsa_noise=smooth, lom_clip=clip)
+
+
 LOM_DATASETS = {
-    "hopper-medium": dict(behavior_num_components=5, lom_clip=50.0),
-    "walker2d-medium": dict(behavior_num_components=2, lom_clip=50.0),
-    "halfcheetah-medium": dict(behavior_num_components=2, lom_clip=100.0, lom_action_noise=0.4),
-    "hopper-medium-replay": dict(behavior_num_components=5, lom_clip=50.0),
-    "walker2d-medium-replay": dict(behavior_num_components=10, lom_clip=50.0),
-    "halfcheetah-medium-replay": dict(behavior_num_components=5, lom_clip=100.0,
-                                      lom_action_noise=0.4),
-    "hopper-medium-expert": dict(behavior_num_components=2, lom_beta=0.1, lom_clip=50.0),
-    "walker2d-medium-expert": dict(behavior_num_components=5, lom_beta=0.1, lom_clip=50.0,
-                                   lom_action_noise=0.2),
-    "halfcheetah-medium-expert": dict(behavior_num_components=1, lom_beta=0.1, lom_clip=50.0),
+    "halfcheetah-medium-replay": _lom(1, 5, 5.0, 0.4, 0.2, 100.0),
+    "hopper-medium-replay": _lom(1, 5, 5.0, 0.0, 0.2, 50.0),
+    "walker2d-medium-replay": _lom(1, 10, 5.0, 0.0, 0.2, 50.0),
+    "halfcheetah-medium": _lom(1, 2, 5.0, 0.4, 0.2, 100.0),
+    "hopper-medium": _lom(3, 5, 5.0, 0.0, 0.2, 50.0),
+    "walker2d-medium": _lom(1, 2, 5.0, 0.0, 0.2, 50.0),
+    "halfcheetah-medium-expert": _lom(2, 1, 0.1, 0.0, 0.0, 50.0),
+    "hopper-medium-expert": _lom(6, 2, 0.1, 0.0, 0.0, 50.0),
+    "walker2d-medium-expert": _lom(3, 5, 0.1, 0.2, 0.0, 50.0),
+    "halfcheetah-expert": _lom(1, 2, 0.1, 0.0, 0.0, 50.0),
+    "hopper-expert": _lom(1, 2, 0.1, 0.0, 0.2, 50.0),
+    "walker2d-expert": _lom(1, 5, 0.1, 0.2, 0.0, 50.0),
 }
 
 
@@ -196,7 +208,7 @@ def algorithm(name: str, config: GEMConfig | None = None) -> GEMConfig:
 LEGACY_DEFAULTS = {"action_boundary": "density", "log_std_clamp": "hard",
                    # SfBC and IDQL runs saved before SfBC's code was followed (2026-12-05)
                    "normalize_returns": False, "planning_target": "paper",
-                   "planning_reset_critic": False}
+                   "planning_reset_critic": False, "reward_scaling": True}
 
 
 def to_config_dict(config: GEMConfig) -> ml_collections.ConfigDict:

@@ -138,8 +138,12 @@ def test_build_config_applies_loms_published_dataset_settings():
                                    argv, algo="lom")
     assert (hopper.actor_objective, hopper.num_components, hopper.num_candidates) == ("lom", 1, 0)
     assert (hopper.behavior_num_components, hopper.lom_clip) == (5, 50.0)
+    assert (hopper.num_critics, hopper.sarsa_noise, hopper.lom_beta) == (3, 0.2, 5.0)  # K = 3
     assert (cheetah.behavior_num_components, cheetah.lom_clip, cheetah.lom_action_noise) == \
         (2, 100.0, 0.4)
+    expert = presets.build_config("hopper-medium-expert", presets.to_config_dict(GEMConfig()),
+                                  argv, algo="lom")
+    assert (expert.num_critics, expert.sarsa_noise, expert.lom_beta) == (6, 0.0, 0.1)
     # a --config override beats the table, and the algorithm's fixed fields beat the override
     given = presets.to_config_dict(GEMConfig().replace(behavior_num_components=7,
                                                        num_components=3))
@@ -251,3 +255,30 @@ def test_loms_pretraining_is_capped_at_a_sixth_of_a_short_run():
     assert full.gmm_pretrain_steps == 50_000
     with pytest.raises(ValueError, match="covers the whole run"):
         presets.lom(SMALL).replace(num_steps=1000, gmm_pretrain_steps=1000).validate()
+
+
+def test_lom_trains_on_the_datasets_own_rewards():
+    """LOM's code uses D4RL's rewards as they are (its beta acts on that scale): the lom
+    preset undoes the locomotion convention's 1000 / (max - min return) scale."""
+    from types import SimpleNamespace
+
+    from gem_jax.data import conventions
+    from gem_jax.harness.runner import device_dataset
+
+    rewards, ids = np.array([1.0, 9.0, 10.0, 20.0], np.float32), np.array([0, 0, 1, 1])
+    assert conventions.reward_scale(rewards, ids, "locomotion") == 1000.0 / (30.0 - 10.0)
+    assert conventions.reward_scale(rewards, ids, "maze2d") == 1.0
+    np.testing.assert_allclose(conventions.transform_rewards(rewards, ids, "locomotion"),
+                               rewards * 50.0)
+    obs = np.zeros((4, 3), np.float32)
+    batch = SimpleNamespace(observations=obs, actions=np.zeros((4, 2), np.float32),
+                            rewards=rewards * 50.0, next_observations=obs,
+                            dones=np.zeros(4, np.float32))
+    data = SimpleNamespace(batch=batch, reward_scale=50.0, episode_ids=ids, suite="locomotion")
+    scaled = device_dataset(data, np.ones(2, np.float32))
+    raw = device_dataset(data, np.ones(2, np.float32), reward_scaling=False)
+    np.testing.assert_allclose(scaled.rewards, rewards * 50.0)
+    np.testing.assert_allclose(raw.rewards, rewards, rtol=1e-6)
+    config = presets.build_config("hopper-medium", presets.to_config_dict(GEMConfig()),
+                                  ["train.py", "--algo=lom"], algo="lom")
+    assert not config.reward_scaling and presets.iql().reward_scaling

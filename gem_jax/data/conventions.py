@@ -53,13 +53,11 @@ def maze2d_rewards(next_positions: np.ndarray, goal: np.ndarray, reward_type: st
     raise ValueError(f"Unknown maze reward_type {reward_type!r}; expected sparse or dense.")
 
 
-def transform_rewards(rewards: np.ndarray, episode_ids: np.ndarray, suite: str) -> np.ndarray:
-    """Apply the suite's reward convention. rewards [M] raw -> [M] float32."""
-    rewards = rewards.astype(np.float32)
-    if suite in ("nav2d", "maze2d"):
-        return rewards
-    if suite == "antmaze":
-        return rewards - np.float32(1.0)
+def reward_scale(rewards: np.ndarray, episode_ids: np.ndarray, suite: str) -> float:
+    """The factor the suite's convention multiplies rewards by: `1000 / (max_return -
+    min_return)` on locomotion (IQL's), 1 elsewhere. rewards [M] raw, episode_ids [M]."""
+    if suite in ("nav2d", "maze2d", "antmaze"):
+        return 1.0
     if suite == "locomotion":
         returns = episode_returns(rewards, episode_ids)  # [E]
         spread = float(returns.max() - returns.min())
@@ -68,8 +66,17 @@ def transform_rewards(rewards: np.ndarray, episode_ids: np.ndarray, suite: str) 
                 "Locomotion reward scaling needs episodes with different returns "
                 f"(max - min = {spread}); the dataset has {returns.size} episode(s)."
             )
-        return (rewards * np.float32(1000.0 / spread)).astype(np.float32)
+        return 1000.0 / spread
     raise ValueError(f"Unknown suite {suite!r}; expected nav2d, maze2d, antmaze or locomotion.")
+
+
+def transform_rewards(rewards: np.ndarray, episode_ids: np.ndarray, suite: str) -> np.ndarray:
+    """Apply the suite's reward convention. rewards [M] raw -> [M] float32."""
+    rewards = rewards.astype(np.float32)
+    scale = reward_scale(rewards, episode_ids, suite)
+    if suite == "antmaze":
+        return rewards - np.float32(1.0)
+    return rewards if scale == 1.0 else (rewards * np.float32(scale)).astype(np.float32)
 
 
 def observation_stats(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

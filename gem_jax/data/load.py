@@ -38,6 +38,7 @@ class Dataset:
     obs_mean: np.ndarray  # [obs_dim]; zeros unless normalize_observations
     obs_std: np.ndarray  # [obs_dim]; ones unless normalize_observations
     max_episode_steps: int
+    reward_scale: float = 1.0  # what the convention multiplied the rewards by (locomotion)
 
     @property
     def obs_dim(self) -> int:
@@ -206,6 +207,8 @@ def load_dataset(
         )  # raw [x, y, ...] layout, before any normalisation
         raw_rewards, terminals = reached.astype(np.float32), terminals | reached
     rewards = conventions.transform_rewards(raw_rewards, flat["episode_ids"], spec.suite)
+    scale = conventions.reward_scale(raw_rewards.astype(np.float32), flat["episode_ids"],
+                                     spec.suite)  # as transform_rewards computed it
     batch = Batch(
         observations=observations.astype(np.float32),
         actions=flat["actions"].astype(np.float32),
@@ -226,4 +229,5 @@ def load_dataset(
         obs_mean=obs_mean,
         obs_std=obs_std,
         max_episode_steps=int(max_steps),
+        reward_scale=float(scale),
     )

@@ -107,18 +107,21 @@ def next_actions(actions: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
 
 
 def device_dataset(dataset, scale: np.ndarray, with_next_actions: bool = False,
-                   returns_discount: float | None = None) -> Batch:
+                   returns_discount: float | None = None, reward_scaling: bool = True) -> Batch:
     """The flat dataset on device, actions mapped to [-1, 1] by the env's action scale;
     with the next actions where the critic bootstraps SARSA-style, and with the discounted
     Monte-Carlo returns (`returns_discount`) where it regresses on them (`critic_target`;
-    then the rewards are `returns_rewards`, what in-sample planning sums too)."""
+    then the rewards are `returns_rewards`, what in-sample planning sums too). Without
+    `reward_scaling` the suite's reward scale is undone (`Dataset.reward_scale`)."""
     b = dataset.batch
+    unscale = 1.0 if reward_scaling else 1.0 / dataset.reward_scale
     f32 = lambda x: jnp.asarray(np.asarray(x, np.float32))
     actions = np.clip(np.asarray(b.actions) / scale, -1.0, 1.0)
     return Batch(
         observations=f32(b.observations),
         actions=f32(actions),
-        rewards=f32(b.rewards if returns_discount is None else returns_rewards(dataset)),
+        rewards=f32((b.rewards if returns_discount is None else returns_rewards(dataset))
+                    * np.float32(unscale)),
         next_observations=f32(b.next_observations),
         dones=f32(b.dones),
         next_actions=(f32(next_actions(actions, np.asarray(dataset.episode_ids)))
@@ -369,7 +372,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
                                   action_scale=scale.tolist(), algo=algo,
                                   num_transitions=int(dataset.batch.rewards.shape[0]))
     data = device_dataset(dataset, scale, config.critic_target == "sarsa",
-                          config.discount if config.critic_target == "returns" else None)
+                          config.discount if config.critic_target == "returns" else None,
+                          config.reward_scaling)
     support = None
     if config.support_model == "empo":  # the behavior support in selection (method §7 ablation)
         support = empo_support(dataset, scale, workdir, config.seed, progress)

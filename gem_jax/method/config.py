@@ -82,6 +82,9 @@ class GEMConfig:
     # (SfBC's critic before in-sample planning, method §9)
     critic_target: str = "value"
     sarsa_noise: float = 0.2  # std of eps, clipped to +-0.5 (LOM's code)
+    # True: train on the rewards after the suite's scale (IQL's 1000 / return spread on
+    # locomotion); False: as the dataset has them (LOM's code: its beta acts on that scale)
+    reward_scaling: bool = True
 
     # --- LOM, a related system (method §8; `--algo=lom` sets actor_objective) ---
     actor_objective: str = "guided_em"  # "lom": weighted imitation of the best behavior mode
