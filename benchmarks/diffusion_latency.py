@@ -163,6 +163,7 @@ def planning_throughput(num_states: int, planning_samples: int = 16, diffusion_s
         diffusion_hidden=diffusion_hidden).validate()
     state_key, obs_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
     state = learners.init_state(state_key, config, obs_dim, action_dim)
+    state = state.replace(returns=jax.random.normal(state_key, (num_states,)))  # the targets
     obs = jax.random.normal(obs_key, (num_states, obs_dim))  # [C, obs]
     compiled, compile_s = common.timed_compile(
         jax.jit(make_state_values(config, action_dim)), state, obs, key)

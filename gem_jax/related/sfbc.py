@@ -186,6 +186,10 @@ def make_state_values(config, action_dim: int):
         q = lcb(q.reshape(q.shape[0], *samples.shape[:2]), config.lcb_lambda, axis=0)  # [S, C]
         v = planning_value(q.T, alpha)  # [C]
         if config.normalize_returns:
+            if state.returns is None:
+                raise ValueError("normalize_returns: planning maps the critic's standardised "
+                                 "values back with the state's returns; set state.returns "
+                                 "(the runner starts them as the Monte-Carlo returns).")
             mean, std = return_stats(state.returns)
             v = v * std + mean
         return v
