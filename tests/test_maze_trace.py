@@ -1,7 +1,6 @@
-"""experiments/probes/maze_trace.py: paths split by hand, the goal test, and a tiny antmaze run
+"""experiments/probes/maze_trace.py (gem_jax/analysis/maze_paths.py): paths split by hand, the goal test, and a tiny antmaze run
 drawn end to end (same starts in every panel)."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -10,11 +9,9 @@ import sys
 
 import numpy as np
 
+from gem_jax.analysis import maze_paths as maze_trace
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "maze_trace", ROOT / "experiments" / "probes" / "maze_trace.py")
-maze_trace = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(maze_trace)
 
 
 def test_split_paths_by_hand():

@@ -166,7 +166,7 @@ def test_status_reports_training_progress_and_eta(tmp_path):
     journal.write_text("".join(json.dumps({"key": key(k, n), "row": {}}) + "\n"
                                for k, n in ((10_000, 1), (10_000, 4), (8_000, 1), (10_000, 16))))
     line = suite.status_lines(plan, st)[0]
-    assert line.endswith("queued: tune, n_sweep, ablations, mass (tune: 3 settings done)"), line
+    assert line.endswith("tune, n_sweep, ablations, mass (tune: 3 settings done)"), line
 
 
 def test_mass_rows_take_only_finished_runs(tmp_path):

@@ -265,8 +265,8 @@ def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None 
             step, rate = progress
             eta = (plan.steps - step) / max(rate, 1e-9)
             detail += f" (train at {step}/{plan.steps}, {rate:.0f} steps/s, ETA {eta / 60:.0f} min)"
-        elif (first := next(s for s in own if s.name == left[0])).name in (
-                "tune", *STAGE_DIRS) and (done := settings_done(plan, first)):
+        elif (first := next((s for s in own if s.name in left and s.name in (
+                "tune", *STAGE_DIRS)), None)) and (done := settings_done(plan, first)):
             detail += f" ({first.name}: {done} settings done)"
         lines.append(f"{head} {detail}")
     costs = stage_costs(plan)
