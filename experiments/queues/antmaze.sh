@@ -4,7 +4,8 @@
 #
 #   nohup bash experiments/queues/antmaze.sh > ~/gem-runs/antmaze.log 2>&1 &
 #   .venv/bin/python experiments/suite.py --suite=antmaze --algos=gem,iql,bc \
-#       --root=~/gem-runs/antmaze --status                   # where it stands
+#       --root=~/gem-runs/antmaze --ablation_datasets=antmaze-umaze --mass_scales=1 \
+#       --status                                             # where it stands
 #
 # Needs the shipped ant (gem_jax/data/policies/ant-goal.msgpack; tools/ship_ant_policy.py).
 # Run directories: $GEM_RUNS (default ~/gem-runs)/antmaze/<dataset>/<label>/.
