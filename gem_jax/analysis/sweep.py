@@ -315,16 +315,16 @@ def run_sweep(
                                           "seed": seed, **(context or {})}, sort_keys=True)
     done = {e["key"]: e["row"] for e in runlog.read_jsonl(journal)} if journal else {}
     for setting in tqdm(settings, desc="sweep", unit="setting", disable=not progress):
-        if journal and row_key(setting) in done:
-            rows.append(done[row_key(setting)])
+        key = row_key(setting)
+        if journal and key in done:
+            rows.append(done[key])
             continue
         if setting.static_key not in policies:
             policies[setting.static_key] = policy_for(config, setting)
         policy = policies[setting.static_key]
         row = evaluate_setting(dataset, policy, params, setting, num_episodes, config.z_thresh,
                                seed)
-        if journal:
-            runlog.append_jsonl(journal, {"key": row_key(setting), "row": row})
-            row = runlog.read_jsonl(journal)[-1]["row"]  # as a resumed sweep would read it
+        if journal:  # the row as a resumed sweep would read it back
+            row = runlog.append_jsonl(journal, {"key": key, "row": row})["row"]
         rows.append(row)
     return rows

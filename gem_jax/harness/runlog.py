@@ -67,19 +67,22 @@ def read_jsonl(path: str | pathlib.Path) -> list[dict]:
     return rows
 
 
-def append_jsonl(path: str | pathlib.Path, row: dict[str, Any]) -> None:
+def append_jsonl(path: str | pathlib.Path, row: dict[str, Any]) -> dict:
     """Append one row and push it to disk before returning (a journal entry survives a kill
-    that comes after it). A line torn by an earlier kill is closed first."""
+    that comes after it). A line torn by an earlier kill is closed first. Returns the row as
+    `read_jsonl` will read it back (plain JSON types)."""
     path = pathlib.Path(path)
     torn = False
     if path.exists() and path.stat().st_size:
         with open(path, "rb") as f:
             f.seek(-1, os.SEEK_END)
             torn = f.read(1) != b"\n"
+    line = json.dumps(_plain(row))
     with open(path, "a") as f:
-        f.write(("\n" if torn else "") + json.dumps(_plain(row)) + "\n")
+        f.write(("\n" if torn else "") + line + "\n")
         f.flush()
         os.fsync(f.fileno())
+    return json.loads(line)
 
 
 def write_json(path: str | pathlib.Path, payload: dict) -> None:
