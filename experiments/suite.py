@@ -55,7 +55,7 @@ flags.DEFINE_list("n_sweep", ["0", "1", "16", "64", "256", "1024"], "Budgets of 
 flags.DEFINE_list("ablation_datasets", None, "Datasets that get ablations and mass scales "
                   "(default: the -medium ones).")
 flags.DEFINE_list("mass_scales", ["0.5", "0.75", "1", "1.25", "1.5"], "Body-mass scales "
-                  "(MuJoCo suites only).")
+                  "(locomotion ablation datasets only; empty: no mass stage).")
 flags.DEFINE_bool("progress", True, "Progress bars in the commands it runs.")
 flags.DEFINE_bool("status", False, "Print where the queue stands and exit.")
 
@@ -89,7 +89,7 @@ def make_plan():
     ablation = (FLAGS.ablation_datasets if FLAGS.ablation_datasets is not None
                 else [n for n in names if n.endswith("-medium")])
     if any(resolve_name(n).suite != "locomotion" for n in ablation):
-        mass = []  # body masses exist only in the MuJoCo suites
+        mass = []  # the mass-scale figure is the locomotion suite's (the paper's MassScale)
     plan = suite.Plan(
         root=root, datasets=tuple(dict.fromkeys(names)),
         labels=tuple(suite.parse_label(s) for s in FLAGS.algos), num_seeds=FLAGS.num_seeds,

@@ -61,6 +61,9 @@ def test_stages_per_label_and_dataset(tmp_path):
     gem_sweep = {s.name: s.command for s in suite.stages(plan, "hopper-medium", gem)}
     assert "--num_candidates=0,4" in gem_sweep["n_sweep"]
     assert "--test_seed=77" in gem_sweep["tune"]
+    no_mass = plan_for(tmp_path, mass_scales=())  # an empty list is no stage, not a default run
+    assert [s.name for s in suite.stages(no_mass, "hopper-medium", gem)][-1] == "ablations"
+    assert [s.name for s in suite.stages(no_mass, "hopper-medium", bc)][-1] == "n_sweep"
 
 
 def test_a_stage_is_done_only_when_its_last_output_names_the_final_step(tmp_path, monkeypatch):

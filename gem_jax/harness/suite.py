@@ -169,8 +169,9 @@ def stages(plan: Plan, dataset: str, label: Label) -> list[Stage]:
     if dataset in plan.ablation_datasets and label.name == label.algo:  # not for variants
         if label.is_gem:
             out.append(evaluate("ablations", f"--variants={_csv(plan.variants)}"))
-        out.append(evaluate("mass", f"--mass_scale={_csv(plan.mass_scales)}",
-                            *([] if label.is_gem else ["--num_candidates=0"])))
+        if plan.mass_scales:  # none: the suite has no mass-scale figure (e.g. AntMaze)
+            out.append(evaluate("mass", f"--mass_scale={_csv(plan.mass_scales)}",
+                                *([] if label.is_gem else ["--num_candidates=0"])))
     return out
 
 
