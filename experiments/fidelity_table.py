@@ -76,7 +76,8 @@ def n_curves(base: dict, sweep_rows: list, tune: dict) -> list:
     old = {"top_k_pick": "mean", "top_k_frac": 0.0}  # rows from before these knobs
     rows = [{**old, **r} for r in sweep_rows]
     rows += [{**old, **r, **r["test"]}
-             for r in tune["rows"] if all(r.get(k) == chosen.get(k) for k in fixed)]
+             for r in tune["rows"]
+             if r.get("test") and all(r.get(k) == chosen.get(k) for k in fixed)]
     out, seen = [], set()
     for r in rows:
         rule = (r["top_k"], r["top_k_pick"], r["top_k_frac"])

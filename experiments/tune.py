@@ -7,9 +7,12 @@
 The paper picks its knobs by a sweep on a held-out validation protocol and reports them
 on test (method §5). This script sweeps the grid on validation episodes (env seeds from
 `--val_seed`), picks the setting with the best mean normalised score over seeds, and
-scores every setting on test episodes with env seeds from `--test_seed` (disjoint: the two
-ranges may not overlap). Only the validation score chooses. Writes `<workdir>/tune.json`
-(per setting: validation and test score; the seeds; the chosen setting) and
+scores on test episodes, with env seeds from `--test_seed` (disjoint: the two ranges may not
+overlap), the chosen setting and those that differ from it only in N or the top-k rule:
+the N curves the tables draw (`--test_rows=all`: every setting, at about twice the cost of
+the default grid). Only the validation score chooses. Writes `<workdir>/tune.json`
+(per setting: validation score, and test score where measured, else null; the seeds; the
+chosen setting) and
 `<workdir>/tuned_knobs.json`, which `load_policy`, `export_policy` and `evaluate.py` use
 as the run's selection defaults from then on.
 """
@@ -44,6 +47,9 @@ flags.DEFINE_list("top_k_frac", ["0"], "Shares of the candidate set as k (ours; 
                   "round(share * (N + 1)) at every N, top_k ignored; 0 = the fixed top_k).")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
+flags.DEFINE_enum("test_rows", "curves", ["curves", "all"], "Settings scored on test "
+                  "episodes: the chosen one and its N curves (ours: the rows the tables use), "
+                  "or all (the former form).")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def env_seed_range(seed: int, num_seeds: int, episodes: int) -> tuple[int, int]:
@@ -92,15 +98,19 @@ def body() -> int:
     params = policy_params(state, ckpt.load_support(FLAGS.workdir, meta))
     out = pathlib.Path(FLAGS.workdir)
     journal = out / "tune.journal.jsonl"  # finished rows; a rerun after a kill goes on from them
-    run = lambda seed: sweep.run_sweep(dataset, config, params, settings, FLAGS.eval_episodes,
-                                       seed, FLAGS.progress, journal, {"step": step})
-    val_rows, test_rows = run(FLAGS.val_seed), run(FLAGS.test_seed)
+    run = lambda grid, seed: sweep.run_sweep(dataset, config, params, grid, FLAGS.eval_episodes,
+                                             seed, FLAGS.progress, journal, {"step": step})
+    val_rows = run(settings, FLAGS.val_seed)
     best = max(range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
+    tested = [i for i, s in enumerate(settings)
+              if FLAGS.test_rows == "all" or sweep.on_curves_of(s, settings[best])]
+    test_rows = dict(zip(tested, run([settings[i] for i in tested], FLAGS.test_seed)))
     keep = ("normalized_score", "normalized_score_seed_std", "seed_scores", "support_z",
             "violation", "collapse_dist")
+    pick = lambda row: None if row is None else {k: row[k] for k in keep}
     rows = [{**{k: v[k] for k in presets.TUNED_KEYS},
-             "validation": {k: v[k] for k in keep}, "test": {k: t[k] for k in keep}}
-            for v, t in zip(val_rows, test_rows)]
+             "validation": pick(v), "test": pick(test_rows.get(i))}
+            for i, v in enumerate(val_rows)]
     chosen = {k: val_rows[best][k] for k in presets.TUNED_KEYS}
     report = {
         "workdir": str(FLAGS.workdir), "env": meta["env"], "step": step,
@@ -108,7 +118,8 @@ def body() -> int:
         "validation_env_seeds": list(val), "test_env_seeds": list(test),
         "validation_eval_seed": FLAGS.val_seed, "test_eval_seed": FLAGS.test_seed,
         "chosen": chosen, "chosen_validation": rows[best]["validation"],
-        "chosen_test": rows[best]["test"], "rows": rows, "skipped": skipped,
+        "chosen_test": rows[best]["test"], "test_rows": FLAGS.test_rows, "rows": rows,
+        "skipped": skipped,
     }
     write_json(out / "tune.json", report)
     write_json(out / presets.TUNED_FILE, {**chosen, "chosen_by": "experiments/tune.py "

@@ -80,16 +80,27 @@ def test_tune_picks_on_validation_and_reports_test(tiny_run):
     from gem_jax.harness import checkpoint as ckpt
     from gem_jax.presets import from_config_dict
 
-    done = run("tune", f"--workdir={tiny_run}", "--eval_episodes=2", "--num_candidates=4",
-               "--lcb_lambda=0,1", "--beta_start=0,2", "--beta_end=0", "--noprogress")
+    grid = ["--eval_episodes=2", "--num_candidates=2,4", "--lcb_lambda=0,1", "--beta_start=0,2",
+            "--beta_end=0", "--noprogress"]
+    done = run("tune", f"--workdir={tiny_run}", "--test_rows=all", *grid)
+    assert done.returncode == 0, done.stderr
+    every = json.loads((tiny_run / "tune.json").read_text())
+    assert all(r["test"] is not None for r in every["rows"])
+    done = run("tune", f"--workdir={tiny_run}", *grid)  # the default: test rows on the N curve
     assert done.returncode == 0, done.stderr
     report = json.loads((tiny_run / "tune.json").read_text())
     rows = report["rows"]
-    assert len(rows) == 4  # 2 lambda x 2 beta_0
+    assert len(rows) == 8  # 2 N x 2 lambda x 2 beta_0
     assert not (tiny_run / "tune.journal.jsonl").exists()  # kept only while the sweep runs
     best = max(rows, key=lambda r: r["validation"]["normalized_score"])
     assert report["chosen"] == {k: best[k] for k in presets.TUNED_KEYS}
     assert report["chosen_test"] == best["test"]
+    on_curve = [(r["lcb_lambda"], r["beta_start"]) == (best["lcb_lambda"], best["beta_start"])
+                for r in rows]
+    assert [r["test"] is not None for r in rows] == on_curve and sum(on_curve) == 2
+    for row, full in zip(rows, every["rows"]):  # the same episodes give the same rows
+        assert row["validation"] == full["validation"]
+        assert row["test"] in (None, full["test"])
     (v_lo, v_hi), (t_lo, t_hi) = report["validation_env_seeds"], report["test_env_seeds"]
     assert v_hi <= t_lo or t_hi <= v_lo  # disjoint env seeds
     _, meta = ckpt.read_meta(tiny_run)
@@ -120,7 +131,7 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
     assert gem["normalized_score"] == pytest.approx(tune["chosen_test"]["normalized_score"])
     assert gem["knobs"] == tune["chosen"] and gem["steps"] == 100
     assert base["knobs"] == {"num_candidates": 0} and len(base["seed_scores"]) == 2
-    assert [r["num_candidates"] for r in table["n_sweep"]] == [0, 4]
+    assert [r["num_candidates"] for r in table["n_sweep"]] == [0, 2, 4]  # N = 2: tune's row
     (ablation,) = table["ablations"]
     assert ablation["variant"] == "no_pw"
     gem_ab = json.loads((tiny_run / "sweep_test_ablations" / "sweep.json").read_text())["rows"][0]
@@ -146,10 +157,12 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
     assert done.returncode == 0, done.stderr
     partial = json.loads(out2.with_suffix(".json").read_text())
     assert partial["rows"][0]["steps"] == 100 and partial["ablations"] == []
-    # The sweep file lacks N = 4: the curve takes it from tune.json's chosen test row.
+    # The sweep file lacks N = 2, 4: the curve takes them from tune.json's test rows.
     assert [(r["num_candidates"], r["curve"]) for r in partial["n_sweep"]] == [
-        (0, "argmax"), (4, "argmax")]
-    assert partial["n_sweep"][1]["seed_scores"] == tune["chosen_test"]["seed_scores"]
+        (0, "argmax"), (2, "argmax"), (4, "argmax")]
+    (at_chosen,) = [r for r in partial["n_sweep"]
+                    if r["num_candidates"] == tune["chosen"]["num_candidates"]]
+    assert at_chosen["seed_scores"] == tune["chosen_test"]["seed_scores"]
     assert [m["missing"] for m in partial["missing"]] == ["ablations"]
     assert "Not measured: nav2d gem ablations." in out2.with_suffix(".md").read_text()
 

@@ -189,6 +189,15 @@ def make_grid(
     return settings, skipped
 
 
+CURVE_KEYS = ("num_candidates", "top_k", "top_k_pick", "top_k_frac")  # what an N curve varies
+
+
+def on_curves_of(setting: Setting, chosen: Setting) -> bool:
+    """Whether `setting` differs from `chosen` at most in the budget N and the top-k rule:
+    a point of the N curves drawn at the chosen knobs (`experiments/fidelity_table.py`)."""
+    return dataclasses.replace(setting, **{k: getattr(chosen, k) for k in CURVE_KEYS}) == chosen
+
+
 def describe(setting: Setting) -> str:
     return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(setting).items())
 
