@@ -60,7 +60,7 @@ def rollout_goal(dataset, config, params, num_candidates, episodes, seed, progre
     env.close()
     policy = make_policy(config, num_candidates=num_candidates)
     rewards: list = []
-    ret, length, _, _ = rollout_gym(
+    ret, length, _ = rollout_gym(
         dataset.make_env, policy, params, SelectKnobs.from_config(config),
         jax.random.PRNGKey(seed), episodes, scale, 10_000 + seed, dataset.max_episode_steps,
         progress, step_rewards=rewards,

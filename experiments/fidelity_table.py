@@ -38,7 +38,6 @@ flags.DEFINE_string("n_sweep", "sweep_test_n", "Subdirectory holding the N sweep
 flags.DEFINE_string("ablations", "sweep_test_ablations", "Subdirectory holding the ablations.")
 flags.DEFINE_string("out", "experiments/results/fidelity_mazes", "Output path prefix.")
 
-AUDITS = ("support_z", "violation", "collapse_dist")
 
 
 def read_json(path: pathlib.Path) -> dict:
@@ -49,12 +48,10 @@ def read_json(path: pathlib.Path) -> dict:
 
 
 def row_of(result: dict) -> dict:
-    import numpy as np
+    """Seed scores, mean, std and audits (BehaviorZ only in results from 2026-12-05 on)."""
+    from gem_jax.analysis.result_table import scored
 
-    scores = [float(s) for s in result["seed_scores"]]
-    return {"seed_scores": scores, "normalized_score": float(np.mean(scores)),
-            "normalized_score_std": float(np.std(scores)),
-            **{k: float(result[k]) for k in AUDITS}}
+    return scored(result)
 
 
 def curve_of(top_k: int, pick: str, frac: float = 0.0) -> str:
@@ -152,10 +149,13 @@ def gaps(rows) -> list[dict]:
 def markdown(rows, sweep, ablations, missing=(), gap_rows=()) -> str:
     fmt = lambda r: (f"{r['normalized_score']:.1f} ± {r['normalized_score_std']:.1f} "
                      f"({', '.join(f'{s:.1f}' for s in r['seed_scores'])})")
+    num = lambda r, k, f: format(r[k], f) if k in r else "—"
     lines = ["| env | algo | steps | normalised score (per seed) | SupportZ | Violation | "
-             "CollapseDist | knobs |", "|---|---|---|---|---|---|---|---|"]
+             "CollapseDist | BehaviorZ | BehaviorViolation | knobs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['env']} | {r['algo']} | {r['steps']} | {fmt(r)} | {r['support_z']:.2f} | "
-              f"{r['violation']:.3f} | {r['collapse_dist']:.3f} | {r['knobs']} |" for r in rows]
+              f"{r['violation']:.3f} | {r['collapse_dist']:.3f} | {num(r, 'behavior_z', '.2f')} | "
+              f"{num(r, 'behavior_violation', '.3f')} | {r['knobs']} |" for r in rows]
     if sweep:
         lines += ["", "| env | N | top-k rule | score (per seed) | Violation | CollapseDist |",
                   "|---|---|---|---|---|---|"]

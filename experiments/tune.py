@@ -106,8 +106,8 @@ def body() -> int:
               if FLAGS.test_rows == "all" or sweep.on_curves_of(s, settings[best])]
     test_rows = dict(zip(tested, run([settings[i] for i in tested], FLAGS.test_seed)))
     keep = ("normalized_score", "normalized_score_seed_std", "seed_scores", "support_z",
-            "violation", "collapse_dist")
-    pick = lambda row: None if row is None else {k: row[k] for k in keep}
+            "violation", "collapse_dist", "behavior_z", "behavior_violation")
+    pick = lambda row: None if row is None else {k: row[k] for k in keep if k in row}
     rows = [{**{k: v[k] for k in presets.TUNED_KEYS},
              "validation": pick(v), "test": pick(test_rows.get(i))}
             for i, v in enumerate(val_rows)]

@@ -18,6 +18,9 @@ def test_support_violation_collapse_by_hand():
     assert float(audits.violation(z, -2.75)) == pytest.approx(0.25)
     out = audits.summarize({"support_z": z, "collapse_dist": jnp.array([0.1, 0.3, 0.2, 0.0])})
     assert out == pytest.approx({"support_z": -1.0, "violation": 0.5, "collapse_dist": 0.15})
+    ref = jnp.array([0.0, -2.1, 0.3, 0.6])  # BehaviorZ (ours): the same two on its own scale
+    out = audits.summarize({"support_z": z, "collapse_dist": jnp.zeros(4), "behavior_z": ref})
+    assert out["behavior_z"] == pytest.approx(-0.3) and out["behavior_violation"] == 0.25
 
 
 def test_nll_gap_against_scipy():

@@ -120,6 +120,40 @@ def test_anchor_only_returns_top_component_mean(small):
     # Censored components may centre past the edge; every candidate is clipped (method §3).
     np.testing.assert_allclose(actions, np.clip(anchor, -1.0, 1.0), atol=1e-6)
     np.testing.assert_allclose(info["support_z"], 0.0)
+    # BehaviorZ is not degenerate for a one-action policy: it matches the pure function on
+    # the state's behavior mixture with the key the step folds for it.
+    from gem_jax.method.select import behavior_z
+
+    nets = make_networks(cfg, 2)
+    keys = jax.random.split(jax.random.PRNGKey(0), obs.shape[0])
+    for i in range(obs.shape[0]):
+        mu = nets.behavior_apply(params.behavior, obs[i])
+        want = behavior_z(mu, actions[i], jax.random.fold_in(keys[i], 3))
+        np.testing.assert_allclose(info["behavior_z"][i], want, rtol=1e-5, atol=1e-5)
+    assert np.ptp(np.asarray(info["behavior_z"])) > 0
+
+
+def test_behavior_z_against_numpy_and_a_gaussian():
+    """Against NumPy on the same reference draws; and for one 1-D Gaussian (sigma 0.1, far
+    from the box edge) the mode's z is E[u^2/2] / std(u^2/2) = 0.5 / sqrt(0.5) = 0.707."""
+    from scipy import stats
+
+    from gem_jax.method import gmm as G
+    from gem_jax.method.select import behavior_z
+
+    mu = G.GMM(jnp.array([0.0, 1.0]), jnp.array([[0.2], [-0.5]]), jnp.log(jnp.array([[0.1],
+                                                                                    [0.2]])))
+    key = jax.random.PRNGKey(4)
+    ref = np.clip(np.asarray(G.sample(mu, key, 64)), -1, 1)[:, 0]  # [M]
+    w = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+    log_mu = lambda a: np.log(w[0] * stats.norm(0.2, 0.1).pdf(a) + w[1] * stats.norm(-0.5, 0.2).pdf(a))
+    want = (log_mu(0.9) - log_mu(ref).mean()) / log_mu(ref).std()
+    assert float(behavior_z(mu, jnp.array([0.9]), key)) == pytest.approx(want, rel=1e-4)
+    assert want < -2  # far outside the behavior's support
+
+    gauss = G.GMM(jnp.zeros(1), jnp.array([[0.1]]), jnp.log(jnp.array([[0.1]])))
+    z = float(behavior_z(gauss, jnp.array([0.1]), jax.random.PRNGKey(0), num_samples=200_000))
+    assert z == pytest.approx(np.sqrt(0.5), abs=0.01)
 
 
 def test_candidate_means_rank_the_actors_modes_by_the_score(small):

@@ -74,7 +74,7 @@ def body() -> int:
         seeds = []
         for i in range(num_seeds):  # the same keys and env seeds as sweep.evaluate_setting
             info, obs = [], []
-            ret, length, _, _ = rollout_gym(
+            ret, length, _ = rollout_gym(
                 dataset.make_env, policy, seed_params(params, i), setting.knobs(),
                 jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i), FLAGS.episodes, scale,
                 10_000 + FLAGS.seed + i, limit, step_info=info, step_obs=obs)

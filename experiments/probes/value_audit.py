@@ -67,7 +67,7 @@ def body() -> int:
         per_seed, scores = [], []
         for i in range(len(meta["seeds"])):
             rewards, info = [], []
-            ret, _, _, _ = rollout_gym(
+            ret, _, _ = rollout_gym(
                 dataset.make_env, policy, seed_params(params, i), knobs,
                 jax.random.PRNGKey(FLAGS.seed + i), FLAGS.eval_episodes, scale,
                 10_000 + FLAGS.seed + 1000 * i, limit, FLAGS.progress, step_rewards=rewards,

@@ -45,18 +45,23 @@ done
   --config.hidden_dims="(128,128)" --config.critic_target=sarsa --progress=false && \
   cp "$ROOT/nav2d_sarsa/compare.md" "$OUT/compare_nav2d_lom_sarsa.md"
 
-# 2. maze2d-umaze and -medium: LOM at the fidelity table's budget (its GEM, IQL, BC rows are
-#    experiments/results/fidelity_mazes.json); validation and test episodes.
+# 2. maze2d-umaze and -medium: LOM at the fidelity table's budget (its GEM and IQL rows are
+#    experiments/results/fidelity_mazes.json), and BC, which that table has on maze2d-large
+#    only (its results go to experiments/results/maze2d/, for the LOM and diffusion tables
+#    alike); validation and test episodes.
 for maze in maze2d-umaze maze2d-medium; do
-  run="$ROOT/$maze"
-  "$PY" experiments/train.py --env="$maze" --algo=lom --workdir="$run" --steps=200000 \
-    --eval_episodes=0 --checkpoint_every=20000 "${small[@]}" $(resume_flag "$run")
-  for split in 700000:val 900000:test; do
-    seed=${split%%:*}; name=${split##*:}
-    [ -f "$run/sweep_$name/sweep.json" ] || "$PY" experiments/evaluate.py --workdir="$run" \
-      --seed="$seed" --eval_episodes=10 --num_candidates=0 --out="$run/sweep_$name" \
-      --progress=false
-    cp "$run/sweep_$name/sweep.json" "$OUT/${maze}_lom_$name.json"
+  for algo in lom bc; do
+    if [ "$algo" = lom ]; then run="$ROOT/$maze" out="$OUT/${maze}_lom"
+    else run="$RUNS/maze2d/$maze/bc" out="experiments/results/maze2d/${maze}_bc"; fi
+    "$PY" experiments/train.py --env="$maze" --algo="$algo" --workdir="$run" --steps=200000 \
+      --eval_episodes=0 --checkpoint_every=20000 "${small[@]}" $(resume_flag "$run") || continue
+    for split in 700000:val 900000:test; do
+      seed=${split%%:*}; name=${split##*:}
+      [ -f "$run/sweep_$name/sweep.json" ] || "$PY" experiments/evaluate.py --workdir="$run" \
+        --seed="$seed" --eval_episodes=10 --num_candidates=0 --out="$run/sweep_$name" \
+        --progress=false
+      cp "$run/sweep_$name/sweep.json" "${out}_$name.json"
+    done
   done
 done
 
@@ -66,3 +71,18 @@ done
   --algos="lom,lom-sarsa=lom:--config.critic_target=sarsa" \
   --root="$RUNS/locomotion" --steps=300000 --progress=false \
   --out="$OUT/lom_hopper"
+
+# 4. The side-by-side page, rebuilt from the committed result files (rows not measured yet
+#    are listed as such): experiments/results/lom/side_by_side.{md,json,png}.
+F=experiments/results/fidelity_mazes.json L=experiments/results/locomotion/fidelity_locomotion.json
+rows=(--row="nav2d:bc:$OUT/nav2d_bc_test.json" --row="nav2d:iql:$OUT/nav2d_iql_test.json"
+      --row="nav2d:gem:$OUT/nav2d_gem_tune.json" --row="nav2d:lom:$OUT/nav2d_lom_test.json")
+for maze in maze2d-umaze maze2d-medium; do
+  rows+=(--row="$maze:bc:experiments/results/maze2d/${maze}_bc_test.json"
+         --row="$maze:iql:$F" --row="$maze:gem:$F" --row="$maze:lom:$OUT/${maze}_lom_test.json")
+done
+rows+=(--row="hopper-medium:bc:$L" --row="hopper-medium:iql:$L" --row="hopper-medium:gem:$L"
+       --row="hopper-medium:lom:$OUT/lom_hopper.json"
+       --row="hopper-medium:lom-sarsa:$OUT/lom_hopper.json")
+"$PY" experiments/side_by_side.py "${rows[@]}" --published=experiments/results/generative/published.json \
+  --out="$OUT/side_by_side"

@@ -15,7 +15,7 @@ from gem_jax.method.config import GEMConfig
 from gem_jax.method.select import SelectKnobs, make_policy
 
 COLUMNS = ("algo", "score_mean", "score_std", "support_z", "violation", "collapse_dist",
-           "train_steps_per_s", "select_latency_ms")
+           "behavior_z", "behavior_violation", "train_steps_per_s", "select_latency_ms")
 
 
 def select_latency_ms(config: GEMConfig, workdir, repeats: int = 30) -> float:
@@ -55,6 +55,8 @@ def compare(env: str, configs: dict[str, GEMConfig], out, num_seeds: int,
             "support_z": summary["support_z"],
             "violation": summary["violation"],
             "collapse_dist": summary["collapse_dist"],
+            "behavior_z": summary["behavior_z"],
+            "behavior_violation": summary["behavior_violation"],
             "train_steps_per_s": summary["steps_per_s"],
             "select_latency_ms": select_latency_ms(config, workdir),
         })
@@ -75,14 +77,15 @@ def markdown_table(rows: list[dict], settings: str) -> str:
     lines = [
         f"Settings: {settings}.",
         "",
-        "| algo | normalised score | SupportZ | Violation | CollapseDist | train steps/s "
-        "| select latency (ms) |",
-        "|---|---|---|---|---|---|---|",
+        "| algo | normalised score | SupportZ | Violation | CollapseDist | BehaviorZ "
+        "| BehaviorViolation | train steps/s | select latency (ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['algo']} | {r['score_mean']:.1f} ± {r['score_std']:.1f} | {r['support_z']:.2f} "
-            f"| {r['violation']:.3f} | {r['collapse_dist']:.3f} | {r['train_steps_per_s']:.0f} "
+            f"| {r['violation']:.3f} | {r['collapse_dist']:.3f} | {r['behavior_z']:.2f} "
+            f"| {r['behavior_violation']:.3f} | {r['train_steps_per_s']:.0f} "
             f"| {r['select_latency_ms']:.2f} |"
         )
     return "\n".join(lines) + "\n"

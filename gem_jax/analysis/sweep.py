@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gem_jax.harness import runlog
-from gem_jax.harness.evaluation import evaluate
+from gem_jax.harness.evaluation import RESULT_KEYS, evaluate
 from gem_jax.method.config import MODES, PICKS, SOURCES, SUPPORT_MODELS, VARIANTS, GEMConfig
 from gem_jax.method.select import (
     PolicyParams,
@@ -37,7 +37,7 @@ from gem_jax.method.select import (
 STATIC = ("variant", "num_candidates", "top_k", "source", "mode", "support_model",
           "candidate_means", "top_k_pick", "top_k_frac")
 TRACED = ("lcb_lambda", "beta_start", "beta_end", "horizon", "anchor_bonus")
-RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
+RESULTS = RESULT_KEYS  # each setting's mean over seeds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +269,7 @@ def evaluate_setting(
         per_seed.append(evaluate(env_data, policy, p_i, setting.knobs(), key, num_episodes,
                                  z_thresh, seed=10_000 + seed + i))
     row = {**dataclasses.asdict(setting)}
-    row.update({k: float(np.mean([r[k] for r in per_seed])) for k in RESULTS})
+    row.update({k: float(np.mean([r[k] for r in per_seed])) for k in RESULTS if k in per_seed[0]})
     scores = [r["normalized_score"] for r in per_seed]
     row["normalized_score_seed_std"] = float(np.std(scores))
     row["normalized_score_episode_std"] = float(

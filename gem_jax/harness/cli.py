@@ -215,6 +215,7 @@ def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> i
     score = summary["normalized_score"]
     print(f"{algo} on {env}: normalised score {score['mean']:.1f} ± {score['std']:.1f}, "
           f"SupportZ {summary['support_z']:.2f}, Violation {summary['violation']:.3f}, "
-          f"CollapseDist {summary['collapse_dist']:.3f}, {summary['steps_per_s']:.0f} steps/s "
+          f"CollapseDist {summary['collapse_dist']:.3f}, BehaviorZ {summary['behavior_z']:.2f}, "
+          f"{summary['steps_per_s']:.0f} steps/s "
           f"(compile {summary['compile_s']:.1f} s) -> {workdir}/summary.json")
     return 0

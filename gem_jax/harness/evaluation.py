@@ -22,6 +22,15 @@ from tqdm.auto import tqdm
 from gem_jax.method import audits
 from gem_jax.method.select import PolicyParams, SelectKnobs
 
+AUDIT_INFO = ("support_z", "collapse_dist", "behavior_z")  # per decision, from the policy's info
+RESULT_KEYS = ("normalized_score", "support_z", "violation", "collapse_dist", "behavior_z",
+               "behavior_violation", "return_mean")  # what a seed's evaluation reports
+
+
+def audit_info(info: dict) -> dict:
+    """The audit entries of a policy's `info` (a policy without `behavior_z` has two)."""
+    return {k: info[k] for k in AUDIT_INFO if k in info}
+
 
 def action_scale(env) -> np.ndarray:
     """Half-width of a symmetric Box action space, `[A]` (policies act in [-1, 1])."""
@@ -45,15 +54,15 @@ def _nav2d_rollout(policy, params, knobs, key, scale, num_episodes: int, max_ste
         states, obs, reward, term, trunc = jax.vmap(nav2d.step)(states, actions * scale)
         ret = ret + jnp.where(alive, reward, 0.0)
         length = length + alive.astype(jnp.int32)
-        decision = (alive, info["support_z"], info["collapse_dist"])
+        decision = (alive, audit_info(info))
         alive = alive & ~(term | trunc)
         return (states, obs, alive, ret, length, key), decision
 
     alive = jnp.ones((num_episodes,), bool)
     zeros = jnp.zeros((num_episodes,), jnp.float32)
     carry = (states, obs, alive, zeros, jnp.zeros((num_episodes,), jnp.int32), act_key)
-    carry, (mask, z, dist) = jax.lax.scan(body, carry, jnp.arange(max_steps))
-    return carry[3], carry[4], mask, z, dist  # returns [E], lengths [E], [T, E] x3
+    carry, (mask, audit) = jax.lax.scan(body, carry, jnp.arange(max_steps))
+    return carry[3], carry[4], mask, audit  # returns [E], lengths [E], mask [T, E], {k: [T, E]}
 
 
 def rollout_gym(
@@ -77,6 +86,9 @@ def rollout_gym(
     if `step_info` is, each step appends the policy's info (arrays `[E]`) and `alive` [E];
     if `step_obs` is, each step appends the observations the policy acted on, live envs
     only `[E_alive, O]`.
+
+    Returns `(returns [E], lengths [E], audit)`: `audit` maps each `AUDIT_INFO` entry of the
+    policy's info to its values at every decision of a live env, `[D]`.
     """
     envs = [make_env() for _ in range(num_episodes)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
@@ -84,7 +96,7 @@ def rollout_gym(
     alive = np.ones(num_episodes, bool)
     ret = np.zeros(num_episodes)
     length = np.zeros(num_episodes, np.int64)
-    zs, dists = [], []
+    decisions = []  # per step: the audit entries of the live envs
     bar = tqdm(total=limit, desc="eval", disable=not progress, leave=False)
     for t in range(limit):
         key, step_key = jax.random.split(key)
@@ -94,8 +106,7 @@ def rollout_gym(
             step_obs.append(obs[alive].copy())
         if step_info is not None:
             step_info.append({"alive": alive.copy(), **{k: np.asarray(v) for k, v in info.items()}})
-        zs.append(np.asarray(info["support_z"])[alive])
-        dists.append(np.asarray(info["collapse_dist"])[alive])
+        decisions.append({k: np.asarray(v)[alive] for k, v in audit_info(info).items()})
         rewards = np.zeros(num_episodes)
         for i in np.flatnonzero(alive):
             o, r, term, trunc, _ = envs[i].step(actions[i])
@@ -112,7 +123,7 @@ def rollout_gym(
     bar.close()
     for env in envs:
         env.close()
-    return ret, length, np.concatenate(zs), np.concatenate(dists)
+    return ret, length, {k: np.concatenate([d[k] for d in decisions]) for k in decisions[0]}
 
 
 def returns_from_states(
@@ -179,28 +190,29 @@ def evaluate(
         from gem_jax.envs import nav2d
 
         scale = jnp.full((nav2d.ACTION_DIM,), nav2d.ACTION_HIGH, jnp.float32)
-        ret, length, mask, z, dist = _nav2d_rollout(
+        ret, length, mask, audit = _nav2d_rollout(
             policy, params, knobs, key, scale, num_episodes, nav2d.MAX_EPISODE_STEPS
         )
         mask = np.asarray(mask)
         ret, length = np.asarray(ret), np.asarray(length)
-        z, dist = np.asarray(z)[mask], np.asarray(dist)[mask]
+        audit = {k: np.asarray(v)[mask] for k, v in audit.items()}
     else:
         env = dataset.make_env()
         scale = action_scale(env)
         env.close()
-        ret, length, z, dist = rollout_gym(
+        ret, length, audit = rollout_gym(
             dataset.make_env, policy, params, knobs, key, num_episodes, scale, seed,
             dataset.max_episode_steps, progress,
         )
     scores = dataset.normalized_score(ret)
-    audit = audits.summarize({"support_z": z, "collapse_dist": dist}, z_thresh)
+    decisions = int(audit["support_z"].size)
+    audit = audits.summarize(audit, z_thresh)
     return {
         "normalized_score": float(np.mean(scores)),
         "normalized_score_std": float(np.std(scores)),
         "return_mean": float(np.mean(ret)),
         "episode_length_mean": float(np.mean(length)),
         "episode_scores": [float(s) for s in scores],
-        "decisions": int(z.size),
+        "decisions": decisions,
         **audit,
     }

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gem_jax.harness import checkpoint as ckpt
-from gem_jax.harness.evaluation import action_scale, evaluate
+from gem_jax.harness.evaluation import RESULT_KEYS, action_scale, evaluate
 from gem_jax.harness.learners import init_state, make_train_loop
 from gem_jax.harness.logwriters import open_writers, parse_log_to
 from gem_jax.harness.parallel import (
@@ -230,7 +230,7 @@ def find_divergence(metrics: dict, first_step: int) -> str | None:
             f"(seed index {int(seed)})")
 
 
-SEED_RESULTS = ("normalized_score", "support_z", "violation", "collapse_dist", "return_mean")
+SEED_RESULTS = RESULT_KEYS
 
 
 def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=None,
@@ -246,7 +246,7 @@ def evaluate_seeds(dataset, config, state, num_episodes: int, step: int, policy=
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed + i), step)
         per_seed.append(evaluate(dataset, policy, p_i, knobs, key, num_episodes, config.z_thresh,
                                  seed=10_000 + config.seed + i))
-    out = {k: float(np.mean([r[k] for r in per_seed])) for k in SEED_RESULTS}
+    out = {k: float(np.mean([r[k] for r in per_seed])) for k in SEED_RESULTS if k in per_seed[0]}
     out["normalized_score_seed_std"] = float(np.std([r["normalized_score"] for r in per_seed]))
     out["normalized_score_episode_std"] = float(
         np.std([s for r in per_seed for s in r["episode_scores"]]))
@@ -286,7 +286,8 @@ def train_row(metrics: dict, step: int, steps_per_s: float) -> dict:
 def eval_row(result: dict, step: int) -> dict:
     """One `eval` row: the means and stds over seeds (CSV), and `per_seed` (JSONL only)."""
     row = {"step": step, **{k: v for k, v in result.items() if k not in ("per_seed", "step")}}
-    row["per_seed"] = {k: [r[k] for r in result["per_seed"]] for k in SEED_RESULTS}
+    row["per_seed"] = {k: [r[k] for r in result["per_seed"]] for k in SEED_RESULTS
+                       if k in result["per_seed"][0]}
     return row
 
 
@@ -295,7 +296,7 @@ def eval_scalars(result: dict, seeds: list[int]) -> dict[str, float]:
     `eval/seed_<s>/<name>` for each seed's results and audits."""
     out = {f"eval/{k}": v for k, v in result.items() if k not in ("per_seed", "step")}
     for seed, r in zip(seeds, result["per_seed"]):
-        out.update({f"eval/seed_{seed}/{k}": r[k] for k in SEED_RESULTS})
+        out.update({f"eval/seed_{seed}/{k}": r[k] for k in SEED_RESULTS if k in r})
     return out
 
 
@@ -482,6 +483,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         "support_z": final.get("support_z", math.nan),
         "violation": final.get("violation", math.nan),
         "collapse_dist": final.get("collapse_dist", math.nan),
+        "behavior_z": final.get("behavior_z", math.nan),
+        "behavior_violation": final.get("behavior_violation", math.nan),
         "per_seed": final.get("per_seed", []),
         "steps_per_s": steps_done / max(train_time, 1e-9),
         "compile_s": compile_s,

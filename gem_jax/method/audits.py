@@ -28,13 +28,20 @@ def collapse_dist(distances: jax.Array) -> jax.Array:
 
 
 def summarize(info: dict, z_thresh: float = -2.0) -> dict[str, float]:
-    """The three selection audits from a select step's (possibly stacked) `info`."""
+    """The three selection audits from a select step's (possibly stacked) `info`, and, where
+    `info` has `behavior_z`, BehaviorZ and BehaviorViolation (ours: the same two on the
+    behavior's own scale, `select.behavior_z`)."""
     z = jnp.ravel(info["support_z"])
-    return {
+    out = {
         "support_z": float(support_z(z)),
         "violation": float(violation(z, z_thresh)),
         "collapse_dist": float(collapse_dist(jnp.ravel(info["collapse_dist"]))),
     }
+    if "behavior_z" in info:
+        ref = jnp.ravel(info["behavior_z"])
+        out.update(behavior_z=float(jnp.mean(ref)),
+                   behavior_violation=float(violation(ref, z_thresh)))
+    return out
 
 
 def nll_gap(gmm: gmm_lib.GMM, actions: jax.Array) -> dict[str, jax.Array]:

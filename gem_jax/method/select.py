@@ -100,6 +100,25 @@ def zscore(values: jax.Array, axis: int = -1, floor: float = Z_STD_FLOOR) -> jax
     return (values - mean) / jnp.maximum(std, floor)
 
 
+BEHAVIOR_REF_SAMPLES = 64  # draws of mu(.|s) behind BehaviorZ (ours, method §4)
+
+
+def behavior_z(behavior: gmm_lib.GMM, action: jax.Array, key: jax.Array,
+               num_samples: int = BEHAVIOR_REF_SAMPLES) -> jax.Array:
+    """BehaviorZ (ours, method §4): the executed action's behavior log-lik, standardised
+    against `num_samples` draws `b_j ~ mu(.|s)` clipped to the box,
+    `(log mu(a|s) - mean_j log mu(b_j|s)) / max(std_j, floor)`.
+
+    SupportZ standardises within the candidate set, so it is 0 for a one-action policy (BC,
+    IQL, LOM, N = 0); BehaviorZ puts every system on the behavior's own scale (about 0 for
+    an action drawn from mu itself). behavior: one state's GMM [Kb, A]; action: [A] -> [].
+    """
+    ref = jnp.clip(gmm_lib.sample(behavior, key, num_samples), -1.0, 1.0)  # [M, A]
+    ref_log_mu = gmm_lib.log_prob(behavior, ref)  # [M]
+    log_mu = gmm_lib.log_prob(behavior, action)  # []
+    return (log_mu - ref_log_mu.mean()) / jnp.maximum(ref_log_mu.std(), Z_STD_FLOOR)
+
+
 def lcb(q_values: jax.Array, lcb_lambda: jax.Array, axis: int = -1) -> jax.Array:
     """`LCB = mean_e Q_e - lambda * std_e Q_e`, population std (method §3). Reduces `axis`."""
     return q_values.mean(axis=axis) - lcb_lambda * q_values.std(axis=axis)
@@ -328,7 +347,8 @@ def make_policy(
     `variant` from method §3's ablation table changes exactly one factor. `info` holds,
     per observation, the audit quantities of the top-1 candidate: `support_z`
     (candidate-set z-score of its behavior log-lik), `lcb`, `behavior_log_prob`,
-    `collapse_dist` (distance to the nearest behavior component mean) and `beta`.
+    `collapse_dist` (distance to the nearest behavior component mean) and `beta`; and
+    `behavior_z` of the executed action (ours, `behavior_z`).
     `state_chunk` (default `config.state_chunk`; -1 = `auto_state_chunk`) only changes
     how a batch is computed: `lax.map` over groups of that many vmapped states.
     `candidate_means` (default `config.candidate_means`): see `candidate_set`.
@@ -398,6 +418,8 @@ def make_policy(
             "behavior_log_prob": parts["behavior_log_prob"][best],
             "collapse_dist": gmm_lib.nearest_mean_distance(behavior, candidates[best]),
             "beta": parts["beta"],
+            # a fold of its own, so the candidates and the pick stay those of the paper's step
+            "behavior_z": behavior_z(behavior, action, jax.random.fold_in(key, 3)),
         }
         return action, info
 
