@@ -29,6 +29,7 @@ import pathlib
 
 from absl import app, flags
 
+from gem_jax.analysis import targets
 from gem_jax.harness.cli import absl_main
 
 FLAGS = flags.FLAGS
@@ -62,6 +63,12 @@ def curve_of(top_k: int, pick: str, frac: float = 0.0) -> str:
     return "argmax" if top_k == 1 else f"top-{top_k} {pick}"
 
 
+def rule_of(row: dict) -> tuple:
+    """A row's top-k rule `(k, pick, share)`; k = 1 is the argmax, whatever rule gave it."""
+    rule = (row["top_k"], row.get("top_k_pick", "mean"), row.get("top_k_frac", 0.0))
+    return (1, "mean", 0.0) if rule[0] == 1 else rule
+
+
 def n_curves(base: dict, sweep_rows: list, tune: dict) -> list:
     """GEM's score against N: the N-sweep file's rows, plus tune.json's test rows (same env
     seeds and keys) that share the chosen λ, β, source, bonus and means but a budget or top-k
@@ -77,9 +84,7 @@ def n_curves(base: dict, sweep_rows: list, tune: dict) -> list:
              if r.get("test") and all(r.get(k) == chosen.get(k) for k in fixed)]
     out, seen = [], set()
     for r in rows:
-        rule = (r["top_k"], r["top_k_pick"], r["top_k_frac"])
-        if r["top_k"] == 1:  # k = 1 is the argmax, whatever rule gave it (a share at N <= 1)
-            rule = (1, "mean", 0.0)
+        rule = rule_of(r)  # (a share gives k = 1 at N <= 1)
         curve = curve_of(*rule)
         key = (r["num_candidates"], *rule)
         if key not in seen:
@@ -108,7 +113,7 @@ def collect(spec: str) -> tuple[dict, list, list, list]:
         return {**base, **row_of(mean_row[0]), "knobs": {"num_candidates": 0}}, [], [], []
     tune = read_json(workdir / "tune.json")
     main = {**base, **row_of(tune["chosen_test"]), "knobs": tune["chosen"],
-            "test_env_seeds": tune["test_env_seeds"]}
+            "curve": curve_of(*rule_of(tune["chosen"])), "test_env_seeds": tune["test_env_seeds"]}
     sweep = n_curves(base, [r for r in n_rows if r["variant"] == "gem"], tune)
     ab_path = workdir / FLAGS.ablations / "sweep.json"
     if not ab_path.is_file():
@@ -169,6 +174,7 @@ def markdown(rows, sweep, ablations, missing=(), gap_rows=()) -> str:
     for g in gap_rows:
         envs = ", ".join(f"{e} {d:+.1f}" for e, d in g["per_env"].items())
         lines += ["", f"GEM − {g['baseline']}: {envs}; mean over envs {g['mean']:+.1f}."]
+    lines += targets.summary_lines(rows, sweep, ablations)
     if missing:
         lines += ["", "Not measured: " + "; ".join(f"{m['env']} {m['algo']} {m['missing']}"
                                                    for m in missing) + "."]

@@ -138,7 +138,12 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
     assert ablation["delta_score"] == pytest.approx(
         ablation["normalized_score"] - gem_ab["normalized_score"])
     assert (tmp_path / "fidelity_vs_n.png").stat().st_size > 1000
-    assert "| nav2d | gem | 100 |" in out.with_suffix(".md").read_text()
+    md = out.with_suffix(".md").read_text()
+    assert "| nav2d | gem | 100 |" in md
+    verdict = "ahead" if gem["normalized_score"] - base["normalized_score"] > max(
+        gem["normalized_score_std"], base["normalized_score_std"]) else None
+    assert "* nav2d: GEM − iql " in md and (verdict is None or f"**{verdict}**" in md)
+    assert f"* nav2d, {gem['curve']} over N = [" in md  # the chosen rule's N curve is checked
     (gap,) = table["gaps"]
     assert gap["baseline"] == "iql" and gap["mean"] == pytest.approx(
         gem["normalized_score"] - base["normalized_score"])
