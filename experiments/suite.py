@@ -58,6 +58,8 @@ flags.DEFINE_list("mass_scales", ["0.5", "0.75", "1", "1.25", "1.5"], "Body-mass
                   "(locomotion ablation datasets only; empty: no mass stage).")
 flags.DEFINE_bool("progress", True, "Progress bars in the commands it runs.")
 flags.DEFINE_bool("status", False, "Print where the queue stands and exit.")
+flags.DEFINE_bool("table", False, "Write the table of the runs finished so far and exit (the "
+                  "queue also rewrites it after each table stage).")
 
 
 def make_plan():
@@ -137,7 +139,12 @@ def body() -> int:
                  for s in suite.stages(plan, d, lab)]
         print("\n".join(suite.status_lines(plan, every)))
         return 0
-    failed = suite.run_queue(plan)
+    if FLAGS.table:
+        gather(plan, out)
+        return 0
+    table_stages = ("tune", "n_sweep", "ablations", "mass")
+    failed = suite.run_queue(plan, after_stage=lambda stage: stage.name in table_stages and
+                             gather(plan, out))
     gather(plan, out)
     return 1 if failed else 0
 

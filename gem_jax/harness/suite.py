@@ -305,9 +305,10 @@ def stage_costs(plan: Plan) -> dict[str, float]:
     return out
 
 
-def run_queue(plan: Plan, runner=None, out=print) -> list[Stage]:
+def run_queue(plan: Plan, runner=None, out=print, after_stage=None) -> list[Stage]:
     """Run every undone stage in order; returns the stages that failed (a failed pair's later
-    stages are skipped, the other pairs go on)."""
+    stages are skipped, the other pairs go on). `after_stage(stage)` runs after each stage
+    that finished (e.g. rewriting the table, so it grows while the queue runs)."""
     import subprocess
 
     runner = runner or (lambda cmd: subprocess.run(cmd).returncode)
@@ -332,6 +333,8 @@ def run_queue(plan: Plan, runner=None, out=print) -> list[Stage]:
                 f"later stages are skipped. Command: {shlex.join(command)}")
             failed.append(stage)
             broken.add((stage.dataset, stage.label))
+        elif after_stage is not None:
+            after_stage(stage)
     out("\n".join(["", "== queue", *status_lines(plan, all_stages)]))
     return failed
 
