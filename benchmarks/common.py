@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,7 @@ import numpy as np
 from absl import flags
 
 from gem_jax import GEMConfig
+from gem_jax.harness.runlog import portable
 
 WARMUP_CALLS = 3
 
@@ -193,12 +195,18 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def command() -> str:
+    """This process's command line, without this machine's paths (`runlog.portable`)."""
+    return "python " + " ".join(portable(sys.argv))
+
+
 def write_outputs(path: str | None, result: dict, table: str) -> None:
     """Write `result` as JSON at `path` and the markdown table next to it (`.md`)."""
     print(table)
     if not path:
         return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    result = portable(result)
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")

@@ -14,7 +14,6 @@ threading. Speed-up = PyTorch time / JAX time (> 1: JAX faster).
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import app, flags
 
@@ -201,7 +200,7 @@ def main(argv):
         rounds=FLAGS.rounds,
         **common.size_kwargs(FLAGS),
     )
-    result["command"] = "python " + " ".join(sys.argv)
+    result["command"] = common.command()
     common.write_outputs(FLAGS.json, result, table(result))
 
 

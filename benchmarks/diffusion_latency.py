@@ -19,7 +19,6 @@ compiled program's temporary bytes (and the device peak on a GPU).
 from __future__ import annotations
 
 import functools
-import sys
 import time
 
 import jax
@@ -212,7 +211,7 @@ def main(argv):
         result["planning"] = planning_throughput(
             FLAGS.planning_states, diffusion_hidden=FLAGS.diffusion_hidden,
             repeats=FLAGS.repeats, max_seconds=FLAGS.max_seconds, **common.size_kwargs(FLAGS))
-    result["command"] = "python " + " ".join(sys.argv)
+    result["command"] = common.command()
     common.write_outputs(FLAGS.json, result, table(result))
 
 

@@ -183,7 +183,7 @@ def main(argv) -> None:
     del argv
     values = flags.FLAGS
     arrays, meta = from_dataset(values.dataset)
-    meta["command"] = "python " + " ".join(sys.argv)
+    meta["command"] = " ".join(["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]])
     meta = save_compact(values.out, arrays, meta)
     size = os.path.getsize(values.out)
     check, _ = load_compact(values.out)

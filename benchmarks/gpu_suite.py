@@ -129,7 +129,7 @@ def write_json(path: str, result: dict) -> None:
 def header(part: str, dry: bool) -> dict:
     """What every part's JSON starts with: the part, dry or not, the machine."""
     return {"part": part, "dry": dry, **common.machine_info(),
-            "command": "python " + " ".join(sys.argv)}
+            "command": common.command()}
 
 
 # --- parts ----------------------------------------------------------------------------------

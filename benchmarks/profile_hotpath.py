@@ -26,7 +26,6 @@ import gzip
 import json
 import os
 import re
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -236,7 +235,7 @@ def main(argv):
     result = run(FLAGS.num_candidates, FLAGS.batch_size, FLAGS.steps_per_call, FLAGS.repeats,
                  tuple(common.parse_int_list(FLAGS.tiny_hidden, "tiny_hidden")), FLAGS.torch,
                  FLAGS.trace_dir, **common.size_kwargs(FLAGS))
-    result["command"] = "python " + " ".join(sys.argv)
+    result["command"] = common.command()
     common.write_outputs(FLAGS.json, result, table(result))
 
 

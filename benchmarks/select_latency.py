@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -157,7 +156,7 @@ def main(argv):
         state_chunk=FLAGS.state_chunk,
         **common.size_kwargs(FLAGS),
     )
-    result["command"] = "python " + " ".join(sys.argv)
+    result["command"] = common.command()
     common.write_outputs(FLAGS.json, result, table(result))
     plot_path = FLAGS.plot or (os.path.splitext(FLAGS.json)[0] + ".png" if FLAGS.json else None)
     if plot_path:

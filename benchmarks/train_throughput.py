@@ -14,8 +14,6 @@ the first call after compiling is a discarded warm-up.
 
 from __future__ import annotations
 
-import sys
-
 import jax
 import jax.numpy as jnp
 from absl import app, flags
@@ -143,7 +141,7 @@ def main(argv):
         max_seconds=FLAGS.max_seconds,
         **common.size_kwargs(FLAGS),
     )
-    result["command"] = "python " + " ".join(sys.argv)
+    result["command"] = common.command()
     common.write_outputs(FLAGS.json, result, table(result))
 
 

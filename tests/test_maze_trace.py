@@ -1,5 +1,5 @@
-"""experiments/probes/maze_trace.py (gem_jax/analysis/maze_paths.py): paths split by hand, the goal test, and a tiny antmaze run
-drawn end to end (same starts in every panel)."""
+"""experiments/probes/maze_trace.py (gem_jax/analysis/maze_paths.py): paths split by hand, the
+goal test, and a tiny antmaze run drawn end to end (same starts in every panel)."""
 
 import json
 import os

@@ -44,7 +44,8 @@ def test_rows_from_each_kind_by_hand():
 
 
 def test_published_scores_match_names_case_blind_and_without_version():
-    published = {"note": "text", "SfBC": {"antmaze-umaze-v0": 93.3}, "IDQL": {"hopper-medium": 65.4}}
+    published = {"note": "text", "SfBC": {"antmaze-umaze-v0": 93.3},
+                 "IDQL": {"hopper-medium": 65.4}}
     assert rt.published_score(published, "antmaze-umaze", "sfbc") == 93.3
     assert rt.published_score(published, "hopper-medium-v2", "idql") == 65.4
     assert rt.published_score(published, "hopper-medium", "sfbc") is None
@@ -69,7 +70,8 @@ def test_side_by_side_command(tmp_path):
     assert [m["algo"] for m in page["missing"]] == ["sfbc", "bc"]
     assert "no row for maze2d-umaze bc" in page["missing"][1]["why"]
     text = out.with_suffix(".md").read_text()
-    assert "| maze2d-umaze | idql | 200 | 20.0 ± 8.2 (10.0, 20.0, 30.0) | 0.50 | 0.100 | -0.30 |" in text
+    assert ("| maze2d-umaze | idql | 200 | 20.0 ± 8.2 (10.0, 20.0, 30.0) | 0.50 | 0.100 | -0.30 |"
+            in text)
     assert "Not measured yet: maze2d-umaze sfbc" in text
     assert out.with_suffix(".png").stat().st_size > 1000
     bad = subprocess.run(cmd[:3] + ["--row=maze2d-umaze:iql"], capture_output=True, text=True,

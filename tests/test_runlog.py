@@ -135,3 +135,21 @@ def test_write_report_writes_json_and_markdown(tmp_path):
     assert text == "# probe\n| a |\n"
     assert (tmp_path / "probe.md").read_text() == text
     assert json.loads((tmp_path / "probe.json").read_text()) == {"gain": 0.5}
+
+
+def test_result_json_names_no_machine_path(tmp_path, monkeypatch):
+    """Committed result files say `~/gem-runs/x` and `runs/x`, never this machine's layout."""
+    from gem_jax.harness.runlog import portable, write_json
+
+    home, work = tmp_path / "home", tmp_path / "home" / "repo"
+    work.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    payload = {"workdir": f"{home}/gem-runs/antmaze/gem", "rows": [{"out": f"{work}/runs/a"}],
+               "command": f"python {work}/benchmarks/b.py --json={work}/r.json", "n": 3,
+               "other": "/opt/data/x"}
+    want = {"workdir": "~/gem-runs/antmaze/gem", "rows": [{"out": "runs/a"}],
+            "command": "python benchmarks/b.py --json=r.json", "n": 3, "other": "/opt/data/x"}
+    assert portable(payload) == want
+    write_json(tmp_path / "r.json", payload)
+    assert json.loads((tmp_path / "r.json").read_text()) == want

@@ -146,7 +146,8 @@ def test_behavior_z_against_numpy_and_a_gaussian():
     key = jax.random.PRNGKey(4)
     ref = np.clip(np.asarray(G.sample(mu, key, 64)), -1, 1)[:, 0]  # [M]
     w = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
-    log_mu = lambda a: np.log(w[0] * stats.norm(0.2, 0.1).pdf(a) + w[1] * stats.norm(-0.5, 0.2).pdf(a))
+    log_mu = lambda a: np.log(w[0] * stats.norm(0.2, 0.1).pdf(a)
+                              + w[1] * stats.norm(-0.5, 0.2).pdf(a))
     want = (log_mu(0.9) - log_mu(ref).mean()) / log_mu(ref).std()
     assert float(behavior_z(mu, jnp.array([0.9]), key)) == pytest.approx(want, rel=1e-4)
     assert want < -2  # far outside the behavior's support

@@ -1,6 +1,5 @@
 """gem_jax/analysis/targets.py: the issues' targets against seed noise, by hand."""
 
-import pytest
 
 from gem_jax.analysis import targets
 

@@ -71,7 +71,8 @@ def summary_lines(rows: list[dict], sweep: list[dict], ablations: list[dict]) ->
     for m in n_monotone(rows, sweep):
         lines.append(f"* {m['env']}, {m['curve']} over N = {m['budgets']}: worst drop "
                      f"{m['drop']:.1f} (N {m['from_n']} → {m['to_n']}) against noise "
-                     f"{m['noise']:.1f}: non-decreasing within noise **{'yes' if m['holds'] else 'no'}**")
+                     f"{m['noise']:.1f}: non-decreasing within noise "
+                     f"**{'yes' if m['holds'] else 'no'}**")
     for p in no_pw(ablations):
         lines.append(f"* {p['env']}: no_pw {p['delta_score']:+.1f} vs GEM, Violation "
                      f"{p['violation_ratio']:.1f}x GEM's")

@@ -85,12 +85,32 @@ def append_jsonl(path: str | pathlib.Path, row: dict[str, Any]) -> dict:
     return json.loads(line)
 
 
+def portable(value):
+    """`value` with this machine's paths left out of its strings (recursively): a path under
+    the working directory becomes relative, one under the home directory starts with `~`.
+
+    Result files are committed and read on other machines; `~/gem-runs/...` says where a run
+    lives without naming this one's layout."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    cwd, home = os.getcwd(), os.path.expanduser("~")
+    if cwd != os.sep:
+        value = value.replace(cwd + os.sep, "")
+    if home not in ("", os.sep):
+        value = value.replace(home + os.sep, "~" + os.sep)
+    return value
+
+
 def write_json(path: str | pathlib.Path, payload: dict) -> None:
-    """Atomic JSON write (temp file + rename)."""
+    """Atomic JSON write (temp file + rename), machine paths made `portable`."""
     path = pathlib.Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(_plain(payload), f, indent=2)
+        json.dump(portable(_plain(payload)), f, indent=2)
     os.replace(tmp, path)
 
 
