@@ -6,10 +6,11 @@
 #   nohup bash experiments/queues/all.sh > ~/gem-runs/all.log 2>&1 &
 #   QUEUES="lom generative" nohup bash experiments/queues/all.sh ...   # another order or subset
 #
-# Default order: the AntMaze table (the design's headline), LOM and the diffusion systems (a few
-# hours each), then the locomotion table (the longest).
+# Default order: the AntMaze table (the design's headline); hopper-medium's BC / IQL / GEM rows
+# (the locomotion table's first, which the LOM and diffusion pages need too); LOM and the
+# diffusion systems (a few hours each); then the rest of the locomotion table (the longest).
 cd "$(dirname "$0")"
-for queue in ${QUEUES:-antmaze lom generative locomotion}; do
+for queue in ${QUEUES:-antmaze hopper lom generative locomotion}; do
   [ -f "$queue.sh" ] || { echo "all.sh: no queue $queue.sh here" >&2; exit 2; }
   echo "=== $(date -u +%FT%TZ) $queue.sh"
   bash "$queue.sh" || echo "=== $queue.sh stopped with status $? (the next queue goes on)"

@@ -17,12 +17,8 @@ ROOT="$RUNS/locomotion"
 STEPS="${STEPS:-300000}"
 common=(--root="$ROOT" --steps="$STEPS" --progress=false)
 
-# 0. hopper-medium first, with E = 2 critics beside our E = 5 (the one measured
-#    comparison, on validation episodes): E = 2 trains faster, so the choice is made
-#    before the other datasets are trained (the preset takes it; see README "paper vs ours").
-"$PY" experiments/suite.py --datasets=hopper-medium "${common[@]}" \
-  --algos="gem,gem-e2=gem:--config.num_critics=2,iql,bc" \
-  --out=experiments/results/locomotion/hopper_medium_e2
+# 0. hopper-medium first, with E = 2 critics beside our E = 5 (hopper.sh; skipped where done).
+bash experiments/queues/hopper.sh
 
 # 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds.
 "$PY" experiments/suite.py --suite=locomotion --tiers=1 --algos=gem,iql,bc "${common[@]}" \
