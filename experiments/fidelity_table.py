@@ -60,13 +60,16 @@ def curve_of(top_k: int, pick: str, frac: float = 0.0) -> str:
     or a share of the set (`top_k_frac`, whatever k it gives at this N)."""
     if frac > 0:
         return f"top {100 * frac:g}% {pick}"
+    if pick == "softmax":  # SfBC's draw over the whole set, k draws averaged
+        return f"softmax, {top_k} averaged"
     return "argmax" if top_k == 1 else f"top-{top_k} {pick}"
 
 
 def rule_of(row: dict) -> tuple:
-    """A row's top-k rule `(k, pick, share)`; k = 1 is the argmax, whatever rule gave it."""
+    """A row's top-k rule `(k, pick, share)`; k = 1 is the argmax, whatever rule gave it,
+    but for SfBC's softmax draw (over the whole set)."""
     rule = (row["top_k"], row.get("top_k_pick", "mean"), row.get("top_k_frac", 0.0))
-    return (1, "mean", 0.0) if rule[0] == 1 else rule
+    return (1, "mean", 0.0) if rule[0] == 1 and rule[1] != "softmax" else rule
 
 
 def n_curves(base: dict, sweep_rows: list, tune: dict) -> list:

@@ -41,8 +41,9 @@ flags.DEFINE_list("top_k", ["1"], "Top-k smoothing sizes (1 = argmax).")
 flags.DEFINE_list("anchor_bonus", ["0"], "Anchor bonus delta values (>= 0; 0 = the paper).")
 flags.DEFINE_list("candidate_means", None, "true and/or false: all K actor means in the "
                   "candidate set (ours) or only the top one (the paper); default: the run's.")
-flags.DEFINE_list("top_k_pick", ["mean"], "mean and/or sample: a_out = mean of the top-k (the "
-                  "paper) or one of them drawn uniformly (ours).")
+flags.DEFINE_list("top_k_pick", ["mean"], "mean, sample and/or softmax: a_out = mean of the "
+                  "top-k (the paper), one of them drawn uniformly (ours), or the mean of k "
+                  "draws from softmax(alpha * score) over the set (SfBC).")
 flags.DEFINE_list("top_k_frac", ["0"], "Shares of the candidate set as k (ours; > 0: k = "
                   "round(share * (N + 1)) at every N, top_k ignored; 0 = the fixed top_k).")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")

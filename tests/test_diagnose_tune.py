@@ -425,3 +425,21 @@ def test_selection_curve_reads_sweeps_by_folder_or_file(tmp_path):
     assert (out / "curve.png").stat().st_size > 1000
     bad = run("probes/selection_curve", f"--sweeps={tmp_path / 'missing'}", f"--out={out}")
     assert bad.returncode != 0 and "not found" in bad.stderr
+
+
+def test_fidelity_rules_keep_a_softmax_draw_of_one_apart_from_the_argmax():
+    """k = 1 is the argmax whatever rule gave it (mean, uniform draw, a share), but SfBC's
+    softmax draw of one is a draw over the whole set: its own N curve."""
+    import importlib.util
+
+    path = pathlib.Path(__file__).parents[1] / "experiments" / "fidelity_table.py"
+    spec = importlib.util.spec_from_file_location("fidelity_table_rules", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    row = lambda k, pick, frac=0.0: {"top_k": k, "top_k_pick": pick, "top_k_frac": frac}
+    assert table.rule_of(row(1, "sample", 0.25)) == (1, "mean", 0.0)
+    assert table.rule_of(row(1, "softmax")) == (1, "softmax", 0.0)
+    assert table.curve_of(*table.rule_of(row(1, "sample"))) == "argmax"
+    assert table.curve_of(*table.rule_of(row(1, "softmax"))) == "softmax, 1 averaged"
+    assert table.curve_of(4, "softmax") == "softmax, 4 averaged"
+    assert table.curve_of(256, "sample") == "top-256 sample"

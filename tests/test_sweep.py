@@ -76,6 +76,15 @@ def test_top_k_pick_is_a_static_axis_that_collapses_at_k_one():
         sweep.make_grid(CFG, top_k_pick=["median"])
 
 
+def test_a_softmax_draw_of_one_stays_its_own_setting():
+    """SfBC's softmax pick with k = 1 draws one candidate over the whole set, not the argmax:
+    the grid keeps it beside the argmax (k = 4 gives a third setting)."""
+    settings, _ = sweep.make_grid(CFG, num_candidates=[8], top_k=[1, 4],
+                                  top_k_pick=["mean", "softmax"])
+    got = sorted((s.top_k, s.top_k_pick) for s in settings)
+    assert got == [(1, "mean"), (1, "softmax"), (4, "mean"), (4, "softmax")]
+
+
 def test_a_top_k_larger_than_a_budget_is_skipped_where_a_smaller_one_runs():
     settings, skipped = sweep.make_grid(CFG, num_candidates=[1, 16, 1024], top_k=[1, 256],
                                         top_k_pick=["mean", "sample"])

@@ -162,7 +162,9 @@ def make_grid(
             s["candidate_means"] = False  # no component means in these sets (candidate_set)
         if s["top_k_frac"] > 0:  # k is that share of this N's set: record the k it gives
             s["top_k"] = resolve_top_k(s["num_candidates"], 1, s["top_k_frac"], s["variant"])
-        if s["top_k"] == 1:  # one candidate: drawing it is taking it, whatever rule gave k
+        if s["top_k"] == 1 and s["top_k_pick"] != "softmax":
+            # one candidate: drawing it is taking it, whatever rule gave k (a softmax draw
+            # of one, SfBC's pick, is a draw over the whole set: a rule of its own)
             s["top_k_pick"], s["top_k_frac"] = "mean", 0.0
         setting = Setting(**s)
         if setting in seen:
