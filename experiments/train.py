@@ -30,6 +30,8 @@ flags.DEFINE_string("workdir", "runs/default", "Run directory (created).")
 flags.DEFINE_integer("eval_every", None, "Evaluate every this many steps.")
 flags.DEFINE_integer("eval_episodes", None, "Episodes per evaluation.")
 flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every this many steps.")
+flags.DEFINE_float("checkpoint_minutes", 10.0, "Also checkpoint once this many minutes of "
+                   "wall time have passed since the last checkpoint (0: by steps only).")
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
 flags.DEFINE_bool("download", False, "Allow downloading a missing Minari dataset (needs network).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -63,7 +65,7 @@ def main(argv):
         return run_cli(
             FLAGS.algo, FLAGS.env, config, FLAGS.workdir, num_seeds=FLAGS.num_seeds,
             resume=FLAGS.resume, download=FLAGS.download, progress=FLAGS.progress,
-            log_to=FLAGS.log_to,
+            log_to=FLAGS.log_to, checkpoint_minutes=FLAGS.checkpoint_minutes,
         )
 
     return exit_now(guard(body))

@@ -231,6 +231,22 @@ def test_divergence_stops_naming_loss_and_step_and_keeps_checkpoints(runs, tmp_p
     assert all(np.array_equal(a, b) for a, b in zip(restored, leaves(runs["full"])))
 
 
+@pytest.mark.parametrize("minutes, want", [(0.0, ["40"]), (1e-9, ["10", "20", "30", "40"])])
+def test_a_checkpoint_after_so_many_minutes_besides_the_step_interval(tiny_nav2d, tmp_path,
+                                                                       minutes, want):
+    """The step interval (here beyond the run) saves only the last step; a wall-time interval
+    shorter than one call saves after every call of `steps_per_call` steps."""
+    from gem_jax.harness import runner
+    from gem_jax.method.config import GEMConfig
+
+    config = GEMConfig(hidden_dims=(16, 16), num_critics=2, num_components=2,
+                       behavior_num_components=2, batch_size=64, steps_per_call=10,
+                       num_steps=40, checkpoint_every=1000, eval_episodes=0, keep_checkpoints=9)
+    work = tmp_path / "run"
+    runner.run_training("nav2d", config, work, progress=False, checkpoint_minutes=minutes)
+    assert sorted(steps_in(work), key=int) == want
+
+
 # ---- bad input -------------------------------------------------------------------
 
 

@@ -316,20 +316,24 @@ def run_training(
     algo: str = "gem",
     log_to=("csv",),
     log_group: str | None = None,
+    checkpoint_minutes: float = 10.0,
 ) -> dict:
     """Train, evaluate, checkpoint and summarise one run; returns the summary dict.
 
     `log_to`: where metrics go besides the CSV/JSONL logs (always written), a subset of
-    `gem_jax.harness.logwriters.TARGETS`; `log_group` groups W&B runs (compare.py: its --out)."""
+    `gem_jax.harness.logwriters.TARGETS`; `log_group` groups W&B runs (compare.py: its --out).
+    A checkpoint is saved every `config.checkpoint_every` steps and also once
+    `checkpoint_minutes` of wall time have passed since the last one (0: steps only), so a
+    killed slow run (AntMaze: ~20 steps/s for 3 seeds) loses minutes, not an interval."""
     log_to = parse_log_to(log_to)  # a missing package fails here, before any work
     with contextlib.ExitStack() as cleanup:  # closes the log writers however the run ends
         return _train(cleanup, env, config, workdir, num_seeds, resume, download, progress,
-                      algo, log_to, log_group)
+                      algo, log_to, log_group, checkpoint_minutes)
 
 
 def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, num_seeds: int,
            resume: bool, download: bool, progress: bool, algo: str, log_to: tuple[str, ...],
-           log_group: str | None) -> dict:
+           log_group: str | None, checkpoint_minutes: float = 0.0) -> dict:
     config.validate()
     if num_seeds < 1:
         raise ValueError(f"num_seeds must be >= 1, got {num_seeds}.")
@@ -416,6 +420,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     policy = make_policy(config)
 
     step, train_time, steps_done, result = start_step, 0.0, 0, None
+    last_save = time.monotonic()
     bar = tqdm(total=config.num_steps, initial=start_step, unit="step",
                disable=not (progress and primary),
                desc=f"{algo} {env}", dynamic_ncols=True)
@@ -459,8 +464,10 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
             if primary:
                 bar.write(f"step {step}: normalised score {result['normalized_score']:.1f}, "
                           f"Violation {result['violation']:.3f}")
-        if crossed(config.checkpoint_every):
+        overdue = checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * checkpoint_minutes
+        if crossed(config.checkpoint_every) or (overdue and step < config.num_steps):
             ckpt.save(manager, step, unpad_seeds(state, num_seeds), meta)
+            last_save = time.monotonic()
     bar.close()
     if manager.latest_step() != step:
         ckpt.save(manager, step, unpad_seeds(state, num_seeds), meta)
