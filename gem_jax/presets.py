@@ -101,8 +101,10 @@ def iql(config: GEMConfig | None = None) -> GEMConfig:
 
 
 def bc(config: GEMConfig | None = None) -> GEMConfig:
-    """Gaussian behavior cloning: IQL's actor with every weight 1 (beta_adv = 0)."""
-    return iql(config).replace(adv_temperature=0.0)
+    """Gaussian behavior cloning: IQL's actor with every weight 1 (beta_adv = 0). It trains
+    no critic or value net (`train_critics=False`, ours, compute only: their updates could
+    not reach its actor; `--config.train_critics=true` trains them as before)."""
+    return iql(config).replace(adv_temperature=0.0, train_critics=False)
 
 
 def lom(config: GEMConfig | None = None) -> GEMConfig:

@@ -146,3 +146,38 @@ def test_target_subset_lifts_the_value_level(data):
     assert values[2] > values[0] + 0.01
     with pytest.raises(ValueError, match="target_subset"):
         CFG.replace(target_subset=3).validate()
+
+
+def test_bc_without_critics_trains_the_same_actor_and_no_critic(data):
+    """BC's actor weights every pair by exp(0 * A) = 1: skipping the value and critic updates
+    (its preset's train_critics=False) leaves the actor and behavior updates as they were,
+    and the critic, value and target parameters at their initialisation."""
+    from gem_jax import presets
+    from gem_jax.method.select import make_policy
+
+    bc = presets.algorithm("bc", CFG)
+    assert not bc.train_critics
+    s0 = init_state(jax.random.PRNGKey(3), bc, 2, 1)
+    fast, m = jax.jit(make_train_loop(bc, num_steps=20))(s0, data)
+    full, _ = jax.jit(make_train_loop(bc.replace(train_critics=True), num_steps=20))(s0, data)
+    for name in ("actor", "behavior"):
+        for a, b in zip(jax.tree.leaves(getattr(fast, name).params),
+                        jax.tree.leaves(getattr(full, name).params)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for name in ("critic", "value"):
+        for a, b in zip(jax.tree.leaves(getattr(fast, name).params),
+                        jax.tree.leaves(getattr(s0, name).params)):
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+        assert not all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(
+            jax.tree.leaves(getattr(full, name).params), jax.tree.leaves(getattr(s0, name).params)))
+    for a, b in zip(jax.tree.leaves(fast.target_critic_params),
+                    jax.tree.leaves(s0.target_critic_params)):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert float(np.asarray(m["critic/loss"]).max()) == 0.0
+    assert np.all(np.asarray(m["train/finite"]) == 1.0)
+    assert float(np.asarray(m["actor/weight_mean"]).min()) == 1.0
+    with pytest.raises(ValueError, match="num_candidates=64 needs trained critics"):
+        make_policy(bc, num_candidates=64)
+    make_policy(bc)  # N = 0: its mean, no critic needed
+    with pytest.raises(ValueError, match="train_critics=False is for BC alone"):
+        CFG.replace(train_critics=False).validate()

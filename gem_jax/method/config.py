@@ -82,6 +82,11 @@ class GEMConfig:
     # (SfBC's critic before in-sample planning, method §9)
     critic_target: str = "value"
     sarsa_noise: float = 0.2  # std of eps, clipped to +-0.5 (LOM's code)
+    # False (BC's preset, ours, compute only): the value and critic nets are not updated. BC's
+    # actor weights every pair by exp(0 * A) = 1, so their updates were discarded work (about
+    # half of BC's step); the actor and behavior updates are bitwise those of the full step.
+    # A run without trained critics cannot rank candidates (make_policy refuses N > 0).
+    train_critics: bool = True
     # True: train on the rewards after the suite's scale (IQL's 1000 / return spread on
     # locomotion); False: as the dataset has them (LOM's code: its beta acts on that scale)
     reward_scaling: bool = True
@@ -220,6 +225,13 @@ class GEMConfig:
             (
                 self.actor_objective in ACTOR_OBJECTIVES,
                 f"actor_objective must be one of {ACTOR_OBJECTIVES}",
+            ),
+            (
+                self.train_critics or (self.adv_temperature == 0.0
+                                       and self.actor_objective == "guided_em"
+                                       and not self.diffusion_model),
+                "train_critics=False is for BC alone (adv_temperature=0, the guided actor, "
+                "no diffusion model): every other actor learns from the critic",
             ),
             (
                 self.critic_target in CRITIC_TARGETS,

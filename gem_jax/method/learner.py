@@ -176,6 +176,48 @@ def guided_em_step(config: GEMConfig):
     return step
 
 
+def critics_update(config: GEMConfig, txs: dict, state: GEMState, nets: Networks, batch: Batch):
+    """The value, then the critic ensemble, one step (method §2): `(state with its key
+    advanced, value, critic, target_q [B], value metrics, critic metrics)`."""
+    grad = lambda fn: jax.grad(fn, has_aux=True)
+    # Value: expectile regression on the target-ensemble minimum (all E, or M of them).
+    target_q = nets.critic_apply(state.target_critic_params, batch.observations, batch.actions)
+    if config.target_subset > 0:  # min over a random M-subset (REDQ), fresh each step
+        key, subset_key = jax.random.split(state.key)
+        state = state.replace(key=key)
+        target_q = target_min(target_q, subset_key, config.target_subset)  # [B]
+    else:
+        target_q = target_q.min(axis=0)  # [B]
+    g, value_info = grad(losses.value_loss)(
+        state.value.params, nets, batch.observations, target_q, config.expectile
+    )
+    value = apply_gradients(txs["value"], state.value, g)
+
+    # Critic ensemble: TD regression to r + gamma (1 - d) V(s') (or the SARSA bootstrap).
+    if config.critic_target == "returns":  # SfBC: y = the MC return, no bootstrap
+        if batch.returns is None:
+            raise ValueError("critic_target='returns' needs the dataset's returns: build "
+                             "the device dataset with them (harness.runner.device_dataset).")
+        g, critic_info = grad(losses.critic_loss)(
+            state.critic.params, nets, batch.replace(rewards=batch.returns),
+            jnp.zeros_like(batch.returns), 0.0)  # y = returns + 0 * 0
+    else:
+        noise_key = None
+        if config.critic_target == "sarsa":
+            key, noise_key = jax.random.split(state.key)
+            state = state.replace(key=key)
+        next_v = bootstrap(config, nets, state.target_critic_params, value.params, batch,
+                           noise_key)  # [B]
+        g, critic_info = grad(losses.critic_loss)(
+            state.critic.params, nets, batch, next_v, config.discount
+        )
+    critic = apply_gradients(txs["critic"], state.critic, g)
+    return state, value, critic, target_q, value_info, critic_info
+
+
+CRITIC_METRICS = ("critic/loss", "critic/q_mean", "critic/q_ensemble_std", "critic/target_mean")
+
+
 def make_update(config: GEMConfig, policy_step=None):
     """The pure (un-jitted) train step `(state, batch) -> (state, metrics)`; vmappable.
 
@@ -190,38 +232,14 @@ def make_update(config: GEMConfig, policy_step=None):
         nets: Networks = make_networks(config, batch.actions.shape[-1])
         grad = lambda fn: jax.grad(fn, has_aux=True)
 
-        # Value: expectile regression on the target-ensemble minimum (all E, or M of them).
-        target_q = nets.critic_apply(state.target_critic_params, batch.observations, batch.actions)
-        if config.target_subset > 0:  # min over a random M-subset (REDQ), fresh each step
-            key, subset_key = jax.random.split(state.key)
-            state = state.replace(key=key)
-            target_q = target_min(target_q, subset_key, config.target_subset)  # [B]
-        else:
-            target_q = target_q.min(axis=0)  # [B]
-        g, value_info = grad(losses.value_loss)(
-            state.value.params, nets, batch.observations, target_q, config.expectile
-        )
-        value = apply_gradients(txs["value"], state.value, g)
-
-        # Critic ensemble: TD regression to r + gamma (1 - d) V(s') (or the SARSA bootstrap).
-        if config.critic_target == "returns":  # SfBC: y = the MC return, no bootstrap
-            if batch.returns is None:
-                raise ValueError("critic_target='returns' needs the dataset's returns: build "
-                                 "the device dataset with them (harness.runner.device_dataset).")
-            g, critic_info = grad(losses.critic_loss)(
-                state.critic.params, nets, batch.replace(rewards=batch.returns),
-                jnp.zeros_like(batch.returns), 0.0)  # y = returns + 0 * 0
-        else:
-            noise_key = None
-            if config.critic_target == "sarsa":
-                key, noise_key = jax.random.split(state.key)
-                state = state.replace(key=key)
-            next_v = bootstrap(config, nets, state.target_critic_params, value.params, batch,
-                               noise_key)  # [B]
-            g, critic_info = grad(losses.critic_loss)(
-                state.critic.params, nets, batch, next_v, config.discount
-            )
-        critic = apply_gradients(txs["critic"], state.critic, g)
+        if config.train_critics:
+            state, value, critic, target_q, value_info, critic_info = critics_update(
+                config, txs, state, nets, batch)
+        else:  # BC (train_critics=False): weights exp(0 * A) = 1 need no critic
+            value, critic = state.value, state.critic
+            target_q = jnp.zeros(batch.rewards.shape, batch.rewards.dtype)  # [B]
+            value_info = {"value/loss": jnp.float32(0), "value/v_mean": jnp.float32(0)}
+            critic_info = {name: jnp.float32(0) for name in CRITIC_METRICS}
 
         # Policy side: GEM's guided EM actor (or the algorithm's own step).
         changes, policy_info = policy_step(state, nets, batch, value.params, target_q)
@@ -251,9 +269,9 @@ def make_update(config: GEMConfig, policy_step=None):
             behavior_info = {**behavior_info, "diffusion/loss": diffusion_info["denoising_loss"]}
 
         # Target: Polyak averaging.
-        target = optax.incremental_update(
-            critic.params, state.target_critic_params, config.target_update_rate
-        )
+        target = state.target_critic_params
+        if config.train_critics:
+            target = optax.incremental_update(critic.params, target, config.target_update_rate)
 
         if config.gmm_pretrain_steps > 0:
             main_phase = state.step >= config.gmm_pretrain_steps

@@ -358,6 +358,10 @@ def make_policy(
     the candidate set (`resolve_top_k`) and `top_k` is ignored.
     """
     n = config.num_candidates if num_candidates is None else int(num_candidates)
+    if n > 0 and not config.train_critics:
+        raise ValueError(f"num_candidates={n} needs trained critics to rank the candidates, "
+                         "and this run trained none (train_critics=False, BC): use "
+                         "num_candidates=0, or retrain with --config.train_critics=true.")
     k = config.top_k if top_k is None else int(top_k)
     source = config.source if source is None else source
     mode = config.mode if mode is None else mode
