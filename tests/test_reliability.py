@@ -307,7 +307,7 @@ def test_resume_without_a_checkpoint_is_one_line(bad_cli, case):
 def test_unknown_config_field_names_the_closest_fields(bad_cli):
     assert one_error(bad_cli["unknown_field"]) == (
         "error: --config.num_critcs: GEMConfig has no field 'num_critcs'; closest: "
-        "num_critics, num_candidates, num_components (every field is in gem_jax/method/config.py).")
+        "num_critics, train_critics, num_candidates (every field is in gem_jax/method/config.py).")
     far = one_error(bad_cli["unknown_field_far"])
     assert far.startswith("error: --config.no_such_field: GEMConfig has no field "
                           "'no_such_field'; closest: ")
