@@ -51,6 +51,25 @@ def test_distinct_and_edge_fraction_by_hand():
     assert diag.edge_fraction(np.asarray(cands)) == pytest.approx(2 / 10)
 
 
+def test_weight_stats_by_hand():
+    w = np.array([100.0, 100.0, 1.0, 1.0])  # two pairs at the cap of 100
+    out = diag.weight_stats(w, cap=100.0)
+    assert out["weight_mean"] == 50.5 and out["weight_at_cap_frac"] == 0.5
+    assert out["weight_mass_at_cap_frac"] == pytest.approx(200 / 202)
+    assert out["effective_sample_frac"] == pytest.approx(202**2 / (4 * 20002))
+    assert diag.weight_stats(np.full(7, 3.0), 100.0)["effective_sample_frac"] == pytest.approx(1)
+
+
+def test_per_state_chunks_equal_one_vmap():
+    import jax
+
+    one = lambda x, k: {"s": jnp.sum(x) + jax.random.uniform(k)}  # noqa: E731
+    x = jnp.arange(3 * (diag.STATE_CHUNK + 5), dtype=jnp.float32).reshape(-1, 3)  # [B, 3]
+    keys = jax.random.split(jax.random.PRNGKey(0), x.shape[0])
+    np.testing.assert_allclose(diag.per_state(one, x, keys)["s"], jax.vmap(one)(x, keys)["s"],
+                               rtol=1e-6)
+
+
 def test_diagnose_reports_every_seed(tiny_run):
     done = run("diagnose", f"--workdir={tiny_run}", "--num_states=32", "--noprogress",
                f"--iql_workdir={tiny_run}")  # against itself: the anchors coincide

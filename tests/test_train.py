@@ -174,6 +174,7 @@ def test_bc_without_critics_trains_the_same_actor_and_no_critic(data):
                     jax.tree.leaves(s0.target_critic_params)):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     assert float(np.asarray(m["critic/loss"]).max()) == 0.0
+    assert float(np.abs(np.asarray(m["actor/advantage_mean"])).max()) == 0.0  # no critic: none
     assert np.all(np.asarray(m["train/finite"]) == 1.0)
     assert float(np.asarray(m["actor/weight_mean"]).min()) == 1.0
     with pytest.raises(ValueError, match="num_candidates=64 needs trained critics"):

@@ -7,7 +7,8 @@ is the command-line face (files, rollouts). Every number is per seed:
   `log_std_min` floor (a hard clip has zero gradient there, method §1), how close the
   component means sit to the box edge, gating entropy and max gating weight.
 * `edge_fraction`: share of dataset action coordinates on the box edge (|a| = 1).
-* `weight_report`: the advantage weights omega (method §2) and the share at `exp_adv_max`.
+* `weight_report`: the advantage weights omega (method §2), the share at `exp_adv_max`, the
+  share of the weight those carry and the effective sample size.
 * `candidate_report`: per state, how many of the N + 1 candidates are distinct, and the
   spread over the candidate set of the LCB term against that of beta_t * z (method §3), with
   how often the score's top-1 is the LCB's top-1 (the critic decides) or the anchor, and
@@ -52,6 +53,14 @@ from gem_jax.method.select import (
 EDGE_MARGIN = 0.02  # a component mean within this of +-1 "sits on the edge"
 CLAMP_TOL = 1e-3  # a log-std within this of log_std_min "sits at the floor"
 DISTINCT_TOL = 1e-2  # candidates closer than this count as one
+STATE_CHUNK = 64  # states per vmapped chunk: [B, N + 1, E, hidden] at once would not fit memory
+
+
+def per_state(one, *args):
+    """`one` mapped over the states of `args` (each [B, ...]) in chunks of `STATE_CHUNK`,
+    jitted: the candidate reports hold [N + 1, E] critic activations per state, which for
+    thousands of states and N = 1024 outgrow memory when vmapped at once."""
+    return jax.jit(lambda xs: jax.lax.map(lambda x: one(*x), xs, batch_size=STATE_CHUNK))(args)
 
 
 def edge_fraction(actions: np.ndarray) -> float:
@@ -92,14 +101,26 @@ def weight_report(config: GEMConfig, state_params: dict, observations, actions) 
     q = nets.critic_apply(state_params["target_critic"], observations, actions).min(0)  # [B]
     adv = q - nets.value_apply(state_params["value"], observations)  # [B]
     w = advantage_weight(adv, config.adv_temperature, config.exp_adv_max)  # [B]
-    w = np.asarray(w)
     return {
         "advantage_mean": float(np.mean(adv)),
         "advantage_std": float(np.std(adv)),
         "q_mean": float(np.mean(q)),
+        **weight_stats(np.asarray(w), config.exp_adv_max),
+    }
+
+
+def weight_stats(w: np.ndarray, cap: float) -> dict:
+    """How the weights omega [B] spread the actor's loss over the pairs: their mean, the
+    shares of pairs at the cap and below 1e-3, the share of the total weight the capped pairs
+    carry, and Kish's effective sample size (sum w)^2 / (B sum w^2) as a share of B (1: all
+    pairs count alike; 1/B: one pair carries the loss)."""
+    at_cap = w >= cap * (1 - 1e-6)  # [B]
+    return {
         "weight_mean": float(w.mean()),
-        "weight_at_cap_frac": float(np.mean(w >= config.exp_adv_max * (1 - 1e-6))),
+        "weight_at_cap_frac": float(np.mean(at_cap)),
         "weight_below_1e-3_frac": float(np.mean(w < 1e-3)),
+        "weight_mass_at_cap_frac": float(w[at_cap].sum() / w.sum()),
+        "effective_sample_frac": float(w.sum() ** 2 / (w.size * np.sum(w**2))),
     }
 
 
@@ -155,7 +176,7 @@ def candidate_report(
         }
 
     keys = jax.random.split(key, observations.shape[0])
-    out = jax.jit(jax.vmap(one))(observations, keys)
+    out = per_state(one, observations, keys)
     report = {k: float(np.mean(v)) for k, v in out.items()}
     report["num_candidates"] = num_candidates
     return report
@@ -317,7 +338,7 @@ def heldout_gain(
         return out
 
     keys = jax.random.split(key, observations.shape[0])
-    out = jax.jit(jax.vmap(one))(observations, keys)
+    out = per_state(one, observations, keys)
     return {n: {k: float(np.mean(v)) for k, v in row.items()} for n, row in out.items()}
 
 

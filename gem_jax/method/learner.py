@@ -243,6 +243,8 @@ def make_update(config: GEMConfig, policy_step=None):
 
         # Policy side: GEM's guided EM actor (or the algorithm's own step).
         changes, policy_info = policy_step(state, nets, batch, value.params, target_q)
+        if not config.train_critics and "actor/advantage_mean" in policy_info:
+            policy_info = {**policy_info, "actor/advantage_mean": jnp.float32(0)}  # no critic
         changes = dict(changes)
         key = changes.pop("key", state.key)
 
