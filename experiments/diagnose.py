@@ -194,14 +194,14 @@ def markdown(report: dict) -> str:
 
 
 def body() -> int:
-    from gem_jax.harness.runlog import write_json
+    from gem_jax.harness.runlog import portable, write_json
 
     if not FLAGS.workdir:
         raise ValueError("--workdir is required (a run directory written by train.py).")
     report = diagnose(FLAGS.workdir)
     out = pathlib.Path(FLAGS.workdir)
     write_json(out / "diagnose.json", report)
-    (out / "diagnose.md").write_text(markdown(report))
+    (out / "diagnose.md").write_text(portable(markdown(report)))
     print(f"wrote {out / 'diagnose.json'} and {out / 'diagnose.md'}")
     return 0
 

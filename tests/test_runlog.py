@@ -139,7 +139,7 @@ def test_write_report_writes_json_and_markdown(tmp_path):
 
 def test_result_json_names_no_machine_path(tmp_path, monkeypatch):
     """Committed result files say `~/gem-runs/x` and `runs/x`, never this machine's layout."""
-    from gem_jax.harness.runlog import portable, write_json
+    from gem_jax.harness.runlog import portable, write_json, write_report
 
     home, work = tmp_path / "home", tmp_path / "home" / "repo"
     work.mkdir(parents=True)
@@ -153,3 +153,5 @@ def test_result_json_names_no_machine_path(tmp_path, monkeypatch):
     assert portable(payload) == want
     write_json(tmp_path / "r.json", payload)
     assert json.loads((tmp_path / "r.json").read_text()) == want
+    text = write_report(tmp_path / "d", payload, [f"# Diagnose {home}/gem-runs/antmaze/gem"])
+    assert text == (tmp_path / "d.md").read_text() == "# Diagnose ~/gem-runs/antmaze/gem\n"

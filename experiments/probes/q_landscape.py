@@ -43,6 +43,7 @@ def body() -> int:
     from gem_jax.data import load_dataset
     from gem_jax.data.envs import maze2d_goal
     from gem_jax.harness import checkpoint
+    from gem_jax.harness.runlog import portable
     from gem_jax.method.networks import make_networks
     from gem_jax.method.select import policy_params, seed_params
     from gem_jax.presets import from_config_dict
@@ -107,7 +108,7 @@ def body() -> int:
                 for k in np.argsort(-weights))
             lines.append(f"| {s} | {name} | {modes} |")
     text = "\n".join(lines) + "\n"
-    (workdir / "q_landscape.md").write_text(text)
+    (workdir / "q_landscape.md").write_text(portable(text))
     print(text)
     return 0
 

@@ -39,7 +39,7 @@ def body() -> int:
     from gem_jax.analysis.diagnostics import value_audit
     from gem_jax.harness import checkpoint
     from gem_jax.harness.evaluation import action_scale, rollout_gym
-    from gem_jax.harness.runlog import write_json
+    from gem_jax.harness.runlog import write_report
     from gem_jax.harness.runner import open_dataset
     from gem_jax.method.select import SelectKnobs, make_policy, policy_params, seed_params
     from gem_jax.presets import from_config_dict
@@ -91,10 +91,8 @@ def body() -> int:
         lines.append(f"| {row['num_candidates']} | {fmt(row['seed_scores'])} | "
                      f"{fmt(col('predicted'))} | {fmt(col('realized'))} | {fmt(col('gap'))} |")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else pathlib.Path(FLAGS.workdir) / "value_audit"
-    write_json(out.with_suffix(".json"), {"workdir": str(FLAGS.workdir), "env": meta["env"],
-                                          "step": step, "knobs": overrides, "rows": rows})
-    text = "\n".join(lines) + "\n"
-    out.with_suffix(".md").write_text(text)
+    text = write_report(out, {"workdir": str(FLAGS.workdir), "env": meta["env"], "step": step,
+                              "knobs": overrides, "rows": rows}, lines)
     plot(rows, out.with_suffix(".png"), f"{meta['env']}, step {step}")
     print(text)
     return 0

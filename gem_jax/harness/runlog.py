@@ -116,10 +116,10 @@ def write_json(path: str | pathlib.Path, payload: dict) -> None:
 
 def write_report(out: str | pathlib.Path, report: dict, lines: list[str]) -> str:
     """A diagnostic's result as `<out>.json` (the numbers) and `<out>.md` (the table `lines`);
-    returns the markdown text."""
+    returns the markdown text. Both leave machine paths out (`portable`)."""
     out = pathlib.Path(out)
     write_json(out.with_suffix(".json"), report)
-    text = "\n".join(lines) + "\n"
+    text = portable("\n".join(lines) + "\n")
     out.with_suffix(".md").write_text(text)
     return text
 
