@@ -167,7 +167,8 @@ def markdown(report: dict) -> str:
                        ("max_gating_weight", "max gating weight")]:
         lines.append(f"| {label} | {stat(('actor', key))} | {stat(('behavior', key))} |")
     lines += ["", "| quantity | value |", "|---|---|"]
-    for group, key in [("weights", "weight_at_cap_frac"), ("weights", "weight_mean"),
+    for group, key in [("weights", "weight_at_cap_frac"), ("weights", "weight_mass_at_cap_frac"),
+                       ("weights", "effective_sample_frac"), ("weights", "weight_mean"),
                        ("weights", "advantage_std"), ("weights", "q_mean"),
                        ("candidates", "distinct"), ("candidates", "candidates_on_edge_frac"),
                        ("candidates", "lcb_range"), ("candidates", "support_range"),

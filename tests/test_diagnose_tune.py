@@ -93,6 +93,7 @@ def test_diagnose_reports_every_seed(tiny_run):
         assert vs["lcb_prefers_anchor"] == 0.0 and vs["anchor_norm"] == vs["other_norm"] > 0
     text = (tiny_run / "diagnose.md").read_text()
     assert "log_std_min floor" in text and "vs_iql/lcb_gain" in text
+    assert "weights/effective_sample_frac" in text
 
 
 def test_tune_picks_on_validation_and_reports_test(tiny_run):
