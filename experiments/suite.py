@@ -16,10 +16,16 @@ Rerunning continues: a stage is skipped when its output exists and names the run
 step (gem_jax/harness/suite.py), so an interrupted queue loses at most the stage it was in (and a
 training run only the steps since its last checkpoint). Keep `--root` outside the work tree.
 Raising `--steps` later trains the runs on and redoes their tune and sweeps.
+
+Each finished stage's small outputs (summaries, tunes, sweeps; no checkpoints) are also copied
+to `--keep` (default `<out>`'s folder `/runs`), which is committed with the table: on a machine
+where `--root` is gone, the pairs complete there are skipped (their datasets are not rebuilt)
+and the table reads them from it, so only what is missing is retrained.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
@@ -39,6 +45,10 @@ flags.DEFINE_string("root", None, "Folder of the run directories <root>/<dataset
                     "(keep it outside the work tree; default ~/gem-runs/<suite>).")
 flags.DEFINE_string("out", None, "Table path prefix (default experiments/results/<suite>/"
                     "fidelity_<suite>).")
+flags.DEFINE_string("keep", None, "Folder (committed) that keeps each finished stage's small "
+                    "outputs, <keep>/<dataset>/<label>/; a pair complete there is done even "
+                    "where its run directory is gone (default: <--out's folder>/runs; '' for "
+                    "none).")
 flags.DEFINE_string("train_args", "", "train.py flags for every run (space-separated), e.g. "
                     "--config.hidden_dims=(128,128).")
 flags.DEFINE_integer("num_seeds", 3, "Seeds per run (vmapped in one program).")
@@ -102,7 +112,8 @@ def make_plan():
         n_sweep=tuple(int(v) for v in FLAGS.n_sweep), ablation_datasets=tuple(ablation),
         mass_scales=tuple(mass), progress=FLAGS.progress)
     out = pathlib.Path(FLAGS.out or f"experiments/results/{name}/fidelity_{name}")
-    return plan, out
+    keep = out.parent / "runs" if FLAGS.keep is None else FLAGS.keep
+    return dataclasses.replace(plan, keep=pathlib.Path(keep) if keep else None), out
 
 
 def gather(plan, out: pathlib.Path) -> None:

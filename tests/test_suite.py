@@ -3,6 +3,7 @@ counts as done, resuming after a kill, and the gathered table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -155,6 +156,60 @@ def test_queue_skips_done_stages_resumes_training_and_isolates_a_failure(tmp_pat
         for lab in plan.labels]
 
 
+def test_kept_copy_stands_in_for_a_run_directory_that_is_gone(tmp_path, monkeypatch):
+    built = []  # the datasets on disk: none (a fresh machine) until data stages run
+    monkeypatch.setattr(suite, "dataset_on_disk", lambda name: name in built)
+    keep = tmp_path / "results" / "runs"
+    plan = plan_for(tmp_path / "runs", keep=keep, datasets=("hopper-medium",))
+    gem, bc = plan.labels
+    calls = []
+
+    def runner(cmd):  # fake_runner, plus the files a real run has besides its outputs
+        if pathlib.Path(cmd[1]).stem == "make_dataset":
+            built.append("hopper-medium")
+        code = fake_runner(plan, calls)(cmd)
+        args = dict(a[2:].split("=", 1) for a in cmd[2:] if a.startswith("--") and "=" in a)
+        if pathlib.Path(cmd[1]).stem == "train":
+            wd = pathlib.Path(args["workdir"])
+            (wd / "checkpoints" / "300").mkdir(parents=True)
+            (wd / "eval.csv").write_text("step,normalized_score\n300,42.0\n")
+            write(wd / "config.json", {"workdir": str(pathlib.Path.home() / "gem-runs" / "x")})
+        return code
+
+    assert suite.run_queue(plan, runner, out=lambda line: None) == []
+    kept = keep / "hopper-medium" / "gem"
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == [
+        "config.json", "eval.csv", "summary.json", "sweep_test_ablations/sweep.json",
+        "sweep_test_mass/sweep.json", "sweep_test_n/sweep.json", "tune.json",
+        "tuned_knobs.json"]  # never a checkpoint
+    assert json.loads((kept / "config.json").read_text())["workdir"] == "~/gem-runs/x"
+    assert (keep / "hopper-medium" / "bc" / "eval.csv").read_text().endswith("300,42.0\n")
+
+    # Another machine: the runs and the dataset are gone, the kept copy came with the repo.
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    built.clear()
+    calls.clear()
+    assert suite.run_queue(plan, runner, out=lambda line: None) == [] and calls == []
+    assert suite.table_runs(plan) == [f"hopper-medium:gem=gem:{kept}",
+                                      f"hopper-medium:bc=bc:{keep / 'hopper-medium' / 'bc'}"]
+    every = [s for lab in plan.labels for s in suite.stages(plan, "hopper-medium", lab)]
+    assert suite.status_lines(plan, every)[0].endswith(
+        "done (its kept copy: the run directory is gone)")
+    write(kept / "sweep_test_mass" / "sweep.json", {"step": 300, "rows": [
+        {"mass_scale": 0.5, "num_candidates": 16, "seed_scores": [7.0], "normalized_score": 7.0,
+         "normalized_score_seed_std": 0.0, "violation": 0.0}]})
+    assert [(r["algo"], r["normalized_score"]) for r in suite.mass_rows(plan)] == [("gem", 7.0)]
+
+    # A kept copy that misses a stage (cut short) does not count: everything is redone.
+    (kept / "sweep_test_mass" / "sweep.json").unlink()
+    assert [c[0] for c in (suite.run_queue(plan, runner, out=lambda line: None), calls)[1]] == [
+        "make_dataset", "train", "tune", "evaluate", "evaluate", "evaluate"]
+    longer = dataclasses.replace(plan, steps=600)  # and a longer budget redoes the kept pairs
+    assert not suite.kept_complete(longer, "hopper-medium", bc)
+
+
 def test_status_reports_training_progress_and_eta(tmp_path):
     plan = plan_for(tmp_path, steps=10_000)
     gem = plan.labels[0]
@@ -271,3 +326,11 @@ def test_killed_suite_rerun_gives_the_uninterrupted_table(tiny_data, tmp_path):
     assert [r["algo"] for r in first["rows"]] == ["gem", "bc", "gem", "bc"]
     assert first == second
     assert (cut / "table" / "fidelity_vs_n.png").is_file()
+    # Another machine: the run directories are gone, the kept copy (table/runs) is not. The
+    # rerun trains nothing and writes the same table from the kept copy.
+    import shutil
+
+    for dataset in ("nav2d", "pointmaze-umaze"):
+        shutil.rmtree(cut / dataset)
+    run_suite(tiny_data, cut)
+    assert not (cut / "nav2d").exists() and table(cut) == first

@@ -13,20 +13,15 @@ source "$(dirname "$0")/common.sh"
 ROOT="$RUNS/antmaze"
 STEPS="${STEPS:-300000}"
 
-# 1. The six datasets (10^6 steps each, one worker per core), then their figures beside
-#    Minari's in the policy manifest.
-for task in umaze umaze-diverse medium-play medium-diverse large-play large-diverse; do
-  "$PY" experiments/make_dataset.py --dataset="antmaze-$task" || exit 1
-done
-"$PY" tools/ship_ant_policy.py --record_builds
-
-# 2. BC, IQL and GEM on antmaze-umaze and -umaze-diverse, 3 seeds; GEM's knobs on validation
-#    episodes, the N sweep and the ablations (no_pw ...) on test episodes.
+# 1. BC, IQL and GEM on antmaze-umaze and -umaze-diverse, 3 seeds; GEM's knobs on validation
+#    episodes, the N sweep and the ablations (no_pw ...) on test episodes. The suite builds
+#    the two datasets where they are missing, and skips the runs complete in its committed
+#    kept copy (experiments/results/antmaze/runs/) where the run directories are gone.
 "$PY" experiments/suite.py --suite=antmaze --algos=gem,iql,bc --root="$ROOT" --steps="$STEPS" \
   --ablation_datasets=antmaze-umaze --mass_scales=1 --progress=false \
   --out=experiments/results/antmaze/fidelity_antmaze
 
-# 3. Where the policies go on antmaze-umaze (2 test episodes a seed): GEM with and without the
+# 2. Where the policies go on antmaze-umaze (2 test episodes a seed): GEM with and without the
 #    behavior term, and IQL, over the maze.
 OUT=experiments/results/antmaze
 for label in gem:gem,no_pw iql:gem; do
@@ -37,3 +32,10 @@ for label in gem:gem,no_pw iql:gem; do
     cp "$run/trace_test/trace.png" "$OUT/trace_umaze_$algo.png" && \
     cp "$run/trace_test/trace.json" "$OUT/trace_umaze_$algo.json"
 done
+
+# 3. The other four datasets (10^6 steps each, one worker per core; skipped where built), then
+#    the figures of all six beside Minari's in the policy manifest.
+for task in umaze umaze-diverse medium-play medium-diverse large-play large-diverse; do
+  "$PY" experiments/make_dataset.py --dataset="antmaze-$task" || exit 1
+done
+"$PY" tools/ship_ant_policy.py --record_builds

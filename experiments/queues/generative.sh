@@ -30,7 +30,8 @@ grid_sfbc=(--num_candidates=16,32,64 --top_k=1,4 --top_k_pick=softmax)
 run_one() {  # dataset algo steps hidden [train.py flags...]
   local data=$1 algo=$2 steps=$3 hidden=$4 run="$ROOT/$1/$2"
   shift 4
-  [ -f "$run/tune.json" ] && return 0
+  [ -f "$run/tune.json" ] || [ -f "$OUT/${data}_${algo}_tune.json" ] && return 0
+  "$PY" experiments/make_dataset.py --dataset="$data" || return 1  # skipped where built
   "$PY" experiments/train.py --env="$data" --algo="$algo" --workdir="$run" --steps="$steps" \
     --eval_episodes=0 --checkpoint_every=20000 --config.hidden_dims="$hidden" --num_seeds=3 \
     --progress=false $(resume_flag "$run") "$@" || return 1

@@ -18,6 +18,14 @@ and a run pushed to more steps later redoes its tune and sweeps. Rerunning the q
 continues where it stopped; within a stage, `tune.py` and `evaluate.py` go on from their
 journal of finished settings. Run directories are `<root>/<dataset>/<label>/`.
 
+A plan with a `keep` folder (in the work tree, committed) copies each finished stage's small
+outputs (`KEPT_FILES`: summaries, tunes, sweeps; never checkpoints) to `<keep>/<dataset>/
+<label>/`, in the run directory's own layout. A pair whose kept copy holds every table output
+for the plan's step budget is done even where its run directory is gone (another machine, a
+wiped disk): the queue skips it, dataset build included, and the table reads its kept copy.
+A pair cut short keeps its finished files but is redone from training where its checkpoints
+are gone.
+
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
 validation episodes (its tune and N sweep run; ablations and mass scales do not). A label's
@@ -28,8 +36,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -55,6 +65,10 @@ N_SWEEP = (0, 1, 16, 64, 256, 1024)
 STAGE_DIRS = {"n_sweep": "sweep_test_n", "ablations": "sweep_test_ablations",
               "mass": "sweep_test_mass"}
 SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+# What `keep_outputs` copies of a run (a few hundred kB a run): what the table, the status line
+# and a reader of the results need, in the run directory's layout.
+KEPT_FILES = ("config.json", "summary.json", "eval.csv", "tune.json", "tuned_knobs.json",
+              *(f"{folder}/sweep.json" for folder in STAGE_DIRS.values()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +119,13 @@ class Plan:
     mass_scales: tuple[float, ...] = MASS_SCALES
     python: str = sys.executable
     progress: bool = True  # progress bars in the commands
+    keep: pathlib.Path | None = None  # where finished outputs are copied (module docstring)
 
     def workdir(self, dataset: str, label: Label) -> pathlib.Path:
         return self.root / dataset / label.name
+
+    def kept(self, dataset: str, label: Label) -> pathlib.Path | None:
+        return None if self.keep is None else self.keep / dataset / label.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,20 +200,73 @@ def dataset_on_disk(dataset: str) -> bool:
     return all(is_on_disk(i) for i in resolve_name(dataset).dataset_ids)
 
 
-def is_done(plan: Plan, stage: Stage) -> bool:
-    """Whether `stage`'s last output exists and belongs to the run's final step."""
-    if stage.name == "data":
-        return dataset_on_disk(stage.dataset)
-    step = trained_step(plan, stage.workdir)
+def done_in(plan: Plan, stage: Stage, folder: pathlib.Path) -> bool:
+    """Whether `stage`'s last output exists in `folder` (a run directory or its kept copy)
+    and belongs to the run's final step."""
+    step = trained_step(plan, folder)
     if stage.name == "train" or step is None:
         return step is not None
     if stage.name == "tune":
-        tune = read_json(stage.workdir / "tune.json")
-        knobs = read_json(stage.workdir / "tuned_knobs.json")  # written after tune.json
+        tune = read_json(folder / "tune.json")
+        knobs = read_json(folder / "tuned_knobs.json")  # written after tune.json
         return (tune is not None and knobs is not None and tune.get("step") == step
                 and knobs.get("step") == step)
-    sweep = read_json(stage.workdir / STAGE_DIRS[stage.name] / "sweep.json")
+    sweep = read_json(folder / STAGE_DIRS[stage.name] / "sweep.json")
     return sweep is not None and sweep.get("step") == step
+
+
+def kept_complete(plan: Plan, dataset: str, label: Label) -> bool:
+    """Whether the pair's kept copy holds the final output of every stage after the data."""
+    kept = plan.kept(dataset, label)
+    return kept is not None and all(done_in(plan, s, kept) for s in stages(plan, dataset, label)
+                                    if s.name != "data")
+
+
+def is_done(plan: Plan, stage: Stage) -> bool:
+    """Whether `stage`'s last output exists and belongs to the run's final step (in the run
+    directory, or anywhere in a complete kept copy of the pair)."""
+    if kept_complete(plan, stage.dataset, stage.label):
+        return True
+    if stage.name == "data":
+        return dataset_on_disk(stage.dataset)
+    return done_in(plan, stage, stage.workdir)
+
+
+def results_dir(plan: Plan, stage: Stage) -> pathlib.Path | None:
+    """Where `stage`'s finished output is read from: the run directory, else the complete
+    kept copy, else None (not finished)."""
+    if done_in(plan, stage, stage.workdir):
+        return stage.workdir
+    return plan.kept(stage.dataset, stage.label) if kept_complete(
+        plan, stage.dataset, stage.label) else None
+
+
+def keep_outputs(plan: Plan, stage: Stage) -> list[pathlib.Path]:
+    """Copy the run's `KEPT_FILES` that exist to its kept folder (JSON rewritten through
+    `write_json`: atomic, machine paths made portable; other files by temp file + rename).
+    Returns the files written; nothing without `plan.keep`."""
+    from gem_jax.harness.runlog import write_json
+
+    kept = plan.kept(stage.dataset, stage.label)
+    if kept is None or stage.name == "data":
+        return []
+    written = []
+    for name in KEPT_FILES:
+        src, dst = stage.workdir / name, kept / name
+        if not src.is_file():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix == ".json":
+            payload = read_json(src)
+            if payload is None:
+                continue
+            write_json(dst, payload)
+        else:
+            tmp = dst.with_suffix(dst.suffix + ".tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        written.append(dst)
+    return written
 
 
 def has_checkpoint(workdir: pathlib.Path) -> bool:
@@ -256,7 +327,9 @@ def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None 
         left = [s.name for s in own if not is_done(plan, s)]
         head = f"{dataset:28s} {label.name:12s}"
         if not left:
-            lines.append(f"{head} done")
+            kept = not all(done_in(plan, s, s.workdir) for s in own if s.name != "data")
+            lines.append(f"{head} done" + (" (its kept copy: the run directory is gone)"
+                                           if kept else ""))
             continue
         state = "running" if current is not None and (current.dataset, current.label) == (
             dataset, label) else "queued"
@@ -333,21 +406,29 @@ def run_queue(plan: Plan, runner=None, out=print, after_stage=None) -> list[Stag
                 f"later stages are skipped. Command: {shlex.join(command)}")
             failed.append(stage)
             broken.add((stage.dataset, stage.label))
-        elif after_stage is not None:
+            continue
+        keep_outputs(plan, stage)
+        if after_stage is not None:
             after_stage(stage)
     out("\n".join(["", "== queue", *status_lines(plan, all_stages)]))
     return failed
 
 
 def table_runs(plan: Plan) -> list[str]:
-    """`ENV:LABEL=ALGO:WORKDIR` of every pair whose table inputs are done (fidelity_table.py)."""
+    """`ENV:LABEL=ALGO:FOLDER` of every pair whose table inputs are done (fidelity_table.py):
+    its run directory, or its complete kept copy where the run directory lacks them."""
     runs = []
     for dataset in plan.datasets:
         for label in plan.labels:
             needed = [s for s in stages(plan, dataset, label) if s.name in ("tune", "n_sweep",
                                                                             "ablations")]
-            if all(is_done(plan, s) for s in needed):
-                runs.append(f"{dataset}:{label.name}={label.algo}:{plan.workdir(dataset, label)}")
+            if all(done_in(plan, s, s.workdir) for s in needed):
+                folder = plan.workdir(dataset, label)
+            elif kept_complete(plan, dataset, label):
+                folder = plan.kept(dataset, label)
+            else:
+                continue
+            runs.append(f"{dataset}:{label.name}={label.algo}:{folder}")
     return runs
 
 
@@ -356,10 +437,11 @@ def mass_rows(plan: Plan) -> list[dict]:
     rows = []
     for dataset in plan.ablation_datasets:
         for label in plan.labels:
-            wd = plan.workdir(dataset, label)
-            sweep = read_json(wd / STAGE_DIRS["mass"] / "sweep.json")
-            if sweep is None or sweep.get("step") != trained_step(plan, wd):
+            stage = next((s for s in stages(plan, dataset, label) if s.name == "mass"), None)
+            folder = stage and results_dir(plan, stage)
+            if folder is None:
                 continue
+            sweep = read_json(folder / STAGE_DIRS["mass"] / "sweep.json")
             for r in sweep["rows"]:
                 rows.append({"env": dataset, "algo": label.name, "steps": sweep["step"],
                              "mass_scale": float(r["mass_scale"]),
