@@ -1,8 +1,9 @@
 # Sourced by every queue here: stop on unset variables, run from the repository root, and
 # define PY (the Python, $PYTHON or the project's .venv), RUNS (the runs root, $GEM_RUNS or
-# ~/gem-runs) and resume_flag (--resume only where a run has begun: a fresh run refuses it).
+# ~/gem-runs) and resume_flag (--resume only where a run has a finished checkpoint, a folder
+# named by its step: a fresh run, or one killed before its first save, refuses it).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PY="${PYTHON:-.venv/bin/python}"
 RUNS="${GEM_RUNS:-$HOME/gem-runs}"
-resume_flag() { [ -d "$1/checkpoints" ] && echo --resume; }
+resume_flag() { ls "$1/checkpoints" 2>/dev/null | grep -qx '[0-9][0-9]*' && echo --resume; }
