@@ -3,7 +3,7 @@
 # continue: a built dataset is not rebuilt, finished suite stages are skipped, training resumes.
 #
 #   nohup bash experiments/queues/antmaze.sh > ~/gem-runs/antmaze.log 2>&1 &
-#   .venv/bin/python experiments/suite.py --suite=antmaze --algos=gem,iql,bc \
+#   .venv/bin/python experiments/suite.py --suite=antmaze --algos=bc,iql,gem \
 #       --root=~/gem-runs/antmaze --ablation_datasets=antmaze-umaze --mass_scales=1 \
 #       --status                                             # where it stands
 #
@@ -17,7 +17,7 @@ STEPS="${STEPS:-300000}"
 #    episodes, the N sweep and the ablations (no_pw ...) on test episodes. The suite builds
 #    the two datasets where they are missing, and skips the runs complete in its committed
 #    kept copy (experiments/results/antmaze/runs/) where the run directories are gone.
-"$PY" experiments/suite.py --suite=antmaze --algos=gem,iql,bc --root="$ROOT" --steps="$STEPS" \
+"$PY" experiments/suite.py --suite=antmaze --algos=bc,iql,gem --root="$ROOT" --steps="$STEPS" \
   --ablation_datasets=antmaze-umaze --mass_scales=1 --progress=false \
   --out=experiments/results/antmaze/fidelity_antmaze
 

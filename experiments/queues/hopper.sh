@@ -13,5 +13,5 @@
 source "$(dirname "$0")/common.sh"
 "$PY" experiments/suite.py --datasets=hopper-medium --root="$RUNS/locomotion" \
   --steps="${STEPS:-300000}" --progress=false \
-  --algos="gem,gem-e2=gem:--config.num_critics=2,iql,bc" \
+  --algos="bc,iql,gem-e2=gem:--config.num_critics=2,gem" \
   --out=experiments/results/locomotion/hopper_medium_e2

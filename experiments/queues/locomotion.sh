@@ -3,7 +3,7 @@
 # to continue: finished stages are skipped, training resumes from its last checkpoint.
 #
 #   nohup bash experiments/queues/locomotion.sh > ~/gem-runs/locomotion.log 2>&1 &
-#   .venv/bin/python experiments/suite.py --suite=locomotion --tiers=1 --algos=gem,iql,bc \
+#   .venv/bin/python experiments/suite.py --suite=locomotion --tiers=1 --algos=bc,iql,gem \
 #       --root=~/gem-runs/locomotion --status                 # where it stands
 #
 # Run directories: $GEM_RUNS (default ~/gem-runs)/locomotion/<dataset>/<label>/.
@@ -21,7 +21,7 @@ common=(--root="$ROOT" --steps="$STEPS" --progress=false)
 bash experiments/queues/hopper.sh
 
 # 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds.
-"$PY" experiments/suite.py --suite=locomotion --tiers=1 --algos=gem,iql,bc "${common[@]}" \
+"$PY" experiments/suite.py --suite=locomotion --tiers=1 --algos=bc,iql,gem "${common[@]}" \
   --out=experiments/results/locomotion/fidelity_locomotion
 
 # 2. Our defaults against the paper's form, on validation episodes (tune.json of each run):
@@ -32,5 +32,5 @@ bash experiments/queues/hopper.sh
   --out=experiments/results/locomotion/ours_vs_paper
 
 # 3. Tiers 2 and 3.
-"$PY" experiments/suite.py --suite=locomotion --tiers=1,2,3 --algos=gem,iql,bc "${common[@]}" \
+"$PY" experiments/suite.py --suite=locomotion --tiers=1,2,3 --algos=bc,iql,gem "${common[@]}" \
   --out=experiments/results/locomotion/fidelity_locomotion
