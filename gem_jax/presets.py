@@ -108,19 +108,19 @@ def bc(config: GEMConfig | None = None) -> GEMConfig:
 
 
 def lom(config: GEMConfig | None = None) -> GEMConfig:
-    """LOM (method §8): the behavior GMM pretrained alone for `gmm_pretrain_steps` (ours:
-    50k, a sixth of a 3e5 budget, and `build_config` caps it at a sixth of shorter runs;
-    LOM's code 200k before its 1M) then frozen, the hyper-Q
-    over its modes and a deterministic policy (our actor with K = 1, acting with its mean)
-    imitating the best mode with weight `clip(exp(5 ΔQ), 0, 50)` (paper). Two critics with
-    the min, as IQL; the critic bootstraps on IQL's value (ours; `critic_target="sarsa"` is
-    the paper's TD3+BC critic; evidence, nav2d at 2e4 steps, 3 seeds: 226.0 +- 35.7 against
-    0.0 +- 0.0, every SARSA episode stalled, experiments/results/lom/README.md). Policy and hyper-Q learn at 1e-3 (LOM's code), on the
+    """LOM (method §8): the behavior GMM pretrained alone for `gmm_pretrain_steps` (ours: 50k, a
+    sixth of a 3e5 budget, and `build_config` caps it at a sixth of shorter runs; LOM's code
+    200k before its 1M) then frozen, the hyper-Q over its modes and a deterministic policy (our
+    actor with K = 1, acting with its mean) imitating the best mode with weight `clip(exp(5 ΔQ),
+    0, 50)` (paper). Two critics with the min, as IQL; the critic bootstraps on IQL's value
+    (ours; `critic_target="sarsa"` is the paper's TD3+BC critic; evidence, nav2d at 2e4 steps, 3
+    seeds: 226.0 +- 35.7 against 0.0 +- 0.0, every SARSA episode stalled,
+    experiments/results/lom/README.md). Policy and hyper-Q learn at 1e-3 (LOM's code), on the
     dataset's rewards as they are (`reward_scaling=False`, LOM's code: its beta acts on that
-    scale). `LOM_DATASETS` holds the paper's per-dataset settings (critics, mixture sizes,
-    beta, C, noises). Ours: the behavior GMM is our `GMMPolicy` (one state-independent
-    log-std per component and GEM's censored likelihood, the run's `hidden_dims`), where
-    LOM's MDN has per-state log-stds clamped to (-15, 0), tanh means and 512-512 layers."""
+    scale). `LOM_DATASETS` holds the paper's per-dataset settings (critics, mixture sizes, beta,
+    C, noises). Ours: the behavior GMM is our `GMMPolicy` (one state-independent log-std per
+    component and GEM's censored likelihood, the run's `hidden_dims`), where LOM's MDN has per-
+    state log-stds clamped to (-15, 0), tanh means and 512-512 layers."""
     return (config or GEMConfig()).replace(
         actor_objective="lom",
         reward_scaling=False,

@@ -276,11 +276,15 @@ def bad_cli(tiny_nav2d, tmp_path_factory):
         "resume_cut": ("train", [f"--workdir={copies['resume']}", "--resume", *CUT_ARGS]),
         "evaluate_cut": ("evaluate", [f"--workdir={copies['evaluate']}", "--eval_episodes=1",
                                       f"--out={root / 'sweep'}", "--noprogress"]),
+        "train_no_data": ("train", [f"--workdir={root / 'no_data'}", "--env=pointmaze-umaze",
+                                    *CUT_ARGS]),
         "dataset_built": ("make_dataset", ["--dataset=nav2d", "--noprogress"]),
         "dataset_damaged": ("make_dataset", ["--dataset=nav2d", "--noprogress"]),
     }
     envs = {"dataset_damaged": {"MINARI_DATASETS_PATH": str(garbled / "minari"),
-                                "GEM_JAX_CACHE": str(garbled / "cache")}}
+                                "GEM_JAX_CACHE": str(garbled / "cache")},
+            "train_no_data": {"MINARI_DATASETS_PATH": str(root / "no_minari"),
+                              "GEM_JAX_CACHE": str(root / "no_cache")}}
     results, names = {}, list(cases)
     for i in range(0, len(names), 4):
         procs = {n: script(cases[n][0], *cases[n][1], env=envs.get(n)) for n in names[i:i + 4]}
@@ -302,6 +306,12 @@ def test_resume_without_a_checkpoint_is_one_line(bad_cli, case):
     assert one_error(bad_cli[case]) == (
         f"error: no checkpoint in {workdir} to resume; drop --resume to start a new run")
     assert not workdir.exists() or not list(workdir.iterdir())  # nothing started there
+
+
+def test_a_run_without_its_dataset_fails_in_one_line_and_leaves_nothing_to_resume(bad_cli):
+    line = one_error(bad_cli["train_no_data"])
+    assert "'pointmaze-umaze'" in line and "make_dataset.py" in line, line
+    assert not (bad_cli["root"] / "no_data" / "checkpoints").exists()  # a rerun needs no --resume
 
 
 def test_unknown_config_field_names_the_closest_fields(bad_cli):

@@ -342,9 +342,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
             f"no checkpoint in {workdir} to resume; drop --resume to start a new run"
         )
     workdir = check_workdir(workdir)
-    manager = ckpt.make_manager(workdir, keep=config.keep_checkpoints)
     start_step, state, meta = 0, None, None
-    if manager.latest_step() is not None:
+    if ckpt.has_checkpoint(workdir):
         if not resume:
             raise FileExistsError(
                 f"{workdir} already holds checkpoints; pass --resume to continue that run "
@@ -360,6 +359,8 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     probe = dataset.make_env()
     scale = action_scale(probe)
     probe.close()
+    # made once the dataset opened: a run that fails before leaves no checkpoints folder
+    manager = ckpt.make_manager(workdir, keep=config.keep_checkpoints)
     if meta is not None:
         state, meta, start_step, damaged = ckpt.restore_newest_intact(
             workdir, check=lambda m: ckpt.check_dims(m, dataset.obs_dim, dataset.action_dim,
