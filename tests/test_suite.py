@@ -185,9 +185,16 @@ def test_kept_copy_stands_in_for_a_run_directory_that_is_gone(tmp_path, monkeypa
     assert json.loads((kept / "config.json").read_text())["workdir"] == "~/gem-runs/x"
     assert (keep / "hopper-medium" / "bc" / "eval.csv").read_text().endswith("300,42.0\n")
 
-    # Another machine: the runs and the dataset are gone, the kept copy came with the repo.
+    # A pair finished before the queue kept anything is kept by the next queue run.
     import shutil
 
+    shutil.rmtree(keep / "hopper-medium" / "bc")
+    assert not suite.kept_complete(plan, "hopper-medium", bc)
+    before = len(calls)
+    assert suite.run_queue(plan, runner, out=lambda line: None) == [] and len(calls) == before
+    assert suite.kept_complete(plan, "hopper-medium", bc)
+
+    # Another machine: the runs and the dataset are gone, the kept copy came with the repo.
     shutil.rmtree(tmp_path / "runs")
     built.clear()
     calls.clear()

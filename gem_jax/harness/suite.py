@@ -388,6 +388,9 @@ def run_queue(plan: Plan, runner=None, out=print, after_stage=None) -> list[Stag
     pairs = [(d, lab) for d in plan.datasets for lab in plan.labels]
     all_stages = [s for d, lab in pairs for s in stages(plan, d, lab)]
     failed, broken = [], set()
+    for stage in all_stages:  # runs finished before (or by a queue without keep) are kept too
+        if stage.name != "data" and done_in(plan, stage, stage.workdir):
+            keep_outputs(plan, stage)
     for stage in all_stages:
         if (stage.dataset, stage.label) in broken or is_done(plan, stage):
             continue
