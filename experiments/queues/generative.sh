@@ -47,15 +47,6 @@ for data in maze2d-umaze maze2d-medium; do
 done
 for algo in idql sfbc; do run_one hopper-medium "$algo" 300000 "(256,256)"; done
 
-# 3. The side-by-side page, rebuilt from the committed result files (rows not measured yet
-#    are listed as such): experiments/results/generative/side_by_side.{md,json,png}.
-F=experiments/results/fidelity_mazes.json L=experiments/results/locomotion/fidelity_locomotion.json
-rows=()
-for data in maze2d-umaze maze2d-medium hopper-medium; do
-  table=$F; [ "$data" = hopper-medium ] && table=$L
-  bc=experiments/results/maze2d/${data}_bc_test.json; [ "$data" = hopper-medium ] && bc=$L
-  rows+=(--row="$data:bc:$bc" --row="$data:iql:$table" --row="$data:gem:$table")
-  for algo in idql sfbc; do rows+=(--row="$data:$algo:$OUT/${data}_${algo}_tune.json"); done
-done
-"$PY" experiments/side_by_side.py "${rows[@]}" --published="$OUT/published.json" \
-  --out="$OUT/side_by_side"
+# 3. The side-by-side page from the committed result files (pages.sh):
+#    experiments/results/generative/side_by_side.{md,json,png}.
+bash "$(dirname "$0")/pages.sh" generative

@@ -80,17 +80,6 @@ done
   --root="$RUNS/locomotion" --steps=300000 --progress=false \
   --out="$OUT/lom_hopper"
 
-# 4. The side-by-side page, rebuilt from the committed result files (rows not measured yet
-#    are listed as such): experiments/results/lom/side_by_side.{md,json,png}.
-F=experiments/results/fidelity_mazes.json L=experiments/results/locomotion/fidelity_locomotion.json
-rows=(--row="nav2d:bc:$OUT/nav2d_bc_test.json" --row="nav2d:iql:$OUT/nav2d_iql_test.json"
-      --row="nav2d:gem:$OUT/nav2d_gem_tune.json" --row="nav2d:lom:$OUT/nav2d_lom_test.json")
-for maze in maze2d-umaze maze2d-medium; do
-  rows+=(--row="$maze:bc:experiments/results/maze2d/${maze}_bc_test.json"
-         --row="$maze:iql:$F" --row="$maze:gem:$F" --row="$maze:lom:$OUT/${maze}_lom_test.json")
-done
-rows+=(--row="hopper-medium:bc:$L" --row="hopper-medium:iql:$L" --row="hopper-medium:gem:$L"
-       --row="hopper-medium:lom:$OUT/lom_hopper.json"
-       --row="hopper-medium:lom-sarsa:$OUT/lom_hopper.json")
-"$PY" experiments/side_by_side.py "${rows[@]}" --published=experiments/results/generative/published.json \
-  --out="$OUT/side_by_side"
+# 4. The side-by-side page from the committed result files (pages.sh):
+#    experiments/results/lom/side_by_side.{md,json,png}.
+bash "$(dirname "$0")/pages.sh" lom

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The side-by-side pages of the LOM and diffusion issues, rebuilt from the committed result
+# files alone (no run directory needed; rows not measured yet are listed as such):
+# experiments/results/{lom,generative}/side_by_side.{md,json,png}. lom.sh and generative.sh
+# end with it; run it by hand after copying results in.
+#
+#   bash experiments/queues/pages.sh [lom] [generative]      # default: both
+source "$(dirname "$0")/common.sh"
+F=experiments/results/fidelity_mazes.json                   # maze2d: IQL, GEM (and BC on large)
+H=experiments/results/locomotion/hopper_medium_e2.json      # hopper-medium: hopper.sh's table
+B=experiments/results/maze2d                                # maze2d BC (lom.sh step 2)
+
+lom_page() {
+  local out=experiments/results/lom rows=()
+  rows+=(--row="nav2d:bc:$out/nav2d_bc_test.json" --row="nav2d:iql:$out/nav2d_iql_test.json"
+        --row="nav2d:gem:$out/nav2d_gem_tune.json" --row="nav2d:lom:$out/nav2d_lom_test.json")
+  for maze in maze2d-umaze maze2d-medium; do
+    rows+=(--row="$maze:bc:$B/${maze}_bc_test.json" --row="$maze:iql:$F" --row="$maze:gem:$F"
+           --row="$maze:lom:$out/${maze}_lom_test.json")
+  done
+  rows+=(--row="hopper-medium:bc:$H" --row="hopper-medium:iql:$H" --row="hopper-medium:gem:$H"
+         --row="hopper-medium:lom:$out/lom_hopper.json"
+         --row="hopper-medium:lom-sarsa:$out/lom_hopper.json")
+  "$PY" experiments/side_by_side.py "${rows[@]}" \
+    --published=experiments/results/generative/published.json --out="$out/side_by_side"
+}
+
+generative_page() {
+  local out=experiments/results/generative rows=()
+  for data in maze2d-umaze maze2d-medium hopper-medium; do
+    if [ "$data" = hopper-medium ]; then
+      rows+=(--row="$data:bc:$H" --row="$data:iql:$H" --row="$data:gem:$H")
+    else
+      rows+=(--row="$data:bc:$B/${data}_bc_test.json" --row="$data:iql:$F" --row="$data:gem:$F")
+    fi
+    for algo in idql sfbc; do rows+=(--row="$data:$algo:$out/${data}_${algo}_tune.json"); done
+  done
+  "$PY" experiments/side_by_side.py "${rows[@]}" --published="$out/published.json" \
+    --out="$out/side_by_side"
+}
+
+for page in ${@:-lom generative}; do
+  case "$page" in
+    lom) lom_page ;;
+    generative) generative_page ;;
+    *) echo "pages.sh: no page $page (lom, generative)" >&2; exit 2 ;;
+  esac
+done
