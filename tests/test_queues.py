@@ -26,3 +26,14 @@ def test_resume_flag_needs_a_finished_checkpoint(tmp_path):
         f'echo "{name}=$(resume_flag {tmp_path / name})"' for name in runs)
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["saved=--resume", "torn=", "empty=", "new="]
+
+
+def test_kept_suite_outputs_are_not_git_ignored():
+    """The suite's kept copies (experiments/results/<suite>/runs/) are committed with the table:
+    an ignore rule for run folders must not cover them (only the top-level runs/ is scratch)."""
+    root = QUEUES.parent.parent
+    kept = "experiments/results/locomotion/runs/hopper-medium/bc/summary.json"
+    ignored = lambda path: subprocess.run(["git", "check-ignore", "-q", path], cwd=root,
+                                          capture_output=True).returncode == 0
+    assert ignored("runs/demo/summary.json")  # the scratch folder stays ignored
+    assert not ignored(kept)
