@@ -73,6 +73,20 @@ for algo in bc lom; do
   done
 done
 
+# 2b. Where LOM loses return on each maze (experiments/probes/lom_modes.py, on the validation
+#     and test episodes): LOM's policy, the mean of its hyper-Q's mode, the critic's best mode
+#     mean, and the critic's pick among behavior samples. Skipped where committed or not trained.
+for maze in maze2d-umaze maze2d-medium; do
+  run="$ROOT/$maze"
+  for split in 700000:val 900000:test; do
+    seed=${split%%:*}; name=${split##*:}; out="$OUT/${maze}_lom_modes_$name"
+    [ -f "$out.json" ] || [ ! -f "$run/summary.json" ] || { "$PY" experiments/probes/lom_modes.py \
+      --workdir="$run" --seed="$seed" --out="$run/lom_modes_$name" --progress=false && \
+      cp "$run/lom_modes_$name/lom_modes.json" "$out.json" && \
+      cp "$run/lom_modes_$name/lom_modes.md" "$out.md"; }
+  done
+done
+
 # 3. hopper-medium: LOM (and LOM with the paper's SARSA critic) in the locomotion suite's
 #    root, beside its BC / IQL / GEM rows.
 "$PY" experiments/suite.py --datasets=hopper-medium \

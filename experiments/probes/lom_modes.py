@@ -1,0 +1,223 @@
+"""Where LOM loses return: four policies from one LOM run, each undoing one of its steps.
+
+    python experiments/probes/lom_modes.py --workdir=runs/lom/maze2d-umaze --seed=700000
+
+LOM (method §8) acts with a policy π that imitates one behavior mode, `u*(s) = argmax_u
+Q_H(s, u)`. From the run's own networks, per seed and on the same episodes (`--seed` keys and
+env seeds as `experiments/evaluate.py --seed`: 700000 is lom.sh's validation split), this
+rolls out
+* `policy`: π(s), LOM as trained and scored (it reproduces `evaluate.py`'s N = 0 score);
+* `hyper`: the mean of the component u*(s) (LOM without its imitation step);
+* `best_mode`: the mean of `argmax_u Q(s, m_u(s))` (the critic picks among the K mode means:
+  LOM without its hyper-Q's fit);
+* `samples`: the argmax of the critic (the ensemble mean, λ = 0) over π(s) and
+  `--num_candidates` behavior samples (GEM's select step with β = 0 on `source=behavior`: no
+  single mode).
+Each step down the list removes one of LOM's restrictions; where the score jumps is where LOM
+loses it. On `--num_states` dataset states it also reports the critic's value (the min over
+the target ensemble, as LOM trains) of each policy's action and of the dataset's action, the
+hyper-Q's agreement with the critic over mode means, and the mixture's shape.
+Writes `lom_modes.json` and `lom_modes.md` to `--out` (default `<workdir>/lom_modes`).
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+
+from gem_jax.harness.cli import absl_main
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A LOM run directory written by experiments/train.py.")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
+flags.DEFINE_integer("seed", 0, "Evaluation seed, as evaluate.py's --seed.")
+flags.DEFINE_integer("eval_episodes", 10, "Episodes per seed and policy.")
+flags.DEFINE_integer("num_candidates", 64, "Behavior samples of the `samples` policy.")
+flags.DEFINE_integer("num_states", 256, "Dataset states for the value statistics.")
+flags.DEFINE_string("out", None, "Output directory (default: <workdir>/lom_modes).")
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+POLICIES = ("policy", "hyper", "best_mode", "samples")
+
+
+def mode_means(nets, behavior_params, obs):
+    """The K component means in the action box: `[B, obs] -> [B, K, A]`."""
+    import jax.numpy as jnp
+
+    return jnp.clip(nets.behavior_apply(behavior_params, obs).means, -1.0, 1.0)
+
+
+def min_q(nets, critic_params, obs, actions):
+    """`min_e Q_e(s, a)`, actions `[B, ..., A]` of states `[B, obs]` -> `[B, ...]`."""
+    import jax.numpy as jnp
+
+    extra = actions.shape[1:-1]
+    o = jnp.broadcast_to(obs.reshape(obs.shape[0], *(1,) * len(extra), obs.shape[-1]),
+                         (*actions.shape[:-1], obs.shape[-1]))
+    return nets.critic_apply(critic_params, o, actions).min(axis=0)
+
+
+def mode_policy(nets, hyper_q, chooser: str):
+    """`policy(params, raw obs [B, obs], key, t, knobs)` acting with one component's mean:
+    u*(s) by the hyper-Q (`"hyper"`) or by the critic over the K means (`"best_mode"`).
+    `params = (PolicyParams, hyper-Q params)`; audits are zeros (no candidate set)."""
+    import jax
+    import jax.numpy as jnp
+
+    def policy(params, observations, key, t, knobs):
+        del key, t, knobs
+        p, h = params
+        obs = (observations - p.obs_norm.mean) / p.obs_norm.std  # [B, obs]
+        means = mode_means(nets, p.behavior, obs)  # [B, K, A]
+        if chooser == "hyper":
+            scores = hyper_q.apply(h, obs)  # [B, K]
+        else:
+            scores = min_q(nets, p.critic, obs, means)  # [B, K]
+        u = jnp.argmax(scores, axis=-1)  # [B]
+        actions = jnp.take_along_axis(means, u[:, None, None], axis=1)[:, 0]  # [B, A]
+        zeros = jnp.zeros(observations.shape[0])
+        return actions, {"support_z": zeros, "collapse_dist": zeros}
+
+    return jax.jit(policy)
+
+
+def state_stats(nets, hyper_q, p, h, target_critic, obs, data_actions, key, n):
+    """Values and mixture shape on dataset states `obs [B, obs]` (normalised, as trained)."""
+    import jax
+    import jax.numpy as jnp
+
+    from gem_jax.related import lom
+
+    behavior = nets.behavior_apply(p.behavior, obs)
+    means = jnp.clip(behavior.means, -1.0, 1.0)  # [B, K, A]
+    q_modes = min_q(nets, target_critic, obs, means)  # [B, K]
+    u_hyper = jnp.argmax(hyper_q.apply(h, obs), -1)  # [B]
+    pick = lambda u: jnp.take_along_axis(means, u[:, None, None], axis=1)[:, 0]  # [B, A]
+    pi = jnp.clip(nets.actor_apply(p.actor, obs).means[:, 0], -1.0, 1.0)  # [B, A]
+    key_x, key_u = jax.random.split(key)
+    samples = jnp.moveaxis(lom.mode_samples(behavior, key_x, n), 0, 1)  # [B, n, K, A]
+    comps = jax.random.categorical(key_u, behavior.logits, shape=(n, obs.shape[0])).T  # [B, n]
+    samples = jnp.take_along_axis(  # one component per sample, by the mixture weights
+        samples, comps[:, :, None, None], axis=2)[:, :, 0]  # [B, n, A]
+    pool = jnp.concatenate([pi[:, None], samples], axis=1)  # [B, 1 + n, A]
+    weights = jax.nn.softmax(behavior.logits, -1)  # [B, K]
+    q = {
+        "policy": min_q(nets, target_critic, obs, pi),
+        "hyper": jnp.take_along_axis(q_modes, u_hyper[:, None], 1)[:, 0],
+        "best_mode": q_modes.max(-1),
+        "samples": min_q(nets, target_critic, obs, pool).max(-1),
+        "dataset_action": min_q(nets, target_critic, obs, data_actions),
+    }
+    k = means.shape[1]
+    gaps = jnp.linalg.norm(means[:, :, None] - means[:, None], axis=-1)  # [B, K, K]
+    return {
+        "q": {name: float(v.mean()) for name, v in q.items()},
+        "hyper_agrees_with_critic": float(jnp.mean(u_hyper == q_modes.argmax(-1))),
+        "hyper_top_mode_share": float(jnp.bincount(u_hyper, length=k).max() / obs.shape[0]),
+        "policy_to_hyper_mode": float(jnp.linalg.norm(pi - pick(u_hyper), axis=-1).mean()),
+        "policy_to_nearest_mode": float(jnp.linalg.norm(pi[:, None] - means, axis=-1)
+                                        .min(-1).mean()),
+        "policy_to_mixture_mean": float(jnp.linalg.norm(
+            pi - jnp.einsum("bk,bka->ba", weights, means), axis=-1).mean()),
+        "mode_weight_max": float(weights.max(-1).mean()),
+        "mode_sigma": float(jnp.exp(jnp.broadcast_to(behavior.log_stds, means.shape)).mean()),
+        "mode_mean_gap": float(gaps.sum((1, 2)).mean() / (k * (k - 1))),
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# LOM's steps undone one by one: {report['env']}, step {report['step']}", "",
+             f"`{report['command']}`", "",
+             "| policy | score (per seed) | Q on dataset states |", "|---|---|---|"]
+    for name in POLICIES:
+        r = report["rollouts"][name]
+        seeds = ", ".join(f"{s:.1f}" for s in r["seed_scores"])
+        lines.append(f"| {name} | {r['mean']:.1f} ± {r['std']:.1f} ({seeds}) | "
+                     f"{report['stats_mean']['q'][name]:.2f} |")
+    s = report["stats_mean"]
+    lines += ["", f"Q of the dataset's own action: {s['q']['dataset_action']:.2f}. "
+              f"Hyper-Q's argmax equals the critic's over the mode means on "
+              f"{100 * s['hyper_agrees_with_critic']:.0f}% of states; its most-chosen mode "
+              f"{100 * s['hyper_top_mode_share']:.0f}%. |π(s) − m_u*(s)| = "
+              f"{s['policy_to_hyper_mode']:.3f} (to the nearest mean "
+              f"{s['policy_to_nearest_mode']:.3f}, to the mixture's mean "
+              f"{s['policy_to_mixture_mean']:.3f}); mixture: max weight {s['mode_weight_max']:.2f}, "
+              f"σ {s['mode_sigma']:.3f}, mean gap between component means "
+              f"{s['mode_mean_gap']:.3f} (action units, box [-1, 1])."]
+    return "\n".join(lines) + "\n"
+
+
+def body() -> int:
+    import pathlib
+    import sys
+
+    import jax
+    import numpy as np
+
+    from gem_jax.harness import checkpoint as ckpt
+    from gem_jax.harness.evaluation import evaluate
+    from gem_jax.harness.runlog import write_report
+    from gem_jax.harness.runner import open_dataset
+    from gem_jax.method.networks import make_networks
+    from gem_jax.method.select import SelectKnobs, make_policy, policy_params, seed_params
+    from gem_jax.presets import from_config_dict
+    from gem_jax.related import lom
+
+    if not FLAGS.workdir:
+        raise ValueError("--workdir is required: a LOM run directory (train.py --algo=lom).")
+    state, meta = ckpt.restore(FLAGS.workdir, FLAGS.step)
+    config = from_config_dict(meta["config"])
+    if config.actor_objective != "lom" or state.hyper_q is None:
+        raise ValueError(f"{FLAGS.workdir} is not a LOM run (its actor objective is "
+                         f"{config.actor_objective!r}); train one with --algo=lom.")
+    dataset = open_dataset(meta["env"], normalize_observations=config.normalize_observations,
+                           progress=FLAGS.progress)
+    nets = make_networks(config, dataset.action_dim)
+    hyper_q = lom.hyper_q_network(config)
+    params = policy_params(state)
+    scale = np.asarray(meta.get("action_scale", 1.0), np.float32)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(dataset.batch.rewards.shape[0], FLAGS.num_states, replace=False)
+    obs = jax.numpy.asarray(dataset.batch.observations[idx])  # [B, obs], as trained on
+    data_actions = np.clip(np.asarray(dataset.batch.actions[idx]) / scale, -1.0, 1.0)
+
+    zero_knobs = SelectKnobs.from_config(config, lcb_lambda=0.0, beta_start=0.0, beta_end=0.0)
+    select = {"policy": make_policy(config, num_candidates=0),
+              "samples": make_policy(config, num_candidates=FLAGS.num_candidates,
+                                     source="behavior", top_k=1)}
+    chosen = {name: mode_policy(nets, hyper_q, name) for name in ("hyper", "best_mode")}
+    scores = {name: [] for name in POLICIES}
+    stats = []
+    for i, seed in enumerate(meta["seeds"]):  # a handful of seeds, at the edge
+        p = seed_params(params, i)
+        h = jax.tree.map(lambda x, i=i: x[i], state.hyper_q.params)
+        critic = jax.tree.map(lambda x, i=i: x[i], state.target_critic_params)
+        key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
+        env_seed = 10_000 + FLAGS.seed + i  # as gem_jax.analysis.sweep.evaluate_setting
+        for name in POLICIES:
+            policy, pp = (select[name], p) if name in select else (chosen[name], (p, h))
+            knobs = SelectKnobs.from_config(config) if name == "policy" else zero_knobs
+            r = evaluate(dataset, policy, pp, knobs, key, FLAGS.eval_episodes, seed=env_seed,
+                         progress=FLAGS.progress)
+            scores[name].append(r["normalized_score"])
+        stats.append(state_stats(nets, hyper_q, p, h, critic, obs, data_actions,
+                                 jax.random.PRNGKey(i), FLAGS.num_candidates))
+        print(f"seed {seed}: " + ", ".join(f"{n} {scores[n][-1]:.1f}" for n in POLICIES),
+              flush=True)
+    mean_stats = jax.tree.map(lambda *v: float(np.mean(v)), *stats)
+    report = {
+        "workdir": str(FLAGS.workdir), "env": meta["env"], "step": int(np.asarray(state.step)[0]),
+        "command": "python experiments/probes/lom_modes.py " + " ".join(sys.argv[1:]),
+        "eval_seed": FLAGS.seed, "eval_episodes": FLAGS.eval_episodes,
+        "num_candidates": FLAGS.num_candidates, "num_states": FLAGS.num_states,
+        "rollouts": {n: {"mean": float(np.mean(v)), "std": float(np.std(v)),
+                         "seed_scores": v} for n, v in scores.items()},
+        "stats_mean": mean_stats, "stats_per_seed": stats,
+    }
+    out = pathlib.Path(FLAGS.out or pathlib.Path(FLAGS.workdir) / "lom_modes")
+    out.mkdir(parents=True, exist_ok=True)
+    print(write_report(out / "lom_modes", report, markdown(report).splitlines()))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(absl_main(body))
