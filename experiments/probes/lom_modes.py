@@ -47,13 +47,14 @@ def mode_means(nets, behavior_params, obs):
 
 
 def min_q(nets, critic_params, obs, actions):
-    """`min_e Q_e(s, a)`, actions `[B, ..., A]` of states `[B, obs]` -> `[B, ...]`."""
+    """`min_e Q_e(s, a)` for actions `[B, ..., A]` of states `[B, obs]` -> `[B, ...]`
+    (`related.lom.min_q`, which takes the state axis second to last)."""
     import jax.numpy as jnp
 
-    extra = actions.shape[1:-1]
-    o = jnp.broadcast_to(obs.reshape(obs.shape[0], *(1,) * len(extra), obs.shape[-1]),
-                         (*actions.shape[:-1], obs.shape[-1]))
-    return nets.critic_apply(critic_params, o, actions).min(axis=0)
+    from gem_jax.related import lom
+
+    q = lom.min_q(nets, critic_params, obs, jnp.moveaxis(actions, 0, -2))  # [..., B]
+    return jnp.moveaxis(q, -1, 0)
 
 
 def mode_policy(nets, hyper_q, chooser: str):
