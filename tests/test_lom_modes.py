@@ -1,7 +1,7 @@
-"""experiments/probes/lom_modes.py: the mode-mean policies by hand, and a tiny nav2d LOM run
-whose `policy` row reproduces evaluate.py's score on the same episodes."""
+"""experiments/probes/lom_modes.py (gem_jax/analysis/lom_modes.py): the mode-mean policies
+by hand, and a tiny nav2d LOM run whose `policy` row reproduces evaluate.py's score on the
+same episodes."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -12,15 +12,12 @@ from types import SimpleNamespace
 import jax.numpy as jnp
 import numpy as np
 
+from gem_jax.analysis import lom_modes
 from gem_jax.method import gmm as G
 from gem_jax.method.learner import ObsNorm
 from gem_jax.method.select import PolicyParams
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "lom_modes", ROOT / "experiments" / "probes" / "lom_modes.py")
-lom_modes = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lom_modes)
 
 # Three components per state; the third mean lies outside the box (clipped to (1, -1)).
 MEANS = jnp.array([[[0.5, 0.5], [-0.5, 0.0], [2.0, -3.0]]])  # [B=1, K=3, A=2]

@@ -36,116 +36,6 @@ flags.DEFINE_integer("num_states", 256, "Dataset states for the value statistics
 flags.DEFINE_string("out", None, "Output directory (default: <workdir>/lom_modes).")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
-POLICIES = ("policy", "hyper", "best_mode", "samples")
-
-
-def mode_means(nets, behavior_params, obs):
-    """The K component means in the action box: `[B, obs] -> [B, K, A]`."""
-    import jax.numpy as jnp
-
-    return jnp.clip(nets.behavior_apply(behavior_params, obs).means, -1.0, 1.0)
-
-
-def min_q(nets, critic_params, obs, actions):
-    """`min_e Q_e(s, a)` for actions `[B, ..., A]` of states `[B, obs]` -> `[B, ...]`
-    (`related.lom.min_q`, which takes the state axis second to last)."""
-    import jax.numpy as jnp
-
-    from gem_jax.related import lom
-
-    q = lom.min_q(nets, critic_params, obs, jnp.moveaxis(actions, 0, -2))  # [..., B]
-    return jnp.moveaxis(q, -1, 0)
-
-
-def mode_policy(nets, hyper_q, chooser: str):
-    """`policy(params, raw obs [B, obs], key, t, knobs)` acting with one component's mean:
-    u*(s) by the hyper-Q (`"hyper"`) or by the critic over the K means (`"best_mode"`).
-    `params = (PolicyParams, hyper-Q params)`; audits are zeros (no candidate set)."""
-    import jax
-    import jax.numpy as jnp
-
-    def policy(params, observations, key, t, knobs):
-        del key, t, knobs
-        p, h = params
-        obs = (observations - p.obs_norm.mean) / p.obs_norm.std  # [B, obs]
-        means = mode_means(nets, p.behavior, obs)  # [B, K, A]
-        if chooser == "hyper":
-            scores = hyper_q.apply(h, obs)  # [B, K]
-        else:
-            scores = min_q(nets, p.critic, obs, means)  # [B, K]
-        u = jnp.argmax(scores, axis=-1)  # [B]
-        actions = jnp.take_along_axis(means, u[:, None, None], axis=1)[:, 0]  # [B, A]
-        zeros = jnp.zeros(observations.shape[0])
-        return actions, {"support_z": zeros, "collapse_dist": zeros}
-
-    return jax.jit(policy)
-
-
-def state_stats(nets, hyper_q, p, h, target_critic, obs, data_actions, key, n):
-    """Values and mixture shape on dataset states `obs [B, obs]` (normalised, as trained)."""
-    import jax
-    import jax.numpy as jnp
-
-    from gem_jax.related import lom
-
-    behavior = nets.behavior_apply(p.behavior, obs)
-    means = jnp.clip(behavior.means, -1.0, 1.0)  # [B, K, A]
-    q_modes = min_q(nets, target_critic, obs, means)  # [B, K]
-    u_hyper = jnp.argmax(hyper_q.apply(h, obs), -1)  # [B]
-    pick = lambda u: jnp.take_along_axis(means, u[:, None, None], axis=1)[:, 0]  # [B, A]
-    pi = jnp.clip(nets.actor_apply(p.actor, obs).means[:, 0], -1.0, 1.0)  # [B, A]
-    key_x, key_u = jax.random.split(key)
-    samples = jnp.moveaxis(lom.mode_samples(behavior, key_x, n), 0, 1)  # [B, n, K, A]
-    comps = jax.random.categorical(key_u, behavior.logits, shape=(n, obs.shape[0])).T  # [B, n]
-    samples = jnp.take_along_axis(  # one component per sample, by the mixture weights
-        samples, comps[:, :, None, None], axis=2)[:, :, 0]  # [B, n, A]
-    pool = jnp.concatenate([pi[:, None], samples], axis=1)  # [B, 1 + n, A]
-    weights = jax.nn.softmax(behavior.logits, -1)  # [B, K]
-    q = {
-        "policy": min_q(nets, target_critic, obs, pi),
-        "hyper": jnp.take_along_axis(q_modes, u_hyper[:, None], 1)[:, 0],
-        "best_mode": q_modes.max(-1),
-        "samples": min_q(nets, target_critic, obs, pool).max(-1),
-        "dataset_action": min_q(nets, target_critic, obs, data_actions),
-    }
-    k = means.shape[1]
-    gaps = jnp.linalg.norm(means[:, :, None] - means[:, None], axis=-1)  # [B, K, K]
-    return {
-        "q": {name: float(v.mean()) for name, v in q.items()},
-        "hyper_agrees_with_critic": float(jnp.mean(u_hyper == q_modes.argmax(-1))),
-        "hyper_top_mode_share": float(jnp.bincount(u_hyper, length=k).max() / obs.shape[0]),
-        "policy_to_hyper_mode": float(jnp.linalg.norm(pi - pick(u_hyper), axis=-1).mean()),
-        "policy_to_nearest_mode": float(jnp.linalg.norm(pi[:, None] - means, axis=-1)
-                                        .min(-1).mean()),
-        "policy_to_mixture_mean": float(jnp.linalg.norm(
-            pi - jnp.einsum("bk,bka->ba", weights, means), axis=-1).mean()),
-        "mode_weight_max": float(weights.max(-1).mean()),
-        "mode_sigma": float(jnp.exp(jnp.broadcast_to(behavior.log_stds, means.shape)).mean()),
-        "mode_mean_gap": float(gaps.sum((1, 2)).mean() / (k * (k - 1))),
-    }
-
-
-def markdown(report: dict) -> str:
-    lines = [f"# LOM's steps undone one by one: {report['env']}, step {report['step']}", "",
-             f"`{report['command']}`", "",
-             "| policy | score (per seed) | Q on dataset states |", "|---|---|---|"]
-    for name in POLICIES:
-        r = report["rollouts"][name]
-        seeds = ", ".join(f"{s:.1f}" for s in r["seed_scores"])
-        lines.append(f"| {name} | {r['mean']:.1f} ± {r['std']:.1f} ({seeds}) | "
-                     f"{report['stats_mean']['q'][name]:.2f} |")
-    s = report["stats_mean"]
-    lines += ["", f"Q of the dataset's own action: {s['q']['dataset_action']:.2f}. "
-              f"Hyper-Q's argmax equals the critic's over the mode means on "
-              f"{100 * s['hyper_agrees_with_critic']:.0f}% of states; its most-chosen mode "
-              f"{100 * s['hyper_top_mode_share']:.0f}%. |π(s) − m_u*(s)| = "
-              f"{s['policy_to_hyper_mode']:.3f} (to the nearest mean "
-              f"{s['policy_to_nearest_mode']:.3f}, to the mixture's mean "
-              f"{s['policy_to_mixture_mean']:.3f}); mixture: max weight {s['mode_weight_max']:.2f}, "
-              f"σ {s['mode_sigma']:.3f}, mean gap between component means "
-              f"{s['mode_mean_gap']:.3f} (action units, box [-1, 1])."]
-    return "\n".join(lines) + "\n"
-
 
 def body() -> int:
     import pathlib
@@ -154,6 +44,7 @@ def body() -> int:
     import jax
     import numpy as np
 
+    from gem_jax.analysis.lom_modes import POLICIES, markdown, mode_policy, state_stats
     from gem_jax.harness import checkpoint as ckpt
     from gem_jax.harness.evaluation import evaluate
     from gem_jax.harness.runlog import write_report
