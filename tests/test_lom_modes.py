@@ -71,6 +71,18 @@ def test_min_q_takes_the_ensemble_minimum_for_any_action_shape():
                                rtol=1e-6)
 
 
+def test_imitation_target_is_the_clipped_weighted_mean_of_the_draws():
+    """β = 1, Q(π) = 0: draws with Q 0, ln 2 and 10 weigh 1, 2 and the clip C = 3."""
+    draws = jnp.array([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])  # [B=1, S=3, A=2]
+    q = jnp.array([[0.0, np.log(2.0), 10.0]])  # [B, S]
+    target = lom_modes.imitation_target(lambda a: q, draws, jnp.zeros(1), 1.0, 3.0)
+    np.testing.assert_allclose(target, [[2 / 6, 3 / 6]], rtol=1e-6)
+    # 5 lower: weights e^-5, 2 e^-5 and still the clip 3 (exp 5 > 3), which now dominates
+    e = np.exp(-5.0)
+    shifted = lom_modes.imitation_target(lambda a: q - 5.0, draws, jnp.zeros(1), 1.0, 3.0)
+    np.testing.assert_allclose(shifted, [[2 * e / (3 * e + 3), 3 / (3 * e + 3)]], rtol=1e-5)
+
+
 def run(script, *args):
     return subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"), *args],
                           cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,

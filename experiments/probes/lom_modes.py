@@ -92,7 +92,7 @@ def body() -> int:
                          progress=FLAGS.progress)
             scores[name].append(r["normalized_score"])
         stats.append(state_stats(nets, hyper_q, p, h, critic, obs, data_actions,
-                                 jax.random.PRNGKey(i), FLAGS.num_candidates))
+                                 jax.random.PRNGKey(i), FLAGS.num_candidates, config))
         print(f"seed {seed}: " + ", ".join(f"{n} {scores[n][-1]:.1f}" for n in POLICIES),
               flush=True)
     mean_stats = jax.tree.map(lambda *v: float(np.mean(v)), *stats)
