@@ -55,6 +55,8 @@ flags.DEFINE_list("variants", None, "Ablation variants (method §3), default gem
 flags.DEFINE_list("mass_scale", None, "Body-mass scales at test time (MuJoCo envs only).")
 flags.DEFINE_list("support_model", None, "Behavior support in the score: gmm and/or empo "
                   "(empo: the EMPO cluster mixture, fitted once and kept in the workdir).")
+flags.DEFINE_string("tuned_knobs", None, "A tuned_knobs.json to take the default knobs from "
+                    "instead of the run's own (e.g. those pool_seeds.py chose over seeds).")
 flags.DEFINE_bool("download", False, "Allow downloading a missing Minari dataset.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
@@ -98,7 +100,8 @@ def body() -> int:
         raise ValueError(f"--eval_episodes must be >= 1, got {FLAGS.eval_episodes}.")
     knobs = grid_flags()
     step, meta = ckpt.read_meta(FLAGS.workdir, FLAGS.step)
-    config = presets.with_tuned_knobs(from_config_dict(meta["config"]), FLAGS.workdir)
+    config = presets.with_tuned_knobs(from_config_dict(meta["config"]), FLAGS.workdir,
+                                      FLAGS.tuned_knobs)
     env = FLAGS.env or meta["env"]
     settings, skipped = sweep.make_grid(config, **knobs)
     sweep.check_mass_scale(resolve_name(env).suite, [s.mass_scale for s in settings])

@@ -15,7 +15,10 @@ datasets (default: the `-medium` ones) the ablations and the mass-scale robustne
 Rerunning continues: a stage is skipped when its output exists and names the run's final
 step (gem_jax/harness/suite.py), so an interrupted queue loses at most the stage it was in (and a
 training run only the steps since its last checkpoint). Keep `--root` outside the work tree.
-Raising `--steps` later trains the runs on and redoes their tune and sweeps.
+Raising `--steps` later trains the runs on and redoes their tune and sweeps. With
+`--seed_shards=gem` each seed of GEM trains as its own run and the pair's files are pooled from them
+(`experiments/pool_seeds.py`): a 3-seed pair of 3 h is three runs of 1 h, each kept as it
+ends, so sittings on different machines finish it.
 
 Each finished stage's small outputs (summaries, tunes, sweeps; no checkpoints) are also copied
 to `--keep` (default `<out>`'s folder `/runs`), which is committed with the table: on a machine
@@ -52,6 +55,11 @@ flags.DEFINE_string("keep", None, "Folder (committed) that keeps each finished s
 flags.DEFINE_string("train_args", "", "train.py flags for every run (space-separated), e.g. "
                     "--config.hidden_dims=(128,128).")
 flags.DEFINE_integer("num_seeds", 3, "Seeds per run (vmapped in one program).")
+flags.DEFINE_list("seed_shards", [], "Labels whose seeds train as one-seed runs each "
+                  "(seed<i>/ in the pair's folder, kept as each finishes), then pooled "
+                  "(experiments/pool_seeds.py): a pair longer than a sitting in pieces that "
+                  "are not. GEM shards are tuned with --test_rows=all and the knobs chosen on "
+                  "the pooled validation scores.")
 flags.DEFINE_integer("steps", 300_000, "Gradient steps per run.")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per seed and setting (validation and test).")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (tune.py's).")
@@ -102,15 +110,24 @@ def make_plan():
                 else [n for n in names if n.endswith("-medium")])
     if any(resolve_name(n).suite != "locomotion" for n in ablation):
         mass = []  # the mass-scale figure is the locomotion suite's (the paper's MassScale)
+    labels = tuple(suite.parse_label(s) for s in FLAGS.algos)
+    unknown = set(FLAGS.seed_shards) - {lab.name for lab in labels}
+    if unknown:
+        raise ValueError(f"--seed_shards names {', '.join(sorted(unknown))}, not a label of "
+                         f"--algos ({', '.join(lab.name for lab in labels)}).")
+    if FLAGS.seed_shards and FLAGS.num_seeds < 2:
+        raise ValueError(f"--seed_shards pools two or more seeds; --num_seeds is "
+                         f"{FLAGS.num_seeds}.")
     plan = suite.Plan(
         root=root, datasets=tuple(dict.fromkeys(names)),
-        labels=tuple(suite.parse_label(s) for s in FLAGS.algos), num_seeds=FLAGS.num_seeds,
+        labels=labels, num_seeds=FLAGS.num_seeds,
         steps=FLAGS.steps, eval_episodes=FLAGS.eval_episodes, test_seed=FLAGS.test_seed,
         checkpoint_every=FLAGS.checkpoint_every, eval_every=FLAGS.eval_every,
         tune_args=tuple(shlex.split(FLAGS.tune_args)),
         train_args=tuple(shlex.split(FLAGS.train_args)),
         n_sweep=tuple(int(v) for v in FLAGS.n_sweep), ablation_datasets=tuple(ablation),
-        mass_scales=tuple(mass), progress=FLAGS.progress)
+        mass_scales=tuple(mass), progress=FLAGS.progress,
+        seed_shards=tuple(FLAGS.seed_shards))
     out = pathlib.Path(FLAGS.out or f"experiments/results/{name}/fidelity_{name}")
     keep = out.parent / "runs" if FLAGS.keep is None else FLAGS.keep
     return dataclasses.replace(plan, keep=pathlib.Path(keep) if keep else None), out

@@ -291,10 +291,16 @@ TUNED_KEYS = ("num_candidates", "top_k", "source", "lcb_lambda", "beta_start", "
               "anchor_bonus", "candidate_means", "top_k_pick", "top_k_frac")
 
 
-def with_tuned_knobs(config, workdir: str | pathlib.Path):
+def with_tuned_knobs(config, workdir: str | pathlib.Path,
+                     path: str | pathlib.Path | None = None):
     """`config` with the selection knobs `experiments/tune.py` chose for this run (chosen on
-    validation episodes), or unchanged when the run was never tuned."""
-    path = pathlib.Path(workdir) / TUNED_FILE
+    validation episodes), or unchanged when the run was never tuned. `path`: a tuned-knobs
+    file to use instead of the run's own (e.g. the knobs chosen over pooled seeds,
+    `experiments/pool_seeds.py`); it must exist."""
+    if path is not None and not pathlib.Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist: name a tuned_knobs.json written by "
+                                "experiments/tune.py or experiments/pool_seeds.py.")
+    path = pathlib.Path(path) if path is not None else pathlib.Path(workdir) / TUNED_FILE
     if not path.is_file():
         return config
     try:

@@ -109,6 +109,15 @@ def fake_runner(plan, calls, fail=()):
             write(wd / "tuned_knobs.json", {"step": plan.steps})
         elif script == "evaluate":
             write(pathlib.Path(args["out"]) / "sweep.json", {"step": plan.steps, "rows": []})
+        elif script == "pool_seeds":  # what the shards have, pooled
+            calls[-1] = ("pool_seeds", args["runs"], False)
+            out, runs = pathlib.Path(args["out"]), args["runs"].split(",")
+            write(out / "summary.json", {"steps": plan.steps})
+            for name in ("tune.json", "tuned_knobs.json", *(f"{d}/sweep.json" for d in
+                                                            suite.STAGE_DIRS.values())):
+                if all((pathlib.Path(r) / name).is_file() for r in runs):
+                    write(out / name, {"step": plan.steps, "rows": []})
+            write(out / "pool.json", {"step": plan.steps})
         return 0
 
     return run
@@ -217,6 +226,74 @@ def test_kept_copy_stands_in_for_a_run_directory_that_is_gone(tmp_path, monkeypa
     assert not suite.kept_complete(longer, "hopper-medium", bc)
 
 
+def test_seed_shards_train_each_seed_alone_then_pool_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "dataset_on_disk", lambda name: True)
+    keep = tmp_path / "kept"
+    plan = plan_for(tmp_path / "runs", datasets=("hopper-medium",), num_seeds=2,
+                    seed_shards=("gem", "bc"), keep=keep)
+    gem, bc = plan.labels
+    gem_stages = suite.stages(plan, "hopper-medium", gem)
+    assert [s.title for s in gem_stages] == [
+        "data", "train s0", "tune s0", "n_sweep s0", "train s1", "tune s1", "n_sweep s1",
+        "pool_tune", "ablations s0", "mass s0", "ablations s1", "mass s1", "pool"]
+    assert [s.title for s in suite.stages(plan, "hopper-medium", bc)] == [
+        "data", "train s0", "n_sweep s0", "mass s0", "train s1", "n_sweep s1", "mass s1",
+        "pool"]  # a baseline's mass scales need no knobs: before the one pool
+    assert [s.title for s in suite.stages(dataclasses.replace(plan, seed_shards=("gem",)),
+                                          "hopper-medium", bc)] == [
+        "data", "train", "n_sweep", "mass"]  # a label not named stays one vmapped run
+    train1, tune1, sweep1 = gem_stages[4:7]
+    pooled_knobs = f"--tuned_knobs={plan.workdir('hopper-medium', gem) / 'tuned_knobs.json'}"
+    assert pooled_knobs in gem_stages[10].command and pooled_knobs in gem_stages[9].command
+    shard1 = plan.workdir("hopper-medium", gem) / "seed1"
+    assert train1.workdir == shard1 and "--seed=1" in train1.command
+    assert "--num_seeds=2" not in train1.command
+    assert tune1.command[-1] == "--test_rows=all" and "--num_candidates=0" in sweep1.command
+    calls = []
+    assert suite.run_queue(plan, fake_runner(plan, calls), out=lambda line: None) == []
+    pools = [c for c in calls if c[0] == "pool_seeds"]
+    assert [p[1] for p in pools] == [
+        f"{plan.workdir('hopper-medium', lab)}/seed0,{plan.workdir('hopper-medium', lab)}/seed1"
+        for lab in (gem, gem, bc)]  # GEM: its tunes, then all
+    assert (keep / "hopper-medium" / "gem" / "seed1" / "tune.json").is_file()  # kept per shard
+    assert (keep / "hopper-medium" / "gem" / "pool.json").is_file()
+    assert suite.table_runs(plan) == [f"hopper-medium:{lab.name}={lab.algo}:"
+                                      f"{plan.workdir('hopper-medium', lab)}" for lab in (gem, bc)]
+    # Another machine has seed 0 (kept) but not seed 1, nor the pool: only seed 1 trains, and the
+    # pools read seed 0 from its kept copy, the ablations the kept pooled knobs.
+    import shutil
+
+    shutil.rmtree(plan.root)
+    for path in (keep / "hopper-medium" / "gem").iterdir():  # all but seed 0's kept copy
+        if path.name != "seed0":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    calls.clear()
+    commands = []
+    runner = fake_runner(plan, calls)
+    lines = []
+    failed = suite.run_queue(plan, lambda cmd: commands.append(cmd) or runner(cmd),
+                             out=lines.append)
+    assert failed == [], (calls, lines)
+    assert [(c[0], c[1]) for c in calls[:3]] == [("train", str(shard1)), ("tune", str(shard1)),
+                                                 ("evaluate", str(shard1))]
+    assert calls[3] == ("pool_seeds", f"{keep}/hopper-medium/gem/seed0,{shard1}", False)
+    assert [c[:2] for c in calls[4:]] == [("evaluate", str(shard1))] * 2 + [
+        ("pool_seeds", f"{keep}/hopper-medium/gem/seed0,{shard1}")]  # bc: complete, kept
+    assert pooled_knobs in commands[4]  # the pair's folder, where pool_tune wrote them
+    # A pair finished as one vmapped run (kept) stays one: shard mode neither retrains it nor
+    # pools it, and the table reads it.
+    whole = plan_for(tmp_path / "runs", datasets=("walker2d-medium",), num_seeds=2, keep=keep)
+    assert suite.run_queue(whole, fake_runner(whole, calls), out=lambda line: None) == []
+    shutil.rmtree(whole.root / "walker2d-medium")
+    calls.clear()
+    assert suite.run_queue(plan_for(tmp_path / "runs", datasets=("walker2d-medium",),
+                                    num_seeds=2, seed_shards=("bc",), keep=keep),
+                           fake_runner(plan, calls), out=lambda line: None) == []
+    assert calls == []
+    assert [s.title for s in suite.stages(dataclasses.replace(whole, seed_shards=("bc",)),
+                                          "walker2d-medium", bc)] == ["data", "train", "n_sweep"]
+
+
 def test_status_reports_training_progress_and_eta(tmp_path):
     plan = plan_for(tmp_path, steps=10_000)
     gem = plan.labels[0]
@@ -263,6 +340,8 @@ def test_cli_rejects_bad_input_in_one_line(tmp_path):
         ("--datasets=hopper-mediun",): "hopper-mediun",
         ("--datasets=nav2d", "--algos=sac"): "the algorithm must be one of",
         (): "Name a --suite or some --datasets",
+        ("--datasets=nav2d", "--seed_shards=gem-e2"): "--seed_shards names gem-e2",
+        ("--datasets=nav2d", "--seed_shards=gem", "--num_seeds=1"): "two or more seeds",
     }
     for args, expected in cases.items():
         done = subprocess.run([sys.executable, str(ROOT / "experiments" / "suite.py"), *args,
@@ -298,9 +377,9 @@ def tiny_data(tmp_path_factory):
     return env
 
 
-def run_suite(env: dict, root: pathlib.Path, kill_when=None) -> int:
+def run_suite(env: dict, root: pathlib.Path, kill_when=None, extra=()) -> int:
     cmd = [sys.executable, str(ROOT / "experiments" / "suite.py"), *TINY, f"--root={root}",
-           f"--out={root / 'table' / 'fidelity'}"]
+           f"--out={root / 'table' / 'fidelity'}", *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if kill_when is not None:
@@ -341,3 +420,30 @@ def test_killed_suite_rerun_gives_the_uninterrupted_table(tiny_data, tmp_path):
         shutil.rmtree(cut / dataset)
     run_suite(tiny_data, cut)
     assert not (cut / "nav2d").exists() and table(cut) == first
+
+
+@pytest.mark.slow
+def test_seed_shards_pool_into_the_table(tiny_data, tmp_path):
+    """--seed_shards end to end: each seed trained and tuned alone, pooled, tabled; the pooled
+    rows are the shards' own scores at the knobs chosen on the pooled validation scores."""
+    run_suite(tiny_data, tmp_path, extra=["--seed_shards=gem,bc", "--datasets=nav2d"])
+    rows = {r["algo"]: r for r in table(tmp_path)["rows"]}
+    assert sorted(rows) == ["bc", "gem"]
+    tunes = [json.loads((tmp_path / "nav2d" / "gem" / f"seed{i}" / "tune.json").read_text())
+             for i in range(2)]
+    chosen = json.loads((tmp_path / "nav2d" / "gem" / "tune.json").read_text())["chosen"]
+    at_choice = [next(r["test"]["seed_scores"][0] for r in t["rows"]
+                      if all(r[k] == v for k, v in chosen.items())) for t in tunes]
+    assert rows["gem"]["seed_scores"] == at_choice
+    bc = [json.loads((tmp_path / "nav2d" / "bc" / f"seed{i}" / "sweep_test_n" / "sweep.json")
+                     .read_text())["rows"][0]["seed_scores"][0] for i in range(2)]
+    assert rows["bc"]["seed_scores"] == bc
+    assert (tmp_path / "table" / "runs" / "nav2d" / "gem" / "seed1" / "tune.json").is_file()
+    # the ablations ran on each shard at the pooled knobs, and were pooled
+    ablations = table(tmp_path)["ablations"]
+    assert {r["variant"] for r in ablations} >= {"no_pw", "raw"}
+    for i in range(2):
+        rows = json.loads((tmp_path / "nav2d" / "gem" / f"seed{i}" / "sweep_test_ablations" /
+                           "sweep.json").read_text())["rows"]
+        assert all(r["lcb_lambda"] == chosen["lcb_lambda"] and r["num_candidates"] ==
+                   chosen["num_candidates"] for r in rows if r["variant"] == "no_pw")

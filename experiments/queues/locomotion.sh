@@ -20,8 +20,10 @@ common=(--root="$ROOT" --steps="$STEPS" --progress=false)
 # 0. hopper-medium first, with E = 2 critics beside our E = 5 (hopper.sh; skipped where done).
 bash experiments/queues/hopper.sh
 
-# 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds.
+# 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds
+#    (GEM one seed at a time, pooled: --seed_shards; BC and IQL vmapped, ~1-1.7 h a pair).
 "$PY" experiments/suite.py --suite=locomotion --tiers=1 --algos=bc,iql,gem "${common[@]}" \
+  --seed_shards=gem \
   --out=experiments/results/locomotion/fidelity_locomotion
 
 # 2. Our defaults against the paper's form, on validation episodes (tune.json of each run):
@@ -29,8 +31,8 @@ bash experiments/queues/hopper.sh
 #    (beta 0 -> 3 and the top-quarter draw are selection knobs: tune.py's grid covers them.)
 "$PY" experiments/suite.py --datasets=hopper-medium,walker2d-medium "${common[@]}" \
   --algos="gem-e2=gem:--config.num_critics=2,gem-density=gem:--config.action_boundary=density --config.log_std_clamp=hard,gem-noln=gem:--config.layer_norm=false" \
-  --out=experiments/results/locomotion/ours_vs_paper
+  --seed_shards=gem-e2,gem-density,gem-noln --out=experiments/results/locomotion/ours_vs_paper
 
 # 3. Tiers 2 and 3.
 "$PY" experiments/suite.py --suite=locomotion --tiers=1,2,3 --algos=bc,iql,gem "${common[@]}" \
-  --out=experiments/results/locomotion/fidelity_locomotion
+  --seed_shards=gem --out=experiments/results/locomotion/fidelity_locomotion

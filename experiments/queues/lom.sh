@@ -88,9 +88,10 @@ for maze in maze2d-umaze maze2d-medium; do
 done
 
 # 3. hopper-medium: LOM (and LOM with the paper's SARSA critic) in the locomotion suite's
-#    root, beside its BC / IQL / GEM rows.
+#    root, beside its BC / IQL / GEM rows; one seed at a time (--seed_shards, pooled: ~1 h a
+#    seed, where the 3-seed run is ~3 h).
 "$PY" experiments/suite.py --datasets=hopper-medium \
-  --algos="lom,lom-sarsa=lom:--config.critic_target=sarsa" \
+  --algos="lom,lom-sarsa=lom:--config.critic_target=sarsa" --seed_shards=lom,lom-sarsa \
   --root="$RUNS/locomotion" --steps=300000 --progress=false \
   --out="$OUT/lom_hopper"
 

@@ -26,6 +26,19 @@ wiped disk): the queue skips it, dataset build included, and the table reads its
 A pair cut short keeps its finished files but is redone from training where its checkpoints
 are gone.
 
+For the labels named in `seed_shards`, each seed of a pair is its own one-seed run, a
+*shard* (`<root>/<dataset>/<label>/seed<i>/`, `train.py --seed=i --num_seeds=1`: seed index
+i's key), with its own stages, kept copy (`<keep>/<dataset>/<label>/seed<i>/`) and
+checkpoints; then a `pool` stage (`experiments/pool_seeds.py`) writes the pair's files over
+all seeds into the pair's folder, where the table reads them. A 3-seed pair that trains 3 h
+or more is then three runs a sitting each can finish, kept as each ends. A GEM shard is tuned
+with `tune.py --test_rows=all`, so the knobs are chosen on the pooled validation scores and
+their test scores are there; its N sweep is N = 0 (the pooled curves are the tune grid's
+budgets). GEM's ablations and mass scales take the pooled knobs: a `pool_tune` stage pools
+the tunes first, then each shard evaluates at those knobs (`evaluate.py --tuned_knobs`, on
+the shard's checkpoint: a shard whose checkpoints are gone retrains), and `pool` pools the
+rest. A pair already finished as one vmapped run stays one.
+
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
 validation episodes (its tune and N sweep run; ablations and mass scales do not). A label's
@@ -44,7 +57,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from gem_jax.presets import ALGORITHMS
+from gem_jax.presets import ALGORITHMS, TUNED_FILE
 
 # The paper's first suite in the order the locomotion issue builds it, one tier at a time.
 SUITES = {
@@ -68,6 +81,7 @@ SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 # What `keep_outputs` copies of a run (a few hundred kB a run): what the table, the status line
 # and a reader of the results need, in the run directory's layout.
 KEPT_FILES = ("config.json", "summary.json", "eval.csv", "tune.json", "tuned_knobs.json",
+              "pool.json",
               *(f"{folder}/sweep.json" for folder in STAGE_DIRS.values()))
 
 
@@ -120,6 +134,7 @@ class Plan:
     python: str = sys.executable
     progress: bool = True  # progress bars in the commands
     keep: pathlib.Path | None = None  # where finished outputs are copied (module docstring)
+    seed_shards: tuple[str, ...] = ()  # labels whose seeds run apart, pooled (module docstring)
 
     def workdir(self, dataset: str, label: Label) -> pathlib.Path:
         return self.root / dataset / label.name
@@ -135,6 +150,11 @@ class Stage:
     name: str  # data | train | tune | n_sweep | ablations | mass
     command: tuple[str, ...]
     workdir: pathlib.Path
+    shard: int | None = None  # the seed of a one-seed run (`Plan.seed_shards`)
+
+    @property
+    def title(self) -> str:
+        return self.name if self.shard is None else f"{self.name} s{self.shard}"
 
 
 def read_json(path: pathlib.Path) -> dict | None:
@@ -166,30 +186,67 @@ def _csv(values) -> str:
 def stages(plan: Plan, dataset: str, label: Label) -> list[Stage]:
     """The stages of one (dataset, label) pair, in order."""
     wd = plan.workdir(dataset, label)
-    stage = lambda name, *cmd: Stage(dataset, label, name, cmd, wd)
+    data = Stage(dataset, label, "data", _script(plan, "make_dataset", f"--dataset={dataset}"),
+                 wd)
+    if label.name not in plan.seed_shards or finished_whole(plan, dataset, label):
+        return [data, *_run_stages(plan, dataset, label, wd)]
+    shards = [shard_dir(plan, dataset, label, i) for i in range(plan.num_seeds)]
+    pool = lambda name: Stage(dataset, label, name, (
+        plan.python, str(SCRIPTS / "pool_seeds.py"), f"--runs={','.join(map(str, shards))}",
+        f"--out={wd}"), wd)
+    runs = [_run_stages(plan, dataset, label, sd, i) for i, sd in enumerate(shards)]
+    first = [st for run in runs for st in run if st.name not in ("ablations", "mass")
+             or not label.is_gem]
+    then = [st for run in runs for st in run if st not in first]  # GEM's, at pooled knobs
+    return [data, *first, *([pool("pool_tune")] if then else []), *then, pool("pool")]
+
+
+def finished_whole(plan: Plan, dataset: str, label: Label) -> bool:
+    """Whether the pair is finished as one vmapped run (in its run directory or kept copy):
+    shard mode leaves such a pair as it is."""
+    whole = dataclasses.replace(plan, seed_shards=())
+    own = [s for s in stages(whole, dataset, label) if s.name != "data"]
+    return all(done_in(whole, s, s.workdir) for s in own) or kept_complete(whole, dataset, label)
+
+
+def shard_dir(plan: Plan, dataset: str, label: Label, shard: int) -> pathlib.Path:
+    return plan.workdir(dataset, label) / f"seed{shard}"
+
+
+def _run_stages(plan: Plan, dataset: str, label: Label, wd: pathlib.Path,
+                shard: int | None = None) -> list[Stage]:
+    """Train and evaluate one run: the pair's (all seeds vmapped) or one shard's. A GEM
+    shard's ablations and mass scales take the knobs chosen over the pooled seeds."""
+    stage = lambda name, *cmd: Stage(dataset, label, name, cmd, wd, shard)
+    pooled = () if shard is None else (
+        f"--tuned_knobs={plan.workdir(dataset, label) / TUNED_FILE}",)
     evaluate = lambda name, *args: stage(name, *_script(
         plan, "evaluate", f"--workdir={wd}", f"--out={wd / STAGE_DIRS[name]}",
         f"--seed={plan.test_seed}", f"--eval_episodes={plan.eval_episodes}", *args))
-    train_args = [f"--env={dataset}", f"--algo={label.algo}", f"--num_seeds={plan.num_seeds}",
+    seeds = [f"--num_seeds={plan.num_seeds}"] if shard is None else [
+        "--num_seeds=1", f"--seed={shard}"]
+    train_args = [f"--env={dataset}", f"--algo={label.algo}", *seeds,
                   f"--steps={plan.steps}", f"--workdir={wd}",
                   f"--checkpoint_every={plan.checkpoint_every}",
                   f"--eval_every={plan.eval_every}", "--eval_episodes=5", *plan.train_args,
                   *label.flags]
-    out = [stage("data", *_script(plan, "make_dataset", f"--dataset={dataset}")),
-           stage("train", *_script(plan, "train", *train_args))]
+    out = [stage("train", *_script(plan, "train", *train_args))]
     if label.is_gem:
+        every = () if shard is None else ("--test_rows=all",)  # the pooled choice needs them
         out.append(stage("tune", *_script(
             plan, "tune", f"--workdir={wd}", f"--eval_episodes={plan.eval_episodes}",
-            f"--val_seed={plan.val_seed}", f"--test_seed={plan.test_seed}", *plan.tune_args)))
-        out.append(evaluate("n_sweep", f"--num_candidates={_csv(plan.n_sweep)}"))
+            f"--val_seed={plan.val_seed}", f"--test_seed={plan.test_seed}", *plan.tune_args,
+            *every)))
+        budgets = plan.n_sweep if shard is None else (0,)  # the pool's curves: tune's budgets
+        out.append(evaluate("n_sweep", f"--num_candidates={_csv(budgets)}"))
     else:
         out.append(evaluate("n_sweep", "--num_candidates=0"))
     if dataset in plan.ablation_datasets and label.name == label.algo:  # not for variants
         if label.is_gem:
-            out.append(evaluate("ablations", f"--variants={_csv(plan.variants)}"))
+            out.append(evaluate("ablations", f"--variants={_csv(plan.variants)}", *pooled))
         if plan.mass_scales:  # none: the suite has no mass-scale figure (e.g. AntMaze)
             out.append(evaluate("mass", f"--mass_scale={_csv(plan.mass_scales)}",
-                                *([] if label.is_gem else ["--num_candidates=0"])))
+                                *(pooled if label.is_gem else ["--num_candidates=0"])))
     return out
 
 
@@ -206,7 +263,13 @@ def done_in(plan: Plan, stage: Stage, folder: pathlib.Path) -> bool:
     step = trained_step(plan, folder)
     if stage.name == "train" or step is None:
         return step is not None
-    if stage.name == "tune":
+    if stage.name == "pool":  # pool.json is written last; then every pooled sweep is there
+        pooled = read_json(folder / "pool.json")
+        sweeps = {STAGE_DIRS[s.name] for s in stages(plan, stage.dataset, stage.label)
+                  if s.shard is not None and s.name in STAGE_DIRS}
+        return pooled is not None and pooled.get("step") == step and all(
+            (read_json(folder / d / "sweep.json") or {}).get("step") == step for d in sweeps)
+    if stage.name in ("tune", "pool_tune"):
         tune = read_json(folder / "tune.json")
         knobs = read_json(folder / "tuned_knobs.json")  # written after tune.json
         return (tune is not None and knobs is not None and tune.get("step") == step
@@ -215,30 +278,47 @@ def done_in(plan: Plan, stage: Stage, folder: pathlib.Path) -> bool:
     return sweep is not None and sweep.get("step") == step
 
 
-def kept_complete(plan: Plan, dataset: str, label: Label) -> bool:
-    """Whether the pair's kept copy holds the final output of every stage after the data."""
-    kept = plan.kept(dataset, label)
-    return kept is not None and all(done_in(plan, s, kept) for s in stages(plan, dataset, label)
-                                    if s.name != "data")
+def kept_folder(plan: Plan, stage: Stage) -> pathlib.Path | None:
+    """Where `stage`'s outputs are kept: the pair's kept folder, or its shard's."""
+    kept = plan.kept(stage.dataset, stage.label)
+    return kept if kept is None or stage.shard is None else kept / f"seed{stage.shard}"
+
+
+def kept_complete(plan: Plan, dataset: str, label: Label, shard: int | None = None) -> bool:
+    """Whether the pair's kept copy holds the final output of every stage after the data
+    (with `shard`: every stage of that shard)."""
+    if plan.keep is None:
+        return False
+    own = [s for s in stages(plan, dataset, label) if s.name != "data" and (
+        shard is None or s.shard == shard)]
+    return all(done_in(plan, s, kept_folder(plan, s)) for s in own)
 
 
 def is_done(plan: Plan, stage: Stage) -> bool:
     """Whether `stage`'s last output exists and belongs to the run's final step (in the run
-    directory, or anywhere in a complete kept copy of the pair)."""
+    directory, or anywhere in a complete kept copy of the pair or of the stage's shard). The
+    data are done when on disk, or when every stage that reads them is."""
     if kept_complete(plan, stage.dataset, stage.label):
         return True
     if stage.name == "data":
-        return dataset_on_disk(stage.dataset)
+        readers = [s for s in stages(plan, stage.dataset, stage.label)
+                   if s.name not in ("data", "pool")]
+        return dataset_on_disk(stage.dataset) or all(is_done(plan, s) for s in readers)
+    if stage.shard is not None and kept_complete(plan, stage.dataset, stage.label, stage.shard):
+        return True
     return done_in(plan, stage, stage.workdir)
 
 
 def results_dir(plan: Plan, stage: Stage) -> pathlib.Path | None:
     """Where `stage`'s finished output is read from: the run directory, else the complete
-    kept copy, else None (not finished)."""
+    kept copy (of the pair or the stage's shard), else None (not finished)."""
     if done_in(plan, stage, stage.workdir):
         return stage.workdir
-    return plan.kept(stage.dataset, stage.label) if kept_complete(
-        plan, stage.dataset, stage.label) else None
+    if kept_complete(plan, stage.dataset, stage.label) or (
+            stage.shard is not None and kept_complete(plan, stage.dataset, stage.label,
+                                                      stage.shard)):
+        return kept_folder(plan, stage)
+    return None
 
 
 def keep_outputs(plan: Plan, stage: Stage) -> list[pathlib.Path]:
@@ -247,7 +327,7 @@ def keep_outputs(plan: Plan, stage: Stage) -> list[pathlib.Path]:
     Returns the files written; nothing without `plan.keep`."""
     from gem_jax.harness.runlog import write_json
 
-    kept = plan.kept(stage.dataset, stage.label)
+    kept = kept_folder(plan, stage)
     if kept is None or stage.name == "data":
         return []
     written = []
@@ -276,10 +356,25 @@ def has_checkpoint(workdir: pathlib.Path) -> bool:
     return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
-def command_for(stage: Stage) -> tuple[str, ...]:
-    """The stage's command, with `--resume` for a training run that has a checkpoint."""
+def command_for(stage: Stage, plan: Plan | None = None) -> tuple[str, ...]:
+    """The stage's command, with `--resume` for a training run that has a checkpoint; a pool
+    reads each shard where its outputs are (its run directory, else its kept copy)."""
     if stage.name == "train" and has_checkpoint(stage.workdir):
         return (*stage.command, "--resume")
+    if stage.name in ("pool_tune", "pool") and plan is not None:
+        own = stages(plan, stage.dataset, stage.label)
+        folders = []
+        for shard in range(plan.num_seeds):
+            last = [s for s in own if s.shard == shard][-1]
+            folders.append(str(results_dir(plan, last) or last.workdir))
+        return tuple(f"--runs={','.join(folders)}" if a.startswith("--runs=") else a
+                     for a in stage.command)
+    if plan is not None and any(a.startswith("--tuned_knobs=") for a in stage.command):
+        chooser = next(s for s in stages(plan, stage.dataset, stage.label)
+                       if s.name == "pool_tune")
+        folder = results_dir(plan, chooser) or chooser.workdir
+        return tuple(f"--tuned_knobs={folder / TUNED_FILE}" if a.startswith("--tuned_knobs=")
+                     else a for a in stage.command)
     return stage.command
 
 
@@ -324,7 +419,7 @@ def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None 
     pairs = list(dict.fromkeys((s.dataset, s.label) for s in all_stages))
     for dataset, label in pairs:
         own = [s for s in all_stages if (s.dataset, s.label) == (dataset, label)]
-        left = [s.name for s in own if not is_done(plan, s)]
+        left = [s.title for s in own if not is_done(plan, s)]
         head = f"{dataset:28s} {label.name:12s}"
         if not left:
             kept = not all(done_in(plan, s, s.workdir) for s in own if s.name != "data")
@@ -334,12 +429,13 @@ def status_lines(plan: Plan, all_stages: Sequence[Stage], current: Stage | None 
         state = "running" if current is not None and (current.dataset, current.label) == (
             dataset, label) else "queued"
         detail = f"{state}: {', '.join(left)}"
-        progress = train_progress(plan.workdir(dataset, label))
-        if "train" in left and progress:
+        training = next((s for s in own if s.name == "train" and s.title in left), None)
+        progress = training and train_progress(training.workdir)
+        if progress:
             step, rate = progress
             eta = (plan.steps - step) / max(rate, 1e-9)
             detail += f" (train at {step}/{plan.steps}, {rate:.0f} steps/s, ETA {eta / 60:.0f} min)"
-        elif (first := next((s for s in own if s.name in left and s.name in (
+        elif (first := next((s for s in own if s.title in left and s.name in (
                 "tune", *STAGE_DIRS)), None)) and (done := settings_done(plan, first)):
             detail += f" ({first.name}: {done} settings done)"
         lines.append(f"{head} {detail}")
@@ -400,7 +496,7 @@ def run_queue(plan: Plan, runner=None, out=print, after_stage=None) -> list[Stag
             continue
         out("\n".join(["", f"== {time.strftime('%H:%M:%S')} {stage.dataset} {stage.label.name}:"
                            f" {stage.name}", *status_lines(plan, all_stages, stage)]))
-        command = command_for(stage)
+        command = command_for(stage, plan)
         start = time.time()
         code = runner(list(command))
         log_stage(plan, stage, code, time.time() - start)
@@ -423,8 +519,8 @@ def table_runs(plan: Plan) -> list[str]:
     runs = []
     for dataset in plan.datasets:
         for label in plan.labels:
-            needed = [s for s in stages(plan, dataset, label) if s.name in ("tune", "n_sweep",
-                                                                            "ablations")]
+            needed = [s for s in stages(plan, dataset, label) if s.name == "pool" or (
+                s.shard is None and s.name in ("tune", "n_sweep", "ablations"))]
             if all(done_in(plan, s, s.workdir) for s in needed):
                 folder = plan.workdir(dataset, label)
             elif kept_complete(plan, dataset, label):
@@ -440,11 +536,14 @@ def mass_rows(plan: Plan) -> list[dict]:
     rows = []
     for dataset in plan.ablation_datasets:
         for label in plan.labels:
-            stage = next((s for s in stages(plan, dataset, label) if s.name == "mass"), None)
-            folder = stage and results_dir(plan, stage)
-            if folder is None:
+            own = stages(plan, dataset, label)
+            if not any(s.name == "mass" for s in own):
                 continue
-            sweep = read_json(folder / STAGE_DIRS["mass"] / "sweep.json")
+            stage = next(s for s in own if s.name in ("mass", "pool") and s.shard is None)
+            folder = results_dir(plan, stage)
+            sweep = folder and read_json(folder / STAGE_DIRS["mass"] / "sweep.json")
+            if sweep is None:
+                continue
             for r in sweep["rows"]:
                 rows.append({"env": dataset, "algo": label.name, "steps": sweep["step"],
                              "mass_scale": float(r["mass_scale"]),
