@@ -40,12 +40,41 @@ run_one() {  # dataset algo steps hidden [train.py flags...]
     cp "$run/tune.json" "$OUT/${data}_${algo}_tune.json"
 }
 
+# One seed at a time (a 3-seed run at (256, 256) is longer than a sitting): each seed trains
+# and is tuned alone (tune.py --test_rows=all), its small outputs are kept in
+# $OUT/runs/<dataset>_<algo>/seed<i>/ (committed: a fresh machine skips the seeds kept there),
+# then experiments/pool_seeds.py pools them and chooses the knobs on the pooled validation
+# scores (as suite.py --seed_shards does).
+run_sharded() {  # dataset algo steps hidden [train.py flags...]
+  local data=$1 algo=$2 steps=$3 hidden=$4 run="$ROOT/$1/$2" kept="$OUT/runs/$1_$2" runs=()
+  shift 4
+  [ -f "$OUT/${data}_${algo}_tune.json" ] && return 0
+  local grid="grid_$algo[@]"
+  for i in 0 1 2; do
+    local shard="$run/seed$i"
+    runs+=("$kept/seed$i")
+    [ -f "$kept/seed$i/tune.json" ] && continue
+    "$PY" experiments/make_dataset.py --dataset="$data" || return 1
+    "$PY" experiments/train.py --env="$data" --algo="$algo" --workdir="$shard" \
+      --steps="$steps" --eval_episodes=0 --checkpoint_every=20000 \
+      --config.hidden_dims="$hidden" --seed="$i" --num_seeds=1 --progress=false \
+      $(resume_flag "$shard") "$@" || return 1
+    "$PY" experiments/tune.py --workdir="$shard" "${knobs[@]}" "${!grid}" --test_rows=all \
+      || return 1
+    mkdir -p "$kept/seed$i"
+    cp "$shard/summary.json" "$shard/config.json" "$kept/seed$i/"
+    cp "$shard/tune.json" "$kept/seed$i/"  # last: the shard is kept whole
+  done
+  "$PY" experiments/pool_seeds.py --runs="$(IFS=,; echo "${runs[*]}")" --out="$run" && \
+    cp "$run/tune.json" "$OUT/${data}_${algo}_tune.json"
+}
+
 for data in maze2d-umaze maze2d-medium; do
   for algo in idql sfbc; do
     run_one "$data" "$algo" 200000 "(128,128)" --config.diffusion_hidden=128
   done
 done
-for algo in idql sfbc; do run_one hopper-medium "$algo" 300000 "(256,256)"; done
+for algo in idql sfbc; do run_sharded hopper-medium "$algo" 300000 "(256,256)"; done
 
 # 3. The side-by-side page from the committed result files (pages.sh):
 #    experiments/results/generative/side_by_side.{md,json,png}.
