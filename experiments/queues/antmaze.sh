@@ -16,11 +16,12 @@ STEPS="${STEPS:-300000}"
 # 1. BC, IQL and GEM on antmaze-umaze and -umaze-diverse, 3 seeds; GEM's knobs on validation
 #    episodes, the N sweep and the ablations (no_pw ...) on test episodes. The suite builds
 #    the two datasets where they are missing, and skips the runs complete in its committed
-#    kept copy (experiments/results/antmaze/runs/) where the run directories are gone. GEM
-#    trains one seed at a time (--seed_shards: ~1 h each, pooled; a 3-seed GEM pair is
-#    longer than a sitting); BC and IQL as one vmapped run each.
+#    kept copy (experiments/results/antmaze/runs/) where the run directories are gone. IQL
+#    and GEM train one seed at a time (--seed_shards, pooled: a 3-seed GEM pair is longer
+#    than a sitting, and a seed finished is kept even where the next sitting gets another
+#    machine); BC (40-70 min) as one vmapped run.
 "$PY" experiments/suite.py --suite=antmaze --algos=bc,iql,gem --root="$ROOT" --steps="$STEPS" \
-  --ablation_datasets=antmaze-umaze --mass_scales=1 --progress=false --seed_shards=gem \
+  --ablation_datasets=antmaze-umaze --mass_scales=1 --progress=false --seed_shards=iql,gem \
   --out=experiments/results/antmaze/fidelity_antmaze
 
 # 2. Where the policies go on antmaze-umaze (2 test episodes a seed): GEM with and without the

@@ -9,10 +9,11 @@
 # locomotion suite's root: its table reads these runs).
 # E = 2 critics beside our E = 5 (the locomotion issue's one measured comparison, on
 # validation episodes): E = 2 trains faster, so the choice is made before the other datasets
-# are trained (the preset takes it; see README "paper vs ours"). Each GEM pair trains one
-# seed at a time (--seed_shards, pooled: a 3-seed pair at (256, 256) is longer than a sitting).
+# are trained (the preset takes it; see README "paper vs ours"). Each pair trains one
+# seed at a time (--seed_shards, pooled: a 3-seed GEM pair at (256, 256) is longer than a
+# sitting); the BC and IQL pairs, finished as vmapped runs, stay so.
 source "$(dirname "$0")/common.sh"
 "$PY" experiments/suite.py --datasets=hopper-medium --root="$RUNS/locomotion" \
   --steps="${STEPS:-300000}" --progress=false \
-  --algos="bc,iql,gem-e2=gem:--config.num_critics=2,gem" --seed_shards=gem-e2,gem \
+  --algos="bc,iql,gem-e2=gem:--config.num_critics=2,gem" --seed_shards=bc,iql,gem-e2,gem \
   --out=experiments/results/locomotion/hopper_medium_e2
