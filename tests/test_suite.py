@@ -249,24 +249,28 @@ def test_seed_shards_train_each_seed_alone_then_pool_them(tmp_path, monkeypatch)
     assert train1.workdir == shard1 and "--seed=1" in train1.command
     assert "--num_seeds=2" not in train1.command
     assert tune1.command[-1] == "--test_rows=all" and "--num_candidates=0" in sweep1.command
+    assert f"--tuned_knobs={shard1 / 'tuned_knobs.json'}" in sweep1.command  # its own knobs
     calls = []
     assert suite.run_queue(plan, fake_runner(plan, calls), out=lambda line: None) == []
     pools = [c for c in calls if c[0] == "pool_seeds"]
-    assert [p[1] for p in pools] == [
-        f"{plan.workdir('hopper-medium', lab)}/seed0,{plan.workdir('hopper-medium', lab)}/seed1"
-        for lab in (gem, gem, bc)]  # GEM: its tunes, then all
+    assert [p[1] for p in pools] == [f"{keep}/hopper-medium/{lab}/seed0,{keep}/hopper-medium/"
+                                     f"{lab}/seed1" for lab in ("gem", "gem", "bc")]
+    # GEM: its tunes, then all; each shard's kept copy holds every output it finished
     assert (keep / "hopper-medium" / "gem" / "seed1" / "tune.json").is_file()  # kept per shard
     assert (keep / "hopper-medium" / "gem" / "pool.json").is_file()
     assert suite.table_runs(plan) == [f"hopper-medium:{lab.name}={lab.algo}:"
                                       f"{plan.workdir('hopper-medium', lab)}" for lab in (gem, bc)]
-    # Another machine has seed 0 (kept) but not seed 1, nor the pool: only seed 1 trains, and the
-    # pools read seed 0 from its kept copy, the ablations the kept pooled knobs.
+    # Another machine: seed 0 kept whole, seed 1 kept up to its tune and N = 0 row (its
+    # ablations and mass scales were cut short), no pool, no run directories. Seed 1 retrains
+    # (the evaluations at the pooled knobs need its checkpoint) but is not tuned again.
     import shutil
 
     shutil.rmtree(plan.root)
-    for path in (keep / "hopper-medium" / "gem").iterdir():  # all but seed 0's kept copy
-        if path.name != "seed0":
+    for path in (keep / "hopper-medium" / "gem").iterdir():  # the pooled files
+        if not path.name.startswith("seed"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for folder in ("sweep_test_ablations", "sweep_test_mass"):
+        shutil.rmtree(keep / "hopper-medium" / "gem" / "seed1" / folder)
     calls.clear()
     commands = []
     runner = fake_runner(plan, calls)
@@ -274,12 +278,12 @@ def test_seed_shards_train_each_seed_alone_then_pool_them(tmp_path, monkeypatch)
     failed = suite.run_queue(plan, lambda cmd: commands.append(cmd) or runner(cmd),
                              out=lines.append)
     assert failed == [], (calls, lines)
-    assert [(c[0], c[1]) for c in calls[:3]] == [("train", str(shard1)), ("tune", str(shard1)),
-                                                 ("evaluate", str(shard1))]
-    assert calls[3] == ("pool_seeds", f"{keep}/hopper-medium/gem/seed0,{shard1}", False)
-    assert [c[:2] for c in calls[4:]] == [("evaluate", str(shard1))] * 2 + [
-        ("pool_seeds", f"{keep}/hopper-medium/gem/seed0,{shard1}")]  # bc: complete, kept
-    assert pooled_knobs in commands[4]  # the pair's folder, where pool_tune wrote them
+    kept_runs = f"{keep}/hopper-medium/gem/seed0,{keep}/hopper-medium/gem/seed1"
+    assert [c[:2] for c in calls] == [
+        ("train", str(shard1)), ("pool_seeds", kept_runs), ("evaluate", str(shard1)),
+        ("evaluate", str(shard1)), ("pool_seeds", kept_runs)]  # bc: complete in its kept copy
+    assert "--resume" not in commands[0] and pooled_knobs in commands[2]
+
     # A pair finished as one vmapped run (kept) stays one: shard mode neither retrains it nor
     # pools it, and the table reads it.
     whole = plan_for(tmp_path / "runs", datasets=("walker2d-medium",), num_seeds=2, keep=keep)

@@ -36,8 +36,8 @@ with `tune.py --test_rows=all`, so the knobs are chosen on the pooled validation
 their test scores are there; its N sweep is N = 0 (the pooled curves are the tune grid's
 budgets). GEM's ablations and mass scales take the pooled knobs: a `pool_tune` stage pools
 the tunes first, then each shard evaluates at those knobs (`evaluate.py --tuned_knobs`, on
-the shard's checkpoint: a shard whose checkpoints are gone retrains), and `pool` pools the
-rest. A pair already finished as one vmapped run stays one.
+the shard's checkpoint: a shard whose checkpoints are gone retrains, and reruns only the
+evaluations its kept copy lacks), and `pool` pools the rest from the shards' kept copies. A pair already finished as one vmapped run stays one.
 
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
@@ -237,8 +237,11 @@ def _run_stages(plan: Plan, dataset: str, label: Label, wd: pathlib.Path,
             plan, "tune", f"--workdir={wd}", f"--eval_episodes={plan.eval_episodes}",
             f"--val_seed={plan.val_seed}", f"--test_seed={plan.test_seed}", *plan.tune_args,
             *every)))
-        budgets = plan.n_sweep if shard is None else (0,)  # the pool's curves: tune's budgets
-        out.append(evaluate("n_sweep", f"--num_candidates={_csv(budgets)}"))
+        if shard is None:
+            out.append(evaluate("n_sweep", f"--num_candidates={_csv(plan.n_sweep)}"))
+        else:  # N = 0 (the pooled curves are tune's budgets), at the shard's own knobs
+            out.append(evaluate("n_sweep", "--num_candidates=0",
+                                f"--tuned_knobs={wd / TUNED_FILE}"))
     else:
         out.append(evaluate("n_sweep", "--num_candidates=0"))
     if dataset in plan.ablation_datasets and label.name == label.algo:  # not for variants
@@ -294,30 +297,44 @@ def kept_complete(plan: Plan, dataset: str, label: Label, shard: int | None = No
     return all(done_in(plan, s, kept_folder(plan, s)) for s in own)
 
 
+def _kept_counts(plan: Plan, stage: Stage) -> bool:
+    """Whether `stage`'s kept output stands for it on its own: a shard's evaluations and the
+    pools (their inputs are kept files or pooled knobs named on the command line). A vmapped
+    pair counts only whole (`kept_complete`): its evaluations read the run's own knobs."""
+    return plan.keep is not None and stage.name != "train" and (
+        stage.shard is not None or stage.name in ("pool_tune", "pool"))
+
+
 def is_done(plan: Plan, stage: Stage) -> bool:
     """Whether `stage`'s last output exists and belongs to the run's final step (in the run
-    directory, or anywhere in a complete kept copy of the pair or of the stage's shard). The
-    data are done when on disk, or when every stage that reads them is."""
+    directory, or anywhere in a complete kept copy of the pair; a shard's evaluations and the
+    pools also in their own kept copy, and a shard's training once nothing after it needs its
+    checkpoint). The data are done when on disk, or when every stage that reads them is."""
     if kept_complete(plan, stage.dataset, stage.label):
         return True
     if stage.name == "data":
         readers = [s for s in stages(plan, stage.dataset, stage.label)
                    if s.name not in ("data", "pool")]
         return dataset_on_disk(stage.dataset) or all(is_done(plan, s) for s in readers)
-    if stage.shard is not None and kept_complete(plan, stage.dataset, stage.label, stage.shard):
+    if done_in(plan, stage, stage.workdir):
         return True
-    return done_in(plan, stage, stage.workdir)
+    if stage.shard is not None and stage.name == "train":
+        return all(is_done(plan, s) for s in stages(plan, stage.dataset, stage.label)
+                   if s.shard == stage.shard and s.name != "train")
+    return _kept_counts(plan, stage) and done_in(plan, stage, kept_folder(plan, stage))
 
 
 def results_dir(plan: Plan, stage: Stage) -> pathlib.Path | None:
-    """Where `stage`'s finished output is read from: the run directory, else the complete
-    kept copy (of the pair or the stage's shard), else None (not finished)."""
+    """Where `stage`'s finished output is read from: the run directory, else the kept copy
+    where it counts (`is_done`), else None (not finished)."""
     if done_in(plan, stage, stage.workdir):
         return stage.workdir
+    kept = kept_folder(plan, stage)
     if kept_complete(plan, stage.dataset, stage.label) or (
+            _kept_counts(plan, stage) and done_in(plan, stage, kept)) or (
             stage.shard is not None and kept_complete(plan, stage.dataset, stage.label,
                                                       stage.shard)):
-        return kept_folder(plan, stage)
+        return kept
     return None
 
 
@@ -358,20 +375,20 @@ def has_checkpoint(workdir: pathlib.Path) -> bool:
 
 def command_for(stage: Stage, plan: Plan | None = None) -> tuple[str, ...]:
     """The stage's command, with `--resume` for a training run that has a checkpoint; a pool
-    reads each shard where its outputs are (its run directory, else its kept copy)."""
+    reads each shard's kept copy (every output it finished; its run directory without
+    `keep`), and `--tuned_knobs` names the file where its stage finished it."""
     if stage.name == "train" and has_checkpoint(stage.workdir):
         return (*stage.command, "--resume")
     if stage.name in ("pool_tune", "pool") and plan is not None:
         own = stages(plan, stage.dataset, stage.label)
-        folders = []
-        for shard in range(plan.num_seeds):
-            last = [s for s in own if s.shard == shard][-1]
-            folders.append(str(results_dir(plan, last) or last.workdir))
-        return tuple(f"--runs={','.join(folders)}" if a.startswith("--runs=") else a
+        shards = [next(s for s in own if s.shard == i) for i in range(plan.num_seeds)]
+        folders = [kept_folder(plan, s) or s.workdir for s in shards]  # kept: every output
+        return tuple(f"--runs={','.join(map(str, folders))}" if a.startswith("--runs=") else a
                      for a in stage.command)
     if plan is not None and any(a.startswith("--tuned_knobs=") for a in stage.command):
-        chooser = next(s for s in stages(plan, stage.dataset, stage.label)
-                       if s.name == "pool_tune")
+        own = stages(plan, stage.dataset, stage.label)
+        chooser = next(s for s in own if (s.name, s.shard) == (
+            ("tune", stage.shard) if stage.name == "n_sweep" else ("pool_tune", None)))
         folder = results_dir(plan, chooser) or chooser.workdir
         return tuple(f"--tuned_knobs={folder / TUNED_FILE}" if a.startswith("--tuned_knobs=")
                      else a for a in stage.command)
