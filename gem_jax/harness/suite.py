@@ -37,7 +37,8 @@ their test scores are there; its N sweep is N = 0 (the pooled curves are the tun
 budgets). GEM's ablations and mass scales take the pooled knobs: a `pool_tune` stage pools
 the tunes first, then each shard evaluates at those knobs (`evaluate.py --tuned_knobs`, on
 the shard's checkpoint: a shard whose checkpoints are gone retrains, and reruns only the
-evaluations its kept copy lacks), and `pool` pools the rest from the shards' kept copies. A pair already finished as one vmapped run stays one.
+evaluations its kept copy lacks), and `pool` pools the rest from the shards' kept copies.
+A pair already finished as one vmapped run stays one.
 
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
