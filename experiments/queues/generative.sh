@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # IDQL and SfBC beside BC, IQL and GEM (the diffusion issue, its side-by-side), in the order the
-# work is done. Rerun to continue: a finished step is skipped (its tune.json exists), training
-# resumes from its last checkpoint.
+# work is done. Rerun to continue: a finished step is skipped (its tune.json is committed, or
+# a seed's kept copy is), training resumes from its last checkpoint.
 #
 #   nohup bash experiments/queues/generative.sh > ~/gem-runs/generative.log 2>&1 &
 #
@@ -27,20 +27,8 @@ grid_idql=(--num_candidates=16,64,256 --top_k=1)
 grid_sfbc=(--num_candidates=16,32,64 --top_k=1,4 --top_k_pick=softmax)
 
 
-run_one() {  # dataset algo steps hidden [train.py flags...]
-  local data=$1 algo=$2 steps=$3 hidden=$4 run="$ROOT/$1/$2"
-  shift 4
-  [ -f "$run/tune.json" ] || [ -f "$OUT/${data}_${algo}_tune.json" ] && return 0
-  "$PY" experiments/make_dataset.py --dataset="$data" || return 1  # skipped where built
-  "$PY" experiments/train.py --env="$data" --algo="$algo" --workdir="$run" --steps="$steps" \
-    --eval_episodes=0 --checkpoint_every=20000 --config.hidden_dims="$hidden" --num_seeds=3 \
-    --progress=false $(resume_flag "$run") "$@" || return 1
-  local grid="grid_$algo[@]"
-  "$PY" experiments/tune.py --workdir="$run" "${knobs[@]}" "${!grid}" && \
-    cp "$run/tune.json" "$OUT/${data}_${algo}_tune.json"
-}
-
-# One seed at a time (a 3-seed run at (256, 256) is longer than a sitting): each seed trains
+# One seed at a time (a 3-seed run at (256, 256) is longer than a sitting, and a seed kept is
+# never retrained, whatever machine the next sitting gets): each seed trains
 # and is tuned alone (tune.py --test_rows=all), its small outputs are kept in
 # $OUT/runs/<dataset>_<algo>/seed<i>/ (committed: a fresh machine skips the seeds kept there),
 # then experiments/pool_seeds.py pools them and chooses the knobs on the pooled validation
@@ -71,7 +59,7 @@ run_sharded() {  # dataset algo steps hidden [train.py flags...]
 
 for data in maze2d-umaze maze2d-medium; do
   for algo in idql sfbc; do
-    run_one "$data" "$algo" 200000 "(128,128)" --config.diffusion_hidden=128
+    run_sharded "$data" "$algo" 200000 "(128,128)" --config.diffusion_hidden=128
   done
 done
 for algo in idql sfbc; do run_sharded hopper-medium "$algo" 300000 "(256,256)"; done
