@@ -11,9 +11,10 @@
 # validation episodes): E = 2 trains faster, so the choice is made before the other datasets
 # are trained (the preset takes it; see README "paper vs ours"). Each pair trains one
 # seed at a time (--seed_shards, pooled: a 3-seed GEM pair at (256, 256) is longer than a
-# sitting); the BC and IQL pairs, finished as vmapped runs, stay so.
+# sitting; at GEM's sizes one seed alone trains at a third of three vmapped seeds' speed
+# per program, no cost in all: benchmarks/RESULTS.md); BC and IQL pairs are finished.
 source "$(dirname "$0")/common.sh"
 "$PY" experiments/suite.py --datasets=hopper-medium --root="$RUNS/locomotion" \
   --steps="${STEPS:-300000}" --progress=false \
-  --algos="bc,iql,gem-e2=gem:--config.num_critics=2,gem" --seed_shards=bc,iql,gem-e2,gem \
+  --algos="bc,iql,gem-e2=gem:--config.num_critics=2,gem" --seed_shards=gem-e2,gem \
   --out=experiments/results/locomotion/hopper_medium_e2
