@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import subprocess
 
@@ -37,3 +38,77 @@ def test_kept_suite_outputs_are_not_git_ignored():
                                           capture_output=True).returncode == 0
     assert ignored("runs/demo/summary.json")  # the scratch folder stays ignored
     assert not ignored(kept)
+
+
+FAKE_PYTHON = '''#!{python}
+"""Stands in for the project's Python in generative.sh: logs each command, writes what
+train.py / tune.py would (one seed, tune rows with test scores), runs pool_seeds.py."""
+import json, pathlib, subprocess, sys
+
+script, args = sys.argv[1], dict(a[2:].split("=", 1) for a in sys.argv[2:]
+                                 if a.startswith("--") and "=" in a)
+with open({log!r}, "a") as f:
+    f.write(f"{{pathlib.Path(script).stem}} {{args.get('workdir', args.get('out', ''))}}\\n")
+wd = pathlib.Path(args.get("workdir", "."))
+if script.endswith("train.py"):
+    wd.mkdir(parents=True, exist_ok=True)
+    seed = int(args["seed"])
+    (wd / "summary.json").write_text(json.dumps({{
+        "env": args["env"], "algo": args["algo"], "steps": int(args["steps"]), "num_seeds": 1,
+        "seeds": [seed], "per_seed": [{{"normalized_score": 10.0 * seed}}]}}))
+    (wd / "config.json").write_text("{{}}")
+elif script.endswith("tune.py"):
+    assert args["test_rows"] == "all"
+    seed = json.loads((wd / "summary.json").read_text())["seeds"][0]
+    score = lambda n, split: {{"normalized_score": float(n * (seed + split)),
+                              "seed_scores": [float(n * (seed + split))]}}
+    knobs = dict.fromkeys({tuned_keys!r})
+    rows = [{{**knobs, "num_candidates": n, "validation": score(n, 0), "test": score(n, 1)}}
+            for n in (16, 64)]
+    (wd / "tune.json").write_text(json.dumps({{
+        "env": "x", "step": 1, "episodes_per_seed": 10, "num_seeds": 1, "rows": rows}}))
+elif script.endswith("pool_seeds.py"):
+    sys.exit(subprocess.run([{python!r}, {pool!r}, *sys.argv[2:]]).returncode)
+'''
+
+
+def test_generative_queue_trains_each_seed_once_and_pools_them(tmp_path):
+    """generative.sh on a copy of the queues with a stand-in Python: every (dataset, algo)
+    trains three one-seed runs, keeps them, pools them; a rerun trains nothing; a seed whose
+    kept copy is gone (another machine) is the only one retrained."""
+    import shutil
+    import sys
+
+    repo = tmp_path / "repo"
+    shutil.copytree(QUEUES, repo / "experiments" / "queues")
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "python"
+    from gem_jax.presets import TUNED_KEYS
+
+    fake.write_text(FAKE_PYTHON.format(python=sys.executable, log=str(log), pool=str(
+        QUEUES.parent / "pool_seeds.py"), tuned_keys=TUNED_KEYS))
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": str(fake), "GEM_RUNS": str(tmp_path / "runs"),
+           "PYTHONPATH": str(QUEUES.parent.parent)}
+    run = lambda: subprocess.run(["bash", str(repo / "experiments/queues/generative.sh")],
+                                 env=env, capture_output=True, text=True, cwd=repo)
+    done = run()
+    calls = log.read_text().splitlines()
+    trains = [c for c in calls if c.startswith("train ")]
+    assert len(trains) == 18, done.stderr[-2000:]  # (2 mazes + hopper) x 2 algos x 3 seeds
+    out = repo / "experiments/results/generative"
+    assert (out / "hopper-medium_sfbc_tune.json").is_file(), done.stderr[-3000:]
+    pooled = json.loads((out / "hopper-medium_sfbc_tune.json").read_text())
+    # seeds 0-2 choose on validation n * seed: the pool picks N = 64, its test scores n * (s + 1)
+    assert pooled["chosen"]["num_candidates"] == 64
+    assert pooled["chosen_test"]["seed_scores"] == [64.0, 128.0, 192.0]
+    assert (out / "runs/maze2d-umaze_idql/seed2/tune.json").is_file()
+    log.write_text("")
+    run()
+    assert not [c for c in log.read_text().splitlines() if c.startswith("train ")]
+    (out / "maze2d-medium_idql_tune.json").unlink()
+    shutil.rmtree(out / "runs/maze2d-medium_idql/seed1")
+    run()
+    trains = [c for c in log.read_text().splitlines() if c.startswith("train ")]
+    assert trains == [f"train {tmp_path / 'runs/generative/maze2d-medium/idql/seed1'}"]
+    assert (out / "maze2d-medium_idql_tune.json").is_file()
