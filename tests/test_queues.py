@@ -1,5 +1,6 @@
-"""The experiment queues (experiments/queues/*.sh): each parses, and `resume_flag` asks for
-`--resume` only where a run has a finished checkpoint."""
+"""The experiment queues (experiments/queues/*.sh): each parses, `resume_flag` asks for
+`--resume` only where a run has a finished checkpoint, and generative.sh runs each seed once
+(stand-in Python)."""
 
 from __future__ import annotations
 
