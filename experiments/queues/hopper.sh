@@ -9,10 +9,10 @@
 # locomotion suite's root: its table reads these runs).
 # E = 2 critics beside our E = 5 (the locomotion issue's one measured comparison, on
 # validation episodes): E = 2 trains faster, so the choice is made before the other datasets
-# are trained (the preset takes it; see README "paper vs ours"). Each pair trains one
+# are trained (the preset takes it; see README "paper vs ours"). Each GEM pair trains one
 # seed at a time (--seed_shards, pooled: a 3-seed GEM pair at (256, 256) is longer than a
-# sitting; at GEM's sizes one seed alone trains at a third of three vmapped seeds' speed
-# per program, no cost in all: benchmarks/RESULTS.md); BC and IQL pairs are finished.
+# sitting; at GEM's sizes one seed alone trains 3x as many steps/s as three vmapped, the
+# same total: benchmarks/RESULTS.md); BC and IQL pairs are finished.
 source "$(dirname "$0")/common.sh"
 "$PY" experiments/suite.py --datasets=hopper-medium --root="$RUNS/locomotion" \
   --steps="${STEPS:-300000}" --progress=false \
