@@ -113,3 +113,58 @@ def test_generative_queue_trains_each_seed_once_and_pools_them(tmp_path):
     trains = [c for c in log.read_text().splitlines() if c.startswith("train ")]
     assert trains == [f"train {tmp_path / 'runs/generative/maze2d-medium/idql/seed1'}"]
     assert (out / "maze2d-medium_idql_tune.json").is_file()
+
+
+LOGGING_PYTHON = '''#!/bin/bash
+# Stands in for the project's Python: runs `-c` code for real, logs every script's command.
+if [ "$1" = -c ]; then exec {python} "$@"; fi
+echo "$@" >> {log}
+'''
+
+
+def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None) -> list[str]:
+    """`script` on a copy of the queues (and, where given, of the policy manifest) with a
+    logging stand-in Python; returns the commands it ran, script path first."""
+    import shutil
+    import sys
+
+    repo = tmp_path / "repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    shutil.copytree(QUEUES, repo / "experiments" / "queues")
+    if manifest is not None:
+        (repo / "gem_jax/data/policies").mkdir(parents=True)
+        (repo / "gem_jax/data/policies/manifest.json").write_text(json.dumps(manifest))
+    log, fake = tmp_path / "calls.log", tmp_path / "python"
+    log.write_text("")
+    fake.write_text(LOGGING_PYTHON.format(python=sys.executable, log=log))
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": str(fake), "GEM_RUNS": str(tmp_path / "runs")}
+    done = subprocess.run(["bash", str(repo / "experiments/queues" / script), *args], env=env,
+                          capture_output=True, text=True, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return log.read_text().splitlines()
+
+
+def test_antmaze_queue_rebuilds_no_dataset_the_manifest_records(tmp_path):
+    """antmaze.sh's last step (the six builds, for their figures) is skipped where the policy
+    manifest records all six, as on a fresh machine once the figures are committed; one
+    missing: every build runs (each skipped by make_dataset.py where on disk), then the record."""
+    tasks = ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play",
+             "large-diverse"]
+    recorded = {"ant-goal": {"datasets": {t: {"ours": {}} for t in tasks}}}
+    calls = run_logged(tmp_path, "antmaze.sh", manifest=recorded)
+    assert [c.split()[0] for c in calls] == ["experiments/suite.py"]
+    del recorded["ant-goal"]["datasets"]["large-diverse"]
+    calls = run_logged(tmp_path, "antmaze.sh", manifest=recorded)
+    assert [c.split()[0] for c in calls] == ["experiments/suite.py", *[
+        "experiments/make_dataset.py"] * 6, "tools/ship_ant_policy.py"]
+    assert calls[-2].endswith("--dataset=antmaze-large-diverse")
+
+
+def test_hopper_queue_adds_the_e2_comparison_only_when_asked(tmp_path):
+    args = lambda line: dict(a[2:].split("=", 1) for a in line.split()[1:] if "=" in a)
+    plain = args(run_logged(tmp_path, "hopper.sh")[0])
+    assert (plain["algos"], plain["seed_shards"]) == ("bc,iql,gem", "gem")
+    e2 = args(run_logged(tmp_path, "hopper.sh", "--with-e2")[0])
+    assert e2["algos"] == "bc,iql,gem,gem-e2=gem:--config.num_critics=2"
+    assert e2["seed_shards"] == "gem,gem-e2" and e2["out"] == plain["out"]

@@ -7,14 +7,23 @@
 #
 # Run directories: $GEM_RUNS (default ~/gem-runs)/locomotion/hopper-medium/<label>/ (the
 # locomotion suite's root: its table reads these runs).
-# E = 2 critics beside our E = 5 (the locomotion issue's one measured comparison, on
-# validation episodes): E = 2 trains faster, so the choice is made before the other datasets
-# are trained (the preset takes it; see README "paper vs ours"). Each GEM pair trains one
-# seed at a time (--seed_shards, pooled: a 3-seed GEM pair at (256, 256) is longer than a
-# sitting; at GEM's sizes one seed alone trains 3x as many steps/s as three vmapped, the
-# same total: benchmarks/RESULTS.md); BC and IQL pairs are finished.
+# GEM trains one seed at a time (--seed_shards, pooled: a 3-seed GEM pair at (256, 256) is
+# longer than a sitting; at GEM's sizes one seed alone trains 3x as many steps/s as three
+# vmapped, the same total: benchmarks/RESULTS.md); BC and IQL pairs are finished.
+#
+#   bash experiments/queues/hopper.sh --with-e2   # also E = 2 critics beside our E = 5
+#
+# --with-e2: the locomotion issue's one measured comparison of E = 2 and E = 5 critics on
+# validation episodes, which the preset takes (README "paper vs ours"). locomotion.sh runs it
+# before the other datasets; all.sh runs hopper.sh without it first, so that the LOM and
+# diffusion pages get their GEM row ~5 h of training sooner.
 source "$(dirname "$0")/common.sh"
+algos="bc,iql,gem" shards="gem"
+case "${1:-}" in
+  "") ;;
+  --with-e2) algos+=",gem-e2=gem:--config.num_critics=2" shards+=",gem-e2" ;;
+  *) echo "usage: bash experiments/queues/hopper.sh [--with-e2]" >&2; exit 2 ;;
+esac
 "$PY" experiments/suite.py --datasets=hopper-medium --root="$RUNS/locomotion" \
-  --steps="${STEPS:-300000}" --progress=false \
-  --algos="bc,iql,gem-e2=gem:--config.num_critics=2,gem" --seed_shards=gem-e2,gem \
+  --steps="${STEPS:-300000}" --progress=false --algos="$algos" --seed_shards="$shards" \
   --out=experiments/results/locomotion/hopper_medium_e2

@@ -18,7 +18,7 @@ STEPS="${STEPS:-300000}"
 common=(--root="$ROOT" --steps="$STEPS" --progress=false)
 
 # 0. hopper-medium first, with E = 2 critics beside our E = 5 (hopper.sh; skipped where done).
-bash experiments/queues/hopper.sh
+bash experiments/queues/hopper.sh --with-e2
 
 # 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds
 #    (GEM one seed at a time, pooled: --seed_shards, a seed finished is kept whatever
