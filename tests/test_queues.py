@@ -168,3 +168,23 @@ def test_hopper_queue_adds_the_e2_comparison_only_when_asked(tmp_path):
     e2 = args(run_logged(tmp_path, "hopper.sh", "--with-e2")[0])
     assert e2["algos"] == "bc,iql,gem,gem-e2=gem:--config.num_critics=2"
     assert e2["seed_shards"] == "gem,gem-e2" and e2["out"] == plain["out"]
+
+
+def test_fill_queue_runs_locomotion_pairs_with_the_locomotion_queues_flags(tmp_path):
+    """fill.sh's suite call matches locomotion.sh's tier calls in every flag that decides a
+    pair's stages (root, steps, suite), and keeps into the same folder, so a pair it finishes
+    is done there."""
+    args = lambda line: dict(a[2:].split("=", 1) for a in line.split()[1:] if "=" in a)
+    fill = args(run_logged(tmp_path, "fill.sh")[0])
+    iql = args(run_logged(tmp_path, "fill.sh", "iql")[0])
+    assert (fill["algos"], iql["algos"]) == ("bc", "iql")
+    tiers = [args(c) for c in run_logged(tmp_path, "locomotion.sh")
+             if c.startswith("experiments/suite.py") and "--suite=locomotion" in c]
+    assert tiers
+    for tier in tiers:
+        assert {k: tier[k] for k in ("suite", "root", "steps")} == {
+            k: fill[k] for k in ("suite", "root", "steps")}
+        assert "bc" in tier["algos"].split(",") and "iql" in tier["algos"].split(",")
+        assert pathlib.Path(tier["out"]).parent == pathlib.Path(fill["out"]).parent  # keep
+    assert "ablation_datasets" not in fill and "mass_scales" not in fill  # the defaults, as there
+    assert all("ablation_datasets" not in t and "mass_scales" not in t for t in tiers)
