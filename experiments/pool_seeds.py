@@ -1,15 +1,18 @@
 """Pool one-seed runs (shards) into the files of one run over all their seeds.
 
     python experiments/train.py --env=hopper-medium --seed=1 --num_seeds=1 --workdir=RUN/seed1
-    python experiments/tune.py --workdir=RUN/seed1 --test_rows=all ...   # each shard alike
+    python experiments/tune.py --workdir=RUN/seed0 --test_rows=all ...   # seed 1 alike
+    python experiments/tune.py --workdir=RUN/seed2 ... \
+        --choose_with=RUN/seed0/tune.json,RUN/seed1/tune.json   # the last: the pooled choice,
+                                                                # its curves alone on test
     python experiments/pool_seeds.py --runs=RUN/seed0,RUN/seed1,RUN/seed2 --out=RUN
 
 A run of 3 seeds at the locomotion sizes trains longer than a sitting; each seed alone takes a
 third of it (`experiments/suite.py --seed_shards` queues them so). This writes into `--out`
 what a vmapped run of all the seeds writes, for the tables to read unchanged
 (`gem_jax/analysis/seed_pool.py`): `summary.json`, `config.json`, every sweep folder all shards
-have (`sweep_test_n/sweep.json`, ...), and where the shards were tuned with
-`tune.py --test_rows=all`, `tune.json` and `tuned_knobs.json` with the knobs chosen on the
+have (`sweep_test_n/sweep.json`, ...), and where the shards were tuned (`--test_rows=all`, or
+`--choose_with` for the last), `tune.json` and `tuned_knobs.json` with the knobs chosen on the
 pooled validation scores. `pool.json`, written last, lists the shards.
 """
 

@@ -58,8 +58,9 @@ flags.DEFINE_integer("num_seeds", 3, "Seeds per run (vmapped in one program).")
 flags.DEFINE_list("seed_shards", [], "Labels whose seeds train as one-seed runs each "
                   "(seed<i>/ in the pair's folder, kept as each finishes), then pooled "
                   "(experiments/pool_seeds.py): a pair longer than a sitting in pieces that "
-                  "are not. GEM shards are tuned with --test_rows=all and the knobs chosen on "
-                  "the pooled validation scores.")
+                  "are not. GEM shards are tuned with --test_rows=all (the last with the others' "
+                  "tune.json: tune.py --choose_with) and the knobs chosen on the pooled "
+                  "validation scores.")
 flags.DEFINE_integer("steps", 300_000, "Gradient steps per run.")
 flags.DEFINE_integer("eval_episodes", 10, "Episodes per seed and setting (validation and test).")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (tune.py's).")

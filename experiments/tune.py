@@ -15,6 +15,11 @@ the default grid). Only the validation score chooses. Writes `<workdir>/tune.jso
 chosen setting) and
 `<workdir>/tuned_knobs.json`, which `load_policy`, `export_policy` and `evaluate.py` use
 as the run's selection defaults from then on.
+
+`--choose_with=A/tune.json,B/tune.json`: this run is one seed of several trained apart
+(`suite.py --seed_shards`) and the others are tuned (`--test_rows=all`, same grid): choose on
+the validation scores pooled over all of them (`seed_pool.pooled_choice`, the rule the pool
+applies) and score on test the N curves of that choice, as `pool_seeds.py` will need them.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint
 flags.DEFINE_enum("test_rows", "curves", ["curves", "all"], "Settings scored on test "
                   "episodes: the chosen one and its N curves (ours: the rows the tables use), "
                   "or all (the former form).")
+flags.DEFINE_list("choose_with", None, "tune.json files of the other one-seed runs of the "
+                  "same pair (tuned with --test_rows=all): choose on the validation scores "
+                  "pooled with theirs.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def env_seed_range(seed: int, num_seeds: int, episodes: int) -> tuple[int, int]:
@@ -58,6 +66,40 @@ def env_seed_range(seed: int, num_seeds: int, episodes: int) -> tuple[int, int]:
     seed index i resets episode j with `10_000 + seed + i + j`)."""
     lo = 10_000 + seed
     return lo, lo + num_seeds + episodes - 1
+
+
+def read_others(paths, env: str, step: int) -> list[dict]:
+    """The other shards' tune.json (`--choose_with`), checked against this run."""
+    import json
+
+    others = []
+    for path in paths or []:
+        try:
+            other = json.loads(pathlib.Path(path).expanduser().read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"--choose_with: cannot read {path} ({e}); name the other shards' "
+                             "tune.json files.") from None
+        if (other.get("env"), other.get("step")) != (env, step):
+            raise ValueError(f"--choose_with: {path} tunes {other.get('env')} at step "
+                             f"{other.get('step')}, this run is {env} at step {step}.")
+        others.append(other)
+    return others
+
+
+def pooled_best(others: list[dict], val_rows: list[dict]) -> int:
+    """The pooled choice (`seed_pool.pooled_choice`) over this run's validation rows and the
+    other shards' tune.json."""
+    from gem_jax.analysis import seed_pool
+
+    own = {"env": others[0]["env"], "step": others[0]["step"],
+           "episodes_per_seed": FLAGS.eval_episodes,
+           "rows": [{**{k: v[k] for k in presets.TUNED_KEYS}, "validation": v}
+                    for v in val_rows]}
+    try:
+        seed_pool.check_tunes([*others, own], presets.TUNED_KEYS)
+    except seed_pool.PoolError as e:
+        raise ValueError(f"--choose_with: {e}") from None
+    return seed_pool.pooled_choice([*others, own])
 
 
 def body() -> int:
@@ -101,8 +143,11 @@ def body() -> int:
     journal = out / "tune.journal.jsonl"  # finished rows; a rerun after a kill goes on from them
     run = lambda grid, seed: sweep.run_sweep(dataset, config, params, grid, FLAGS.eval_episodes,
                                              seed, FLAGS.progress, journal, {"step": step})
+    others = read_others(FLAGS.choose_with, meta["env"], step)  # before the long sweep
     val_rows = run(settings, FLAGS.val_seed)
     best = max(range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
+    if others:
+        best = pooled_best(others, val_rows)
     tested = [i for i, s in enumerate(settings)
               if FLAGS.test_rows == "all" or sweep.on_curves_of(s, settings[best])]
     test_rows = dict(zip(tested, run([settings[i] for i in tested], FLAGS.test_seed)))
@@ -118,13 +163,15 @@ def body() -> int:
         "episodes_per_seed": FLAGS.eval_episodes, "num_seeds": num_seeds,
         "validation_env_seeds": list(val), "test_env_seeds": list(test),
         "validation_eval_seed": FLAGS.val_seed, "test_eval_seed": FLAGS.test_seed,
+        **({"chosen_with": [str(p) for p in FLAGS.choose_with]} if others else {}),
         "chosen": chosen, "chosen_validation": rows[best]["validation"],
         "chosen_test": rows[best]["test"], "test_rows": FLAGS.test_rows, "rows": rows,
         "skipped": skipped,
     }
     write_json(out / "tune.json", report)
-    write_json(out / presets.TUNED_FILE, {**chosen, "chosen_by": "experiments/tune.py "
-                                       "(best mean validation score)", "step": step})
+    basis = "best mean validation score" + (", pooled with --choose_with's" if others else "")
+    write_json(out / presets.TUNED_FILE, {**chosen, "chosen_by": f"experiments/tune.py ({basis})",
+                                       "step": step})
     journal.unlink(missing_ok=True)
     print(f"chosen on validation: {chosen}")
     print(f"validation {rows[best]['validation']['normalized_score']:.1f}, "

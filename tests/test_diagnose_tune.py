@@ -132,6 +132,47 @@ def test_tune_picks_on_validation_and_reports_test(tiny_run):
     assert len(overlap.stderr.strip().splitlines()) == 1
 
 
+def test_tune_chooses_with_the_other_shards(tiny_run, tmp_path):
+    """--choose_with: the choice is the pooled validation's (the rule pool_seeds.py applies),
+    and only that choice's N curve is scored on test."""
+    import shutil
+
+    from gem_jax.analysis import seed_pool
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    grid = ["--eval_episodes=2", "--num_candidates=2,4", "--lcb_lambda=0,1", "--beta_start=0,2",
+            "--beta_end=0", "--noprogress"]
+    done = run("tune", f"--workdir={run_dir}", "--test_rows=all", *grid)
+    assert done.returncode == 0, done.stderr
+    other = json.loads((run_dir / "tune.json").read_text())
+    rows = other["rows"]
+    # another shard that scores the setting this run likes least (the last of its worst: never
+    # this run's own choice, the first of its best) far above the rest
+    target = min(range(len(rows)), key=lambda i: (rows[i]["validation"]["normalized_score"], -i))
+    assert target != max(range(len(rows)), key=lambda i: rows[i]["validation"]["normalized_score"])
+    for i, r in enumerate(rows):
+        r["validation"]["seed_scores"] = [1000.0 if i == target else 0.0]
+    path = tmp_path / "seed1" / "tune.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(other))
+    done = run("tune", f"--workdir={run_dir}", f"--choose_with={path}", *grid)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((run_dir / "tune.json").read_text())
+    assert report["chosen"] == {k: rows[target][k] for k in presets.TUNED_KEYS}
+    assert report["chosen_with"] == [str(path)] and report["chosen_test"] is not None
+    curve = [(r["lcb_lambda"], r["beta_start"]) == (rows[target]["lcb_lambda"],
+                                                    rows[target]["beta_start"])
+             for r in report["rows"]]
+    assert [r["test"] is not None for r in report["rows"]] == curve
+    assert seed_pool.pool_tunes([other, report], presets.TUNED_KEYS)["chosen"] == \
+        report["chosen"]
+    path.write_text(json.dumps({**other, "step": other["step"] + 1}))
+    done = run("tune", f"--workdir={run_dir}", f"--choose_with={path}", *grid)
+    assert done.returncode == 2 and "--choose_with" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
     if not (tiny_run / "tune.json").is_file():
         test_tune_picks_on_validation_and_reports_test(tiny_run)

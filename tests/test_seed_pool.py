@@ -77,10 +77,28 @@ def test_pool_tunes_chooses_on_the_pooled_validation_scores():
     assert pooled["num_seeds"] == 2 and pooled["seed_shards"] == 2
 
 
+def test_the_shard_tuned_last_needs_test_scores_only_at_the_pooled_choice():
+    # tune.py --choose_with: the last shard has test rows only on the pooled choice's curve
+    last = tune(val=(10, 40), test=(30, 35))
+    last["rows"][0]["test"] = None
+    pooled = seed_pool.pool_tunes([tune(val=(60, 50), test=(40, 45)), last], presets.TUNED_KEYS)
+    assert pooled["chosen"]["num_candidates"] == 16
+    assert pooled["chosen_test"]["seed_scores"] == [45.0, 35.0]
+    assert pooled["rows"][0]["test"] is None and pooled["test_rows"] == "curves"
+    # a tie (the same three scores per row) goes to the first row whatever the shards' order;
+    # summed in seed order, row 1 would come out 1 ulp above row 0 (a + b + c < c + a + b)
+    a, b, c = 100 / 3, 200 / 3, 10 / 3
+    assert (a + b) + c < (c + a) + b
+    shards = [tune(val=(a, c), test=(0, 0)), tune(val=(b, a), test=(0, 0)),
+              tune(val=(c, b), test=(0, 0))]
+    for order in ((0, 1, 2), (2, 1, 0), (1, 2, 0)):
+        assert seed_pool.pooled_choice([shards[i] for i in order]) == 0
+
+
 def test_pool_tunes_refuses_shards_it_cannot_pool():
     partial = tune(val=(60, 50), test=(40, 45))
-    partial["rows"][1]["test"] = None  # tune.py's default: test rows on the chosen curves only
-    with pytest.raises(seed_pool.PoolError, match="--test_rows=all"):
+    partial["rows"][0]["test"] = None  # tune.py's default: test rows on its own choice only
+    with pytest.raises(seed_pool.PoolError, match="no test score for the pooled choice"):
         seed_pool.pool_tunes([tune((1, 2), (3, 4)), partial], presets.TUNED_KEYS)
     with pytest.raises(seed_pool.PoolError, match="differ in step"):
         seed_pool.pool_tunes([tune((1, 2), (3, 4)), tune((1, 2), (3, 4), step=200)],

@@ -250,8 +250,17 @@ def test_seed_shards_train_each_seed_alone_then_pool_them(tmp_path, monkeypatch)
     assert "--num_seeds=2" not in train1.command
     assert tune1.command[-1] == "--test_rows=all" and "--num_candidates=0" in sweep1.command
     assert f"--tuned_knobs={shard1 / 'tuned_knobs.json'}" in sweep1.command  # its own knobs
-    calls = []
-    assert suite.run_queue(plan, fake_runner(plan, calls), out=lambda line: None) == []
+    calls, commands = [], []
+    runner = fake_runner(plan, calls)
+    assert suite.run_queue(plan, lambda cmd: commands.append(cmd) or runner(cmd),
+                           out=lambda line: None) == []
+    tunes = [c for c in commands if pathlib.Path(c[1]).stem == "tune"]
+    assert "--test_rows=all" in tunes[0] and not any("--choose_with" in a for a in tunes[0])
+    # the shard tuned last knows the others': it chooses with them, tests only that choice's
+    # curves (the first shard's tune.json: in its run directory, else its kept copy)
+    assert "--test_rows=all" not in tunes[1] and "--test_rows=curves" in tunes[1]
+    seed0 = plan.workdir("hopper-medium", gem) / "seed0"
+    assert f"--choose_with={seed0 / 'tune.json'}" in tunes[1]
     pools = [c for c in calls if c[0] == "pool_seeds"]
     assert [p[1] for p in pools] == [f"{keep}/hopper-medium/{lab}/seed0,{keep}/hopper-medium/"
                                      f"{lab}/seed1" for lab in ("gem", "gem", "bc")]
@@ -436,6 +445,10 @@ def test_seed_shards_pool_into_the_table(tiny_data, tmp_path):
     tunes = [json.loads((tmp_path / "nav2d" / "gem" / f"seed{i}" / "tune.json").read_text())
              for i in range(2)]
     chosen = json.loads((tmp_path / "nav2d" / "gem" / "tune.json").read_text())["chosen"]
+    # seed 1, tuned last, chose with seed 0's tune.json and tested only its choice's curves
+    assert [t["test_rows"] for t in tunes] == ["all", "curves"] and "chosen_with" in tunes[1]
+    assert tunes[1]["chosen"] == chosen
+    assert sum(r["test"] is not None for r in tunes[1]["rows"]) < len(tunes[1]["rows"])
     at_choice = [next(r["test"]["seed_scores"][0] for r in t["rows"]
                       if all(r[k] == v for k, v in chosen.items())) for t in tunes]
     assert rows["gem"]["seed_scores"] == at_choice

@@ -26,19 +26,21 @@ wiped disk): the queue skips it, dataset build included, and the table reads its
 A pair cut short keeps its finished files but is redone from training where its checkpoints
 are gone.
 
-For the labels named in `seed_shards`, each seed of a pair is its own one-seed run, a
-*shard* (`<root>/<dataset>/<label>/seed<i>/`, `train.py --seed=i --num_seeds=1`: seed index
-i's key), with its own stages, kept copy (`<keep>/<dataset>/<label>/seed<i>/`) and
-checkpoints; then a `pool` stage (`experiments/pool_seeds.py`) writes the pair's files over
-all seeds into the pair's folder, where the table reads them. A 3-seed pair that trains 3 h
-or more is then three runs a sitting each can finish, kept as each ends. A GEM shard is tuned
-with `tune.py --test_rows=all`, so the knobs are chosen on the pooled validation scores and
-their test scores are there; its N sweep is N = 0 (the pooled curves are the tune grid's
-budgets). GEM's ablations and mass scales take the pooled knobs: a `pool_tune` stage pools
-the tunes first, then each shard evaluates at those knobs (`evaluate.py --tuned_knobs`, on
-the shard's checkpoint: a shard whose checkpoints are gone retrains, and reruns only the
-evaluations its kept copy lacks), and `pool` pools the rest from the shards' kept copies.
-A pair already finished as one vmapped run stays one.
+For the labels named in `seed_shards`, each seed of a pair is its own one-seed run, a *shard*
+(`<root>/<dataset>/<label>/seed<i>/`, `train.py --seed=i --num_seeds=1`: seed index i's key),
+with its own stages, kept copy (`<keep>/<dataset>/<label>/seed<i>/`) and checkpoints; then a
+`pool` stage (`experiments/pool_seeds.py`) writes the pair's files over all seeds into the
+pair's folder, where the table reads them. A 3-seed pair that trains 3 h or more is then three
+runs a sitting each can finish, kept as each ends. A GEM shard is tuned with `tune.py
+--test_rows=all`, so the knobs are chosen on the pooled validation scores and their test scores
+are there; the shard tuned last chooses them itself, with the others' tune.json
+(`--choose_with`), and scores on test only that choice's N curves (~40% of its tune time
+saved). Its N sweep is N = 0 (the pooled curves are the tune grid's budgets). GEM's ablations
+and mass scales take the pooled knobs: a `pool_tune` stage pools the tunes first, then each
+shard evaluates at those knobs (`evaluate.py --tuned_knobs`, on the shard's checkpoint: a shard
+whose checkpoints are gone retrains, and reruns only the evaluations its kept copy lacks), and
+`pool` pools the rest from the shards' kept copies. A pair already finished as one vmapped run
+stays one.
 
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
@@ -375,11 +377,20 @@ def has_checkpoint(workdir: pathlib.Path) -> bool:
 
 
 def command_for(stage: Stage, plan: Plan | None = None) -> tuple[str, ...]:
-    """The stage's command, with `--resume` for a training run that has a checkpoint; a pool
-    reads each shard's kept copy (every output it finished; its run directory without
-    `keep`), and `--tuned_knobs` names the file where its stage finished it."""
+    """The stage's command, with `--resume` for a training run that has a checkpoint; a GEM
+    shard tuned when the pair's other shards are (the last) chooses with their tune.json and
+    scores on test only that choice's N curves (`tune.py --choose_with`); a pool reads each
+    shard's kept copy (every output it finished; its run directory without `keep`), and
+    `--tuned_knobs` names the file where its stage finished it."""
     if stage.name == "train" and has_checkpoint(stage.workdir):
         return (*stage.command, "--resume")
+    if stage.name == "tune" and stage.shard is not None and plan is not None:
+        others = [s for s in stages(plan, stage.dataset, stage.label)
+                  if s.name == "tune" and s.shard not in (None, stage.shard)]
+        if all(is_done(plan, s) for s in others):  # tuned last: the pooled choice is known
+            files = [str(results_dir(plan, s) / "tune.json") for s in others]
+            return (*(a for a in stage.command if a != "--test_rows=all"),
+                    "--test_rows=curves", f"--choose_with={','.join(files)}")
     if stage.name in ("pool_tune", "pool") and plan is not None:
         own = stages(plan, stage.dataset, stage.label)
         shards = [next(s for s in own if s.shard == i) for i in range(plan.num_seeds)]
