@@ -448,7 +448,9 @@ def test_seed_shards_pool_into_the_table(tiny_data, tmp_path):
     # seed 1, tuned last, chose with seed 0's tune.json and tested only its choice's curves
     assert [t["test_rows"] for t in tunes] == ["all", "curves"] and "chosen_with" in tunes[1]
     assert tunes[1]["chosen"] == chosen
-    assert sum(r["test"] is not None for r in tunes[1]["rows"]) < len(tunes[1]["rows"])
+    fixed = [k for k in chosen if k not in ("num_candidates", "top_k", "top_k_pick",
+                                            "top_k_frac")]  # what an N curve holds fixed
+    assert all(r[k] == chosen[k] for r in tunes[1]["rows"] if r["test"] for k in fixed)
     at_choice = [next(r["test"]["seed_scores"][0] for r in t["rows"]
                       if all(r[k] == v for k, v in chosen.items())) for t in tunes]
     assert rows["gem"]["seed_scores"] == at_choice
