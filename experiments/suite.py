@@ -172,7 +172,7 @@ def body() -> int:
         gather(plan, out)
         return 0
     def after_stage(stage) -> None:  # a finished table stage: the table grows by its rows
-        if stage.name in ("tune", "n_sweep", "ablations", "mass"):
+        if stage.name in ("tune", "n_sweep", "ablations", "mass", "pool"):
             gather(plan, out)
 
     failed = suite.run_queue(plan, after_stage=after_stage)

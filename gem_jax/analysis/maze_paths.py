@@ -4,6 +4,7 @@ reached the goal, and the paths drawn over the maze (behind experiments/probes/m
 from __future__ import annotations
 
 import pathlib
+import textwrap
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def plot(panels: dict, walls: list, goal: np.ndarray, path: pathlib.Path, title:
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0][0].legend(loc="best", fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, 44 * len(panels)))  # one narrow panel: two lines
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
