@@ -145,9 +145,8 @@ def body() -> int:
                                              seed, FLAGS.progress, journal, {"step": step})
     others = read_others(FLAGS.choose_with, meta["env"], step)  # before the long sweep
     val_rows = run(settings, FLAGS.val_seed)
-    best = max(range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
-    if others:
-        best = pooled_best(others, val_rows)
+    best = pooled_best(others, val_rows) if others else max(
+        range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
     tested = [i for i, s in enumerate(settings)
               if FLAGS.test_rows == "all" or sweep.on_curves_of(s, settings[best])]
     test_rows = dict(zip(tested, run([settings[i] for i in tested], FLAGS.test_seed)))
