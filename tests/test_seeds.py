@@ -79,6 +79,39 @@ def test_vmapped_seeds_equal_each_seed_trained_alone():
     np.testing.assert_array_less(1e-4, np.abs(np.diff(np.asarray(metrics["critic/loss"][:, -1]))))
 
 
+
+def test_vmap_seeds_drops_a_size_one_axis_and_matches_vmap():
+    """`vmap_seeds` is `jax.vmap` for S > 1; for S = 1 it calls `fn` unbatched (no vmap in
+    the program) and gives the same values with the seed axis kept."""
+    traced = []
+
+    def fn(tree, shared):
+        traced.append(isinstance(tree["w"], jax.core.Tracer))  # vmap's tracer, or the array
+        return {"y": tree["w"] @ shared + tree["b"]}, tree["b"].sum()
+
+    shared = np.array([1.0, -2.0])  # [2]
+    for seeds in (3, 1):
+        tree = {"w": np.arange(seeds * 6.0).reshape(seeds, 3, 2),  # [S, 3, 2]
+                "b": np.arange(seeds * 3.0).reshape(seeds, 3) / 7}  # [S, 3]
+        want = jax.vmap(fn, in_axes=(0, None))(tree, shared)
+        got = parallel.vmap_seeds(fn, in_axes=(0, None))(tree, shared)
+        assert_trees_close(got, want)
+        assert got[0]["y"].shape == (seeds, 3) and got[1].shape == (seeds,)
+        np.testing.assert_allclose(got[0]["y"][-1], tree["w"][-1] @ shared + tree["b"][-1])
+    assert traced == [True, True, True, False]  # S = 3 vmapped both times; S = 1 unbatched
+
+
+def test_one_seed_loop_equals_that_seed_alone():
+    """A one-seed state (a `--seed_shards` shard) runs the loop unvmapped: same as alone."""
+    data = toy.two_mode_bandit(jax.random.PRNGKey(1), 512)
+    one, metrics = make_seed_loop(CONFIG, STEPS)(init_seeds(CONFIG, [4], 2, 1, None), data)
+    alone, alone_metrics = jax.jit(make_train_loop(CONFIG, STEPS))(
+        init_state(jax.random.PRNGKey(4), CONFIG, 2, 1), data)
+    assert_trees_close(jax.tree.map(lambda x: x[0], one), alone)
+    assert_trees_close({k: v[0] for k, v in metrics.items()}, alone_metrics)
+    assert metrics["critic/loss"].shape == (1, STEPS)
+
+
 MULTI_DEVICE = textwrap.dedent("""
     import json, os, sys
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"

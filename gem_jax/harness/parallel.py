@@ -107,3 +107,29 @@ def fetch(tree):
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def vmap_seeds(fn, in_axes=0):
+    """`jax.vmap(fn, in_axes)` over the leading seed axis, except where that axis has size 1:
+    then `fn` runs on the one seed (the axis dropped and put back on every output), which is
+    the same computation without vmap's batched kernels. On our 2-core CPU a one-seed GEM
+    train loop (a `--seed_shards` shard) ran 1.4x as many steps/s that way
+    (benchmarks/RESULTS.md, "Seeds apart").
+
+    `in_axes`: 0 or None for each argument (None: shared by every seed, passed unchanged).
+    The size is read from the shapes when the call is traced, so under `jax.jit` the choice
+    costs nothing at run time.
+    """
+    vmapped = jax.vmap(fn, in_axes=in_axes)
+
+    def call(*args):
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        sizes = {leaf.shape[0] for arg, axis in zip(args, axes) if axis is not None
+                 for leaf in jax.tree.leaves(arg)}
+        if sizes != {1}:
+            return vmapped(*args)
+        one = [arg if axis is None else jax.tree.map(lambda x: x[0], arg)
+               for arg, axis in zip(args, axes)]
+        return jax.tree.map(lambda x: x[None], fn(*one))
+
+    return call

@@ -36,6 +36,7 @@ from gem_jax.harness.parallel import (
     seed_mesh,
     shard_seeds,
     unpad_seeds,
+    vmap_seeds,
 )
 from gem_jax.harness.runlog import MetricsLog, plot_learning_curve, write_json
 from gem_jax.method.config import GEMConfig
@@ -161,7 +162,7 @@ def plan_seeds(config: GEMConfig, action_dim: int, state, data: Batch, ends: jax
     each seed's."""
     from gem_jax.related.sfbc import padded_chunks, planning_states, replan
 
-    split = jax.jit(jax.vmap(jax.random.split))
+    split = jax.jit(vmap_seeds(jax.random.split))
     pairs = split(state.key)  # [S, 2, 2]
     keys, plan_keys = pairs[:, 0], pairs[:, 1]
     values_fn = _seed_values(config, action_dim)
@@ -172,7 +173,7 @@ def plan_seeds(config: GEMConfig, action_dim: int, state, data: Batch, ends: jax
                   dynamic_ncols=True, leave=False):
         values.append(values_fn(state, chunks[j], plan_keys, j))  # [S, C]
     values = jnp.concatenate(values, axis=1)[:, : states.shape[0]]  # [S, M]
-    returns = jax.jit(jax.vmap(lambda v: replan(config, data, ends, v)))(values)  # [S, M]
+    returns = jax.jit(vmap_seeds(lambda v: replan(config, data, ends, v)))(values)  # [S, M]
     return state.replace(returns=returns, key=keys)
 
 
@@ -180,7 +181,7 @@ def reset_critics(config: GEMConfig, state, obs_dim: int, action_dim: int):
     """`related.sfbc.reset_critic` for every seed (SfBC's code, after each planning pass)."""
     from gem_jax.related.sfbc import reset_critic
 
-    return jax.vmap(lambda s: reset_critic(config, s, obs_dim, action_dim))(state)
+    return vmap_seeds(lambda s: reset_critic(config, s, obs_dim, action_dim))(state)
 
 
 @functools.lru_cache(maxsize=8)
@@ -190,7 +191,7 @@ def _seed_values(config: GEMConfig, action_dim: int):
 
     state_values = make_state_values(config, action_dim)
     one = lambda st, obs, key, j: state_values(st, obs, jax.random.fold_in(key, j))
-    return jax.jit(jax.vmap(one, in_axes=(0, None, 0, None)))
+    return jax.jit(vmap_seeds(one, in_axes=(0, None, 0, None)))
 
 
 class _NoLog:
@@ -213,7 +214,7 @@ def init_seeds(config: GEMConfig, seeds: list[int], obs_dim: int, action_dim: in
 
 def make_seed_loop(config: GEMConfig, num_steps: int):
     """Jitted `(state [S, ...], dataset) -> (state, metrics [S, K])`, state donated."""
-    loop = jax.vmap(make_train_loop(config, num_steps), in_axes=(0, None))
+    loop = vmap_seeds(make_train_loop(config, num_steps), in_axes=(0, None))
     return jax.jit(loop, donate_argnums=0)
 
 
