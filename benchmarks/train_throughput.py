@@ -33,6 +33,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("dataset_size", 100_000, "Transitions in the synthetic dataset.")
     flags.DEFINE_integer("repeats", 5, "Timed calls per case (each K steps), after one warm-up.")
     flags.DEFINE_float("max_seconds", 60.0, "Time budget per case; slower cases repeat less.")
+    flags.DEFINE_bool("layer_norm", False, "LayerNorm critics (the library's default critic).")
+    flags.DEFINE_bool("vmap_one_seed", False, "Also time one seed through jax.vmap over a "
+                      "size-1 seed axis (the runner's one-seed program before fe20ee9).")
 
 
 def synthetic_dataset(key: jax.Array, size: int, obs_dim: int, action_dim: int) -> Batch:
@@ -47,9 +50,11 @@ def synthetic_dataset(key: jax.Array, size: int, obs_dim: int, action_dim: int) 
     )
 
 
-def seeds_loop(config, num_seeds: int, obs_dim: int, action_dim: int, key: jax.Array):
-    """`(jitted loop, initial state)` for `num_seeds` seeds (1: the library's fused step)."""
-    if num_seeds == 1:
+def seeds_loop(config, num_seeds: int, obs_dim: int, action_dim: int, key: jax.Array,
+               vmap_one: bool = False):
+    """`(jitted loop, initial state)` for `num_seeds` seeds (1: the library's fused step, as
+    `runner.make_seed_loop` runs one seed; `vmap_one`: vmapped over a size-1 axis instead)."""
+    if num_seeds == 1 and not vmap_one:
         return make_fused_train_step(config), init_state(key, config, obs_dim, action_dim)
     keys = jax.random.split(key, num_seeds)  # [S]
     state = jax.vmap(lambda k: init_state(k, config, obs_dim, action_dim))(keys)
@@ -71,11 +76,13 @@ def run(
     max_seconds: float | None = 60.0,
     seed: int = 0,
     layer_norm: bool = False,
+    vmap_one_seed: bool = False,
 ) -> dict:
     """Steps per second for each seed count S; returns the JSON-ready result.
 
     `layer_norm`: LayerNorm critics (the library's default; False, the plain critics of
-    the published CPU figures)."""
+    the published CPU figures). `vmap_one_seed`: one more row, S = 1 through `jax.vmap` over
+    a size-1 seed axis."""
     if min(num_seeds) < 1 or steps_per_call < 1 or batch_size < 1 or dataset_size < 1:
         raise ValueError("num_seeds, steps_per_call, batch_size and dataset_size must be >= 1.")
     machine = common.machine_info()  # load and date at the start
@@ -86,8 +93,8 @@ def run(
     dataset = synthetic_dataset(data_key, dataset_size, obs_dim, action_dim)
 
     results = []
-    for s in num_seeds:
-        loop, state = seeds_loop(config, s, obs_dim, action_dim, state_key)
+    for s, vmapped in [(s, s > 1) for s in num_seeds] + [(1, True)] * vmap_one_seed:
+        loop, state = seeds_loop(config, s, obs_dim, action_dim, state_key, vmap_one=vmapped)
         compiled, compile_s = common.timed_compile(loop, state, dataset)
         mem = common.memory_analysis(compiled)
         carry = [state]
@@ -98,12 +105,13 @@ def run(
 
         stats = common.time_calls(call, repeats, max_seconds, warmup=1)
         steps_per_s = steps_per_call / (stats["median_ms"] / 1e3)
-        row = {"num_seeds": s, "steps_per_s": steps_per_s, "total_steps_per_s": s * steps_per_s,
+        row = {"num_seeds": s, "vmapped": vmapped, "steps_per_s": steps_per_s, "total_steps_per_s": s * steps_per_s,
                "compile_s": compile_s, "call_ms": stats["median_ms"],
                "call_ms_spread": stats["spread_ms"], "call_ms_min": stats["min_ms"],
                "repeats": stats["repeats"],
                "temp_bytes": mem["temp_bytes"], "peak_bytes": common.peak_device_bytes()}
-        print({k: row[k] for k in ("num_seeds", "steps_per_s", "compile_s")}, flush=True)
+        print({k: row[k] for k in ("num_seeds", "vmapped", "steps_per_s", "compile_s")},
+              flush=True)
         results.append(row)
 
     first = results[0]
@@ -123,9 +131,10 @@ def run(
 
 
 def table(result: dict) -> str:
-    header = ["seeds S", "steps/s per seed", "steps/s total", "ms per call (K steps)", "IQR ms",
+    header = ["seeds S", "vmapped", "steps/s per seed", "steps/s total", "ms per call (K steps)", "IQR ms",
               "compile s", "repeats"]
-    rows = [[r["num_seeds"], r["steps_per_s"], r["total_steps_per_s"], r["call_ms"],
+    rows = [[r["num_seeds"], "yes" if r.get("vmapped", r["num_seeds"] > 1) else "no",
+             r["steps_per_s"], r["total_steps_per_s"], r["call_ms"],
              r["call_ms_spread"], r["compile_s"], r["repeats"]] for r in result["results"]]
     return common.markdown_table(header, rows)
 
@@ -139,6 +148,8 @@ def main(argv):
         dataset_size=FLAGS.dataset_size,
         repeats=FLAGS.repeats,
         max_seconds=FLAGS.max_seconds,
+        layer_norm=FLAGS.layer_norm,
+        vmap_one_seed=FLAGS.vmap_one_seed,
         **common.size_kwargs(FLAGS),
     )
     result["command"] = common.command()

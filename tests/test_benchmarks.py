@@ -58,11 +58,15 @@ def test_select_latency_script_schema(tmp_path):
 
 def test_train_throughput_script_schema(tmp_path):
     # S = 2 seeds vmapped (the script's own code); one seed is the library's fused step
+    # --vmap_one_seed adds S = 1 through vmap over a size-1 axis (the runner's old program)
     result = run_script(tmp_path, "train_throughput", "--steps_per_call=4", "--repeats=2",
-                        "--num_seeds=2", "--batch_size=8", "--dataset_size=64", *TINY)
+                        "--num_seeds=2", "--batch_size=8", "--dataset_size=64",
+                        "--vmap_one_seed", *TINY)
     positive(result["steps_per_s"], result["compile_s"])
     assert result["device"] and result["num_seeds"] == 2
-    (row,) = result["results"]
+    row, one = result["results"]
+    assert (row["vmapped"], one["vmapped"], one["num_seeds"]) == (True, True, 1)
+    positive(one["steps_per_s"])
     assert row["repeats"] == 2
     np.testing.assert_allclose(row["total_steps_per_s"], 2 * row["steps_per_s"])
     np.testing.assert_allclose(row["steps_per_s"], 4 / (row["call_ms"] / 1e3))
