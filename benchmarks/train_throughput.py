@@ -105,7 +105,8 @@ def run(
 
         stats = common.time_calls(call, repeats, max_seconds, warmup=1)
         steps_per_s = steps_per_call / (stats["median_ms"] / 1e3)
-        row = {"num_seeds": s, "vmapped": vmapped, "steps_per_s": steps_per_s, "total_steps_per_s": s * steps_per_s,
+        row = {"num_seeds": s, "vmapped": vmapped, "steps_per_s": steps_per_s,
+               "total_steps_per_s": s * steps_per_s,
                "compile_s": compile_s, "call_ms": stats["median_ms"],
                "call_ms_spread": stats["spread_ms"], "call_ms_min": stats["min_ms"],
                "repeats": stats["repeats"],
@@ -131,8 +132,8 @@ def run(
 
 
 def table(result: dict) -> str:
-    header = ["seeds S", "vmapped", "steps/s per seed", "steps/s total", "ms per call (K steps)", "IQR ms",
-              "compile s", "repeats"]
+    header = ["seeds S", "vmapped", "steps/s per seed", "steps/s total",
+              "ms per call (K steps)", "IQR ms", "compile s", "repeats"]
     rows = [[r["num_seeds"], "yes" if r.get("vmapped", r["num_seeds"] > 1) else "no",
              r["steps_per_s"], r["total_steps_per_s"], r["call_ms"],
              r["call_ms_spread"], r["compile_s"], r["repeats"]] for r in result["results"]]
