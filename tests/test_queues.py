@@ -178,6 +178,8 @@ def test_fill_queue_runs_locomotion_pairs_with_the_locomotion_queues_flags(tmp_p
     fill = args(run_logged(tmp_path, "fill.sh")[0])
     iql = args(run_logged(tmp_path, "fill.sh", "iql")[0])
     assert (fill["algos"], iql["algos"]) == ("bc", "iql")
+    shards = lambda line: set(line.get("seed_shards", "").split(",")) - {""}
+    assert (shards(fill), shards(iql)) == (set(), {"iql"})
     tiers = [args(c) for c in run_logged(tmp_path, "locomotion.sh")
              if c.startswith("experiments/suite.py") and "--suite=locomotion" in c]
     assert tiers
@@ -185,6 +187,7 @@ def test_fill_queue_runs_locomotion_pairs_with_the_locomotion_queues_flags(tmp_p
         assert {k: tier[k] for k in ("suite", "root", "steps")} == {
             k: fill[k] for k in ("suite", "root", "steps")}
         assert "bc" in tier["algos"].split(",") and "iql" in tier["algos"].split(",")
+        assert {"bc", "iql"} & shards(tier) == {"iql"}  # IQL seeds apart, BC pairs vmapped
         assert pathlib.Path(tier["out"]).parent == pathlib.Path(fill["out"]).parent  # keep
     assert "ablation_datasets" not in fill and "mass_scales" not in fill  # the defaults, as there
     assert all("ablation_datasets" not in t and "mass_scales" not in t for t in tiers)

@@ -21,10 +21,11 @@ common=(--root="$ROOT" --steps="$STEPS" --progress=false)
 bash experiments/queues/hopper.sh --with-e2
 
 # 1. Tier 1: hopper / walker2d / halfcheetah-medium; BC, IQL, GEM at (256, 256), 3 seeds
-#    (GEM one seed at a time, pooled: --seed_shards, a seed finished is kept whatever
-#    machine the next sitting gets; BC and IQL, 1-1.7 h a pair, as vmapped runs).
+#    (GEM and IQL one seed at a time, pooled: --seed_shards, a seed finished is kept whatever
+#    machine the next sitting gets, and a one-seed run costs 10% less compute than a seed of a
+#    vmapped 3-seed run, benchmarks/RESULTS.md "Seeds apart"; BC, ~35 min a pair, vmapped).
 "$PY" experiments/suite.py --suite=locomotion --tiers=1 --algos=bc,iql,gem "${common[@]}" \
-  --seed_shards=gem \
+  --seed_shards=iql,gem \
   --out=experiments/results/locomotion/fidelity_locomotion
 
 # 2. Our defaults against the paper's form, on validation episodes (tune.json of each run):
@@ -36,4 +37,4 @@ bash experiments/queues/hopper.sh --with-e2
 
 # 3. Tiers 2 and 3.
 "$PY" experiments/suite.py --suite=locomotion --tiers=1,2,3 --algos=bc,iql,gem "${common[@]}" \
-  --seed_shards=gem --out=experiments/results/locomotion/fidelity_locomotion
+  --seed_shards=iql,gem --out=experiments/results/locomotion/fidelity_locomotion
