@@ -113,7 +113,7 @@ def vmap_seeds(fn, in_axes=0):
     """`jax.vmap(fn, in_axes)` over the leading seed axis, except where that axis has size 1:
     then `fn` runs on the one seed (the axis dropped and put back on every output), which is
     the same computation without vmap's batched kernels. On our 2-core CPU a one-seed GEM
-    train loop (a `--seed_shards` shard) ran 1.4x as many steps/s that way
+    train loop (a `--seed_shards` shard) ran 1.48x as many steps/s that way
     (benchmarks/RESULTS.md, "Seeds apart").
 
     `in_axes`: 0 or None for each argument (None: shared by every seed, passed unchanged).
