@@ -198,3 +198,34 @@ def test_diffusion_latency_times_both_shapes_and_stops_at_the_deadline():
     assert "| diffusion | 2 | 4 |" in table and "paper, idql" in table
     late = diffusion_latency.run([2], [1], deadline=1.0, **small)  # 1970: already past
     assert late["truncated"] and late["rows"] == []
+
+
+def test_xla_flags_summary_medians_and_speedups_against_the_first_variant():
+    from benchmarks.xla_flags import summarize
+
+    def m(steps, ms, batch_ms):
+        return {"train_steps_per_s": steps, "select_ms": ms, "select_batch_ms": batch_ms}
+
+    rounds = [[m(60, 10, 80), m(70, 8, 60), {"error": "Unknown flag"}],
+              [m(64, 12, 90), m(80, 9, 72), {"error": "Unknown flag"}],
+              [m(50, 11, 70), m(66, 7, 64), {"error": "Unknown flag"}]]
+    base, fast, bad = summarize(["", "--a=1", "--nope"], rounds)
+    assert (base["train_steps_per_s"], base["select_ms"], base["select_batch_ms"]) == (60, 11, 80)
+    assert (fast["train_steps_per_s"], fast["select_ms"], fast["select_batch_ms"]) == (70, 8, 64)
+    np.testing.assert_allclose([fast["speedup_train"], fast["speedup_select"],
+                                fast["speedup_select_batch"]], [70 / 60, 11 / 8, 80 / 64])
+    assert base["speedup_train"] == 1.0 and fast["rounds"] == [r[1] for r in rounds]
+    assert bad["error"] == "Unknown flag" and "speedup_train" not in bad
+
+
+def test_xla_flags_script_runs_each_variant_in_its_own_process(tmp_path):
+    # an unknown flag makes that variant's XLA abort: its row reports the error, the
+    # others are measured
+    result = run_script(tmp_path, "xla_flags", "--variants=,--xla_gem_not_a_flag=1",
+                        "--rounds=1", "--steps_per_call=4", "--train_repeats=2",
+                        "--dataset_size=64", "--num_candidates=8", "--batch_size=2",
+                        "--select_repeats=3", *TINY)
+    base, bad = result["results"]
+    positive(base["train_steps_per_s"], base["select_ms"], base["select_batch_ms"])
+    assert base["speedup_train"] == 1.0 and len(base["rounds"]) == 1
+    assert "error" in bad and "train_steps_per_s" not in bad
