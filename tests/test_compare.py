@@ -34,6 +34,20 @@ def test_schedule_horizon_follows_the_dataset_episode_length_unless_given():
     assert build_config("pointmaze-umaze", given, ["--config.horizon=500"]).horizon == 500
 
 
+def test_antmaze_preset_schedules_beta_to_3_and_the_flag_restores_the_default():
+    """The antmaze preset's beta_end (ours, 3) reaches a run's config through build_config,
+    and `--config.beta_end=0.1` (GEMConfig's value) overrides it."""
+    from gem_jax import GEMConfig
+
+    flags = to_config_dict(GEMConfig())
+    cfg = build_config("antmaze-umaze-v2", flags, [])
+    assert (cfg.beta_start, cfg.beta_end, cfg.top_k_frac, cfg.lcb_lambda) == (1.0, 3.0, 0.0, 1.0)
+    back = build_config("antmaze-umaze-v2", to_config_dict(GEMConfig(beta_end=0.1)),
+                        ["--config.beta_end=0.1"])
+    assert back.beta_end == 0.1
+    assert build_config("maze2d-large-v1", flags, []).beta_start == 0.0  # other presets keep theirs
+
+
 def read_csv(path) -> list[dict]:
     with open(path) as f:
         return list(csv.DictReader(f))
