@@ -51,7 +51,7 @@ def maze2d(config: GEMConfig | None = None) -> GEMConfig:
 
 def antmaze(config: GEMConfig | None = None) -> GEMConfig:
     """IQL's AntMaze expectile and temperature; the argmax, lambda = 1, and beta 1 -> 3
-    (beta_end *ours*; GEMConfig's 0.1 with `--beta_end=0.1`). Evidence: over the two tasks'
+    (beta_end *ours*; GEMConfig's 0.1 with `--config.beta_end=0.1`). Evidence: over the two tasks'
     pooled validation scores (experiments/tune.py, 3 seeds each, 56 settings), N = 1024,
     argmax, lambda = 1, beta 1 -> 3 has the best mean (antmaze-umaze 96.7, -umaze-diverse
     90.0; with beta_end = 0.1: 100.0 and 60.0), and umaze-diverse chose it (test 86.7); the
