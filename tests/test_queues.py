@@ -191,3 +191,34 @@ def test_fill_queue_runs_locomotion_pairs_with_the_locomotion_queues_flags(tmp_p
         assert pathlib.Path(tier["out"]).parent == pathlib.Path(fill["out"]).parent  # keep
     assert "ablation_datasets" not in fill and "mass_scales" not in fill  # the defaults, as there
     assert all("ablation_datasets" not in t and "mass_scales" not in t for t in tiers)
+
+
+def test_headline_page_gathers_bc_iql_gem_of_every_suite_with_the_published_scores(tmp_path):
+    """pages.sh's headline figure (README's): BC, IQL and GEM on each dataset of the three
+    suites, in suite order; each row read from a committed table where there is one (the
+    locomotion suite's own table is not written yet: listed as missing), with the D4RL score
+    published for that system and dataset beside it."""
+    from gem_jax.analysis import result_table
+
+    calls = run_logged(tmp_path, "pages.sh", "headline")
+    assert len(calls) == 1 and calls[0].startswith("experiments/side_by_side.py ")
+    args = calls[0].split()[1:]
+    specs = [a.split("=", 1)[1].split(":", 2) for a in args if a.startswith("--row=")]
+    envs = list(dict.fromkeys(env for env, _, _ in specs))
+    assert envs == ["maze2d-umaze", "maze2d-medium", "maze2d-large", "antmaze-umaze",
+                    "antmaze-umaze-diverse", "hopper-medium", "walker2d-medium",
+                    "halfcheetah-medium"]
+    assert [algo for _, algo, _ in specs] == ["bc", "iql", "gem"] * len(envs)
+    published_path = next(a.split("=", 1)[1] for a in args if a.startswith("--published="))
+    repo = QUEUES.parent.parent
+    published = json.loads((repo / published_path).read_text())
+    rows, missing = result_table.gather(
+        [(env, algo, repo / path) for env, algo, path in specs], published)
+    measured = {(r["env"], r["algo"]) for r in rows}
+    assert {("maze2d-umaze", "bc"), ("antmaze-umaze", "gem"), ("hopper-medium", "iql"),
+            ("halfcheetah-medium", "bc")} <= measured
+    for row in rows:  # the published score of that system on that dataset, none invented
+        assert row["published"] == published[row["algo"].upper()][row["env"]]
+    antmaze_gem = next(r for r in rows if (r["env"], r["algo"]) == ("antmaze-umaze", "gem"))
+    assert antmaze_gem["published"] == 83.0 and antmaze_gem["normalized_score"] > 0
+    assert len(rows) + len(missing) == 3 * len(envs)
