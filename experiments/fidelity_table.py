@@ -4,7 +4,9 @@
         --run=pointmaze-umaze:gem:runs/umaze_gem --run=pointmaze-umaze:iql:runs/umaze_iql \
         --out=experiments/results/fidelity_mazes
 
-Every number comes from test episodes; knobs come from validation episodes:
+Every number comes from test episodes (but a variant tuned on validation episodes alone,
+`tune.py --test_rows=none`: its row is its chosen setting's validation score, marked so);
+knobs come from validation episodes:
 * a GEM run's main row is `<workdir>/tune.json`'s chosen setting on test (experiments/
   tune.py); its N sweep and ablations are `<workdir>/<--n_sweep>/sweep.json` and
   `<workdir>/<--ablations>/sweep.json`, written by `experiments/evaluate.py --seed=<the
@@ -115,8 +117,16 @@ def collect(spec: str) -> tuple[dict, list, list, list]:
             raise ValueError(f"{workdir / FLAGS.n_sweep} has no N = 0 row for {algo}.")
         return {**base, **row_of(mean_row[0]), "knobs": {"num_candidates": 0}}, [], [], []
     tune = read_json(workdir / "tune.json")
-    main = {**base, **row_of(tune["chosen_test"]), "knobs": tune["chosen"],
-            "curve": curve_of(*rule_of(tune["chosen"])), "test_env_seeds": tune["test_env_seeds"]}
+    tested = tune["chosen_test"] is not None  # None: tuned on validation alone (a variant)
+    main = {**base, **row_of(tune["chosen_test"] if tested else tune["chosen_validation"]),
+            "split": "test" if tested else "validation", "knobs": tune["chosen"],
+            "curve": curve_of(*rule_of(tune["chosen"])),
+            **({"test_env_seeds": tune["test_env_seeds"]} if tested else
+               {"validation_env_seeds": tune["validation_env_seeds"]})}
+    if tune.get("chosen_validation"):  # the comparisons on validation episodes read these
+        main["validation"] = row_of(tune["chosen_validation"])
+    if not tested:  # its N = 0 test row is no curve to draw beside test-scored ones
+        return main, [], [], []
     sweep = n_curves(base, [r for r in n_rows if r["variant"] == "gem"], tune)
     ab_path = workdir / FLAGS.ablations / "sweep.json"
     if not ab_path.is_file():
@@ -156,7 +166,8 @@ def gaps(rows) -> list[dict]:
 
 def markdown(rows, sweep, ablations, missing=(), gap_rows=()) -> str:
     fmt = lambda r: (f"{r['normalized_score']:.1f} ± {r['normalized_score_std']:.1f} "
-                     f"({', '.join(f'{s:.1f}' for s in r['seed_scores'])})")
+                     f"({', '.join(f'{s:.1f}' for s in r['seed_scores'])})"
+                     + (" (validation)" if r.get("split") == "validation" else ""))
     num = lambda r, k, f: format(r[k], f) if k in r else "—"
     lines = ["| env | algo | steps | normalised score (per seed) | SupportZ | Violation | "
              "CollapseDist | BehaviorZ | BehaviorViolation | knobs |",
@@ -164,6 +175,14 @@ def markdown(rows, sweep, ablations, missing=(), gap_rows=()) -> str:
     lines += [f"| {r['env']} | {r['algo']} | {r['steps']} | {fmt(r)} | {r['support_z']:.2f} | "
               f"{r['violation']:.3f} | {r['collapse_dist']:.3f} | {num(r, 'behavior_z', '.2f')} | "
               f"{num(r, 'behavior_violation', '.3f')} | {r['knobs']} |" for r in rows]
+    compared = [r for r in rows if "validation" in r]
+    if any(r.get("split") == "validation" for r in rows):  # variants: compare on validation
+        lines += ["", "On validation episodes, at each run's chosen setting (the comparison "
+                  "of variants: same episodes for all):", "",
+                  "| env | algo | validation score (per seed) | Violation | knobs |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['env']} | {r['algo']} | {fmt(r['validation'])} | "
+                  f"{r['validation']['violation']:.3f} | {r['knobs']} |" for r in compared]
     if sweep:
         lines += ["", "| env | N | top-k rule | score (per seed) | Violation | CollapseDist |",
                   "|---|---|---|---|---|---|"]

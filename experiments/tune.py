@@ -10,7 +10,8 @@ on test (method §5). This script sweeps the grid on validation episodes (env se
 scores on test episodes, with env seeds from `--test_seed` (disjoint: the two ranges may not
 overlap), the chosen setting and those that differ from it only in N or the top-k rule:
 the N curves the tables draw (`--test_rows=all`: every setting, at about twice the cost of
-the default grid). Only the validation score chooses. Writes `<workdir>/tune.json`
+the default grid; `--test_rows=none`: no test episodes, for a comparison on validation
+episodes alone). Only the validation score chooses. Writes `<workdir>/tune.json`
 (per setting: validation score, and test score where measured, else null; the seeds; the
 chosen setting) and
 `<workdir>/tuned_knobs.json`, which `load_policy`, `export_policy` and `evaluate.py` use
@@ -53,9 +54,10 @@ flags.DEFINE_list("top_k_frac", ["0"], "Shares of the candidate set as k (ours; 
                   "round(share * (N + 1)) at every N, top_k ignored; 0 = the fixed top_k).")
 flags.DEFINE_integer("val_seed", 0, "First validation evaluation seed.")
 flags.DEFINE_integer("test_seed", 500_000, "First test evaluation seed (disjoint range).")
-flags.DEFINE_enum("test_rows", "curves", ["curves", "all"], "Settings scored on test "
-                  "episodes: the chosen one and its N curves (ours: the rows the tables use), "
-                  "or all (the former form).")
+flags.DEFINE_enum("test_rows", "curves", ["curves", "all", "none"], "Settings scored on "
+                  "test episodes: the chosen one and its N curves (ours: the rows the tables "
+                  "use), all (the former form), or none (a comparison on validation episodes "
+                  "alone, e.g. suite.py's variant runs: about half the tune's time).")
 flags.DEFINE_list("choose_with", None, "tune.json files of the other one-seed runs of the "
                   "same pair (tuned with --test_rows=all): choose on the validation scores "
                   "pooled with theirs.")
@@ -147,8 +149,9 @@ def body() -> int:
     val_rows = run(settings, FLAGS.val_seed)
     best = pooled_best(others, val_rows) if others else max(
         range(len(settings)), key=lambda i: val_rows[i]["normalized_score"])
-    tested = [i for i, s in enumerate(settings)
-              if FLAGS.test_rows == "all" or sweep.on_curves_of(s, settings[best])]
+    tested = [] if FLAGS.test_rows == "none" else [
+        i for i, s in enumerate(settings)
+        if FLAGS.test_rows == "all" or sweep.on_curves_of(s, settings[best])]
     test_rows = dict(zip(tested, run([settings[i] for i in tested], FLAGS.test_seed)))
     keep = ("normalized_score", "normalized_score_seed_std", "seed_scores", "support_z",
             "violation", "collapse_dist", "behavior_z", "behavior_violation")
@@ -173,9 +176,11 @@ def body() -> int:
                                        "step": step})
     journal.unlink(missing_ok=True)
     print(f"chosen on validation: {chosen}")
-    print(f"validation {rows[best]['validation']['normalized_score']:.1f}, "
-          f"test {rows[best]['test']['normalized_score']:.1f} "
-          f"(± {rows[best]['test']['normalized_score_seed_std']:.1f} over seeds)")
+    chosen_test = rows[best]["test"]
+    print(f"validation {rows[best]['validation']['normalized_score']:.1f}, " + (
+        "no test episodes (--test_rows=none)" if chosen_test is None else
+        f"test {chosen_test['normalized_score']:.1f} "
+        f"(± {chosen_test['normalized_score_seed_std']:.1f} over seeds)"))
     print(f"-> {out / 'tune.json'}")
     return 0
 

@@ -173,7 +173,34 @@ def test_tune_chooses_with_the_other_shards(tiny_run, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_tune_on_validation_alone_scores_no_test_episodes(tiny_run, tmp_path):
+    """--test_rows=none (suite.py's variant runs): the same validation rows and choice as
+    --test_rows=all, no test row anywhere, and shards tuned so pool to that choice."""
+    import shutil
+
+    from gem_jax.analysis import seed_pool
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    grid = ["--eval_episodes=2", "--num_candidates=2,4", "--lcb_lambda=0,1", "--beta_end=0",
+            "--beta_start=0", "--noprogress"]
+    assert run("tune", f"--workdir={run_dir}", "--test_rows=all", *grid).returncode == 0
+    every = json.loads((run_dir / "tune.json").read_text())
+    done = run("tune", f"--workdir={run_dir}", "--test_rows=none", *grid)
+    assert done.returncode == 0, done.stderr
+    assert "no test episodes" in done.stdout
+    report = json.loads((run_dir / "tune.json").read_text())
+    assert [r["validation"] for r in report["rows"]] == [r["validation"] for r in every["rows"]]
+    assert report["chosen"] == every["chosen"] and report["test_rows"] == "none"
+    assert report["chosen_test"] is None and all(r["test"] is None for r in report["rows"])
+    pooled = seed_pool.pool_tunes([report, report], presets.TUNED_KEYS)
+    assert pooled["chosen"] == report["chosen"] and pooled["chosen_test"] is None
+    assert pooled["test_rows"] == "none"
+
+
 def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
+    import shutil
+
     if not (tiny_run / "tune.json").is_file():
         test_tune_picks_on_validation_and_reports_test(tiny_run)
     tune = json.loads((tiny_run / "tune.json").read_text())
@@ -231,6 +258,28 @@ def test_fidelity_table_collects_tuned_test_results(tiny_run, tmp_path):
     assert at_chosen["seed_scores"] == tune["chosen_test"]["seed_scores"]
     assert [m["missing"] for m in partial["missing"]] == ["ablations"]
     assert "Not measured: nav2d gem ablations." in out2.with_suffix(".md").read_text()
+
+    # A variant tuned on validation episodes alone (suite.py: tune.py --test_rows=none): its row
+    # is its chosen setting's validation score, marked so, never set against a test row.
+    variant = tmp_path / "variant"
+    shutil.copytree(results, variant)
+    tune_v = dict(tune, chosen_test=None, test_rows="none",
+                  rows=[dict(r, test=None) for r in tune["rows"]])
+    (variant / "tune.json").write_text(json.dumps(tune_v))
+    out3 = tmp_path / "ours_vs_paper"
+    done = run("fidelity_table", f"--run=nav2d:gem:{results}", f"--run=nav2d:gem-e2=gem:{variant}",
+               f"--run=nav2d:iql:{tiny_run}", f"--out={out3}")
+    assert done.returncode == 0, done.stderr
+    table = json.loads(out3.with_suffix(".json").read_text())
+    gem_row, e2_row, _ = table["rows"]
+    assert (gem_row["split"], e2_row["split"]) == ("test", "validation")
+    assert e2_row["seed_scores"] == tune["chosen_validation"]["seed_scores"]
+    assert gem_row["validation"]["seed_scores"] == tune["chosen_validation"]["seed_scores"]
+    assert {r["algo"] for r in table["n_sweep"]} == {"gem"}  # no curve drawn from validation
+    md = out3.with_suffix(".md").read_text()
+    assert "| nav2d | gem-e2 | 100 |" in md and " (validation) |" in md
+    assert "On validation episodes, at each run's chosen setting" in md
+    assert "GEM − gem-e2" not in md and "GEM − iql" in md
 
 
 def test_extra_candidate_scorer_against_plain_selection():

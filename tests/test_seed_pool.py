@@ -188,3 +188,16 @@ def test_evaluation_takes_the_pooled_knobs_when_named(tmp_path):
     assert (chosen.num_candidates, chosen.lcb_lambda) == (64, 0.0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         presets.with_tuned_knobs(config, run, tmp_path / "nope.json")
+
+
+def test_shards_tuned_on_validation_alone_pool_to_a_choice_without_a_test_row():
+    """tune.py --test_rows=none on every shard (suite.py's variant runs): the pooled choice
+    stands without test rows; one shard with them and one without still refuses."""
+    blind = lambda val: {**tune(val, (0, 0)), "test_rows": "none",
+                         "rows": [dict(r, test=None) for r in tune(val, (0, 0))["rows"]]}
+    pooled = seed_pool.pool_tunes([blind((60, 50)), blind((10, 40))], presets.TUNED_KEYS)
+    assert pooled["chosen"]["num_candidates"] == 16
+    assert pooled["chosen_validation"]["seed_scores"] == [50.0, 40.0]
+    assert pooled["chosen_test"] is None and pooled["test_rows"] == "none"
+    with pytest.raises(seed_pool.PoolError, match="no test score for the pooled choice"):
+        seed_pool.pool_tunes([tune((60, 50), (1, 2)), blind((10, 40))], presets.TUNED_KEYS)

@@ -43,7 +43,7 @@ def test_parse_label_reads_variants_and_rejects_unknown_algorithms():
         suite.parse_label("a/b=gem")
 
 
-def test_stages_per_label_and_dataset(tmp_path):
+def test_stages_per_label_and_dataset(tmp_path, monkeypatch):
     plan = plan_for(tmp_path, test_seed=77, n_sweep=(0, 4))
     gem, bc = plan.labels
     names = lambda d, lab: [s.name for s in suite.stages(plan, d, lab)]
@@ -53,7 +53,16 @@ def test_stages_per_label_and_dataset(tmp_path):
     assert names("walker2d-medium", gem) == ["data", "train", "tune", "n_sweep"]
     variant = suite.parse_label("gem-e2=gem:--config.num_critics=2")
     assert names("hopper-medium", variant) == ["data", "train", "tune", "n_sweep"]
-    assert "--config.num_critics=2" in suite.stages(plan, "hopper-medium", variant)[1].command
+    _, train_v, tune_v, sweep_v = suite.stages(plan, "hopper-medium", variant)
+    assert "--config.num_critics=2" in train_v.command
+    # compared on validation episodes: a tune without test episodes, the N sweep at N = 0
+    assert tune_v.command[-1] == "--test_rows=none" and "--num_candidates=0" in sweep_v.command
+    sharded = dataclasses.replace(plan, seed_shards=("gem-e2",))
+    tunes = [s for s in suite.stages(sharded, "hopper-medium", variant) if s.name == "tune"]
+    assert [t.command[-1] for t in tunes] == ["--test_rows=none"] * 3
+    # the shard tuned last (the others done) keeps it: the pool chooses on validation alone
+    monkeypatch.setattr(suite, "is_done", lambda plan_, stage: stage.shard != 2)
+    assert suite.command_for(tunes[2], sharded) == tunes[2].command
     by_name = {s.name: s.command for s in suite.stages(plan, "hopper-medium", bc)}
     assert "--algo=bc" in by_name["train"] and "--num_seeds=3" in by_name["train"]
     assert f"--workdir={tmp_path / 'hopper-medium' / 'bc'}" in by_name["train"]

@@ -41,3 +41,12 @@ def test_no_pw_and_the_summary():
     assert "* a: GEM − iql +10.0 against seed noise 5.0: **ahead**" in text
     assert "* a: no_pw -25.0 vs GEM, Violation 6.0x GEM's" in text
     assert targets.summary_lines([row("a", "iql", 1.0, 0.0)], [], []) == []
+
+
+def test_versus_sets_no_validation_row_against_a_test_row():
+    """A variant tuned on validation episodes alone is not a baseline of test-scored GEM."""
+    rows = [row("a", "gem", 80.0, 5.0), row("a", "gem-e2", 50.0, 1.0, split="validation"),
+            row("b", "gem", 80.0, 5.0, split="validation"),
+            row("b", "gem-e2", 50.0, 1.0, split="validation")]
+    assert targets.versus(rows, "gem-e2") == [
+        {"env": "b", "baseline": "gem-e2", "gap": 30.0, "noise": 5.0, "verdict": "ahead"}]

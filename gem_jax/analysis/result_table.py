@@ -48,6 +48,8 @@ def row_from(result: dict, env: str, algo: str, source: str = "") -> dict:
             raise MissingRow(f"{source or 'the table'} has no row for {env} {algo} (it has "
                              f"{have}).")
         src, steps, knobs = match[0], match[0].get("steps"), match[0].get("knobs")
+        if src.get("split", "test") != "test":
+            src = None
     elif result.get("rows"):  # an evaluate.py sweep: the mean action, N = 0
         zero = [r for r in result["rows"]
                 if r.get("num_candidates") == 0 and r.get("variant", "gem") == "gem"]
@@ -58,6 +60,10 @@ def row_from(result: dict, env: str, algo: str, source: str = "") -> dict:
     else:
         raise ValueError(f"{source or 'the file'} is neither a tune.json, a table with "
                          "env/algo rows, nor a sweep.json.")
+    if src is None:  # tune.py --test_rows=none: a comparison on validation episodes
+        raise ValueError(f"{source or 'the file'} scores {env} {algo} on validation episodes "
+                         "alone (tune.py --test_rows=none); a test row needs its tune with "
+                         "--test_rows=curves or all.")
     return {"env": env, "algo": algo, "steps": steps, **scored(src), "knobs": knobs,
             "source": source}
 

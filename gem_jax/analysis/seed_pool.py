@@ -14,7 +14,9 @@ read them unchanged:
   seeds chosen (`pooled_choice`), and its test row reported. The choice is the pooled one,
   never a shard's. The shard tuned last may know it already: `tune.py --choose_with=<the
   other shards' tune.json>` chooses by the same rule and scores on test only that choice's
-  N curves (`--test_rows=curves`), ~40% of that shard's tune time saved.
+  N curves (`--test_rows=curves`), ~40% of that shard's tune time saved. Shards tuned on
+  validation episodes alone (`--test_rows=none`: a variant compared on validation, e.g.
+  `suite.py`'s `gem-e2`) pool to a choice without a test row.
 
 Each shard is a one-seed run, so `evaluate.py` and `tune.py` score it as seed index 0: every
 shard meets the same episodes (env seeds `10_000 + seed + j`), where a vmapped run's seed i
@@ -141,11 +143,13 @@ def pool_tunes(tunes: Sequence[dict], tuned_keys: Sequence[str]) -> dict:
     """`tune.py`'s tune.json of each shard -> one over all seeds: the rows pooled setting by
     setting (a test row where every shard has one: `--test_rows=all`, or the curves of the
     pooled choice in the shard tuned last with `--choose_with`), the best mean validation
-    score chosen (`pooled_choice`), its test row reported."""
+    score chosen (`pooled_choice`), its test row reported (none where every shard was tuned
+    with `--test_rows=none`)."""
     check_tunes(tunes, tuned_keys)
     best = pooled_choice(tunes)
+    validation_only = all(t.get("test_rows") == "none" for t in tunes)
     for i, t in enumerate(tunes):
-        if t["rows"][best].get("test") is None:
+        if t["rows"][best].get("test") is None and not validation_only:
             raise PoolError(f"Shard {i}'s tune.json has no test score for the pooled choice "
                             f"(row {best}); tune each shard with tune.py --test_rows=all, or "
                             "the last with --choose_with the others' tune.json.")
@@ -161,7 +165,8 @@ def pool_tunes(tunes: Sequence[dict], tuned_keys: Sequence[str]) -> dict:
             "num_seeds": sum(t["num_seeds"] for t in tunes), "seed_shards": len(tunes),
             "chosen": chosen, "chosen_validation": rows[best]["validation"],
             "chosen_test": rows[best]["test"],
-            "test_rows": "all" if all(r["test"] is not None for r in rows) else "curves",
+            "test_rows": "none" if validation_only else "all" if all(
+                r["test"] is not None for r in rows) else "curves",
             "rows": rows}
 
 

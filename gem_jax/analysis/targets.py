@@ -17,13 +17,16 @@ def _noise(*rows: dict) -> float:
 
 
 def versus(rows: list[dict], baseline: str) -> list[dict]:
-    """GEM minus `baseline` on every env that has both rows."""
+    """GEM minus `baseline` on every env that has both rows, scored on the same split (a
+    variant tuned on validation episodes alone is not set against a test score)."""
     by = {(r["env"], r["algo"]): r for r in rows}
     out = []
     for (env, algo), gem in by.items():
         if algo != "gem" or (env, baseline) not in by:
             continue
         base = by[env, baseline]
+        if gem.get("split", "test") != base.get("split", "test"):
+            continue
         gap, noise = gem["normalized_score"] - base["normalized_score"], _noise(gem, base)
         verdict = "ahead" if gap > noise else "behind" if gap < -noise else "tie"
         out.append({"env": env, "baseline": baseline, "gap": gap, "noise": noise,

@@ -44,8 +44,10 @@ stays one.
 
 A label is an algorithm (`gem`, `iql`, `bc`, `lom`) or `NAME=ALGO[:FLAGS]`, e.g.
 `gem-e2=gem:--config.num_critics=2`: a second GEM run with its own flags, for comparisons on
-validation episodes (its tune and N sweep run; ablations and mass scales do not). A label's
-kind (GEM or baseline) is its algorithm's.
+validation episodes: its tune scores validation episodes alone (`tune.py --test_rows=none`,
+about half a tune's time; the table shows its chosen setting's validation score, marked so),
+its N sweep is N = 0 on test, and ablations and mass scales do not run. A label's kind (GEM or
+baseline) is its algorithm's.
 """
 
 from __future__ import annotations
@@ -234,20 +236,23 @@ def _run_stages(plan: Plan, dataset: str, label: Label, wd: pathlib.Path,
                   f"--eval_every={plan.eval_every}", "--eval_episodes=5", *plan.train_args,
                   *label.flags]
     out = [stage("train", *_script(plan, "train", *train_args))]
+    variant = label.name != label.algo  # compared with its algorithm on validation episodes
     if label.is_gem:
-        every = () if shard is None else ("--test_rows=all",)  # the pooled choice needs them
+        # a variant: no test rows (half the tune); a shard: all (the pooled choice needs them)
+        every = ("--test_rows=none",) if variant else () if shard is None else (
+            "--test_rows=all",)
         out.append(stage("tune", *_script(
             plan, "tune", f"--workdir={wd}", f"--eval_episodes={plan.eval_episodes}",
             f"--val_seed={plan.val_seed}", f"--test_seed={plan.test_seed}", *plan.tune_args,
             *every)))
-        if shard is None:
+        if shard is None and not variant:
             out.append(evaluate("n_sweep", f"--num_candidates={_csv(plan.n_sweep)}"))
-        else:  # N = 0 (the pooled curves are tune's budgets), at the shard's own knobs
+        else:  # N = 0 (a shard: the pooled curves are tune's budgets), at the run's own knobs
             out.append(evaluate("n_sweep", "--num_candidates=0",
                                 f"--tuned_knobs={wd / TUNED_FILE}"))
     else:
         out.append(evaluate("n_sweep", "--num_candidates=0"))
-    if dataset in plan.ablation_datasets and label.name == label.algo:  # not for variants
+    if dataset in plan.ablation_datasets and not variant:
         if label.is_gem:
             out.append(evaluate("ablations", f"--variants={_csv(plan.variants)}", *pooled))
         if plan.mass_scales:  # none: the suite has no mass-scale figure (e.g. AntMaze)
@@ -384,7 +389,8 @@ def command_for(stage: Stage, plan: Plan | None = None) -> tuple[str, ...]:
     `--tuned_knobs` names the file where its stage finished it."""
     if stage.name == "train" and has_checkpoint(stage.workdir):
         return (*stage.command, "--resume")
-    if stage.name == "tune" and stage.shard is not None and plan is not None:
+    if stage.name == "tune" and stage.shard is not None and plan is not None and (
+            "--test_rows=all" in stage.command):
         others = [s for s in stages(plan, stage.dataset, stage.label)
                   if s.name == "tune" and s.shard not in (None, stage.shard)]
         if all(is_done(plan, s) for s in others):  # tuned last: the pooled choice is known
