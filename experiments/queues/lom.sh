@@ -88,8 +88,9 @@ for maze in maze2d-umaze maze2d-medium; do
 done
 
 # 3. hopper-medium: LOM (and LOM with the paper's SARSA critic) in the locomotion suite's
-#    root, beside its BC / IQL / GEM rows; one seed at a time (--seed_shards, pooled: ~1 h a
-#    seed, where the 3-seed run is ~3 h).
+#    root, beside its BC / IQL / GEM rows; one seed at a time (--seed_shards, pooled). Cost,
+#    measured on 2026-12-07 (AMD EPYC 2 vCPUs, (256, 256)): ~28 steps/s, ~3 h a seed; its
+#    hyper-Q regression scores the critics at every behavior mode of every batch state.
 "$PY" experiments/suite.py --datasets=hopper-medium \
   --algos="lom,lom-sarsa=lom:--config.critic_target=sarsa" --seed_shards=lom,lom-sarsa \
   --root="$RUNS/locomotion" --steps=300000 --progress=false \
