@@ -282,3 +282,17 @@ def test_lom_trains_on_the_datasets_own_rewards():
     config = presets.build_config("hopper-medium", presets.to_config_dict(GEMConfig()),
                                   ["train.py", "--algo=lom"], algo="lom")
     assert not config.reward_scaling and presets.iql().reward_scaling
+
+
+def test_runner_calls_never_span_the_pretraining_boundary():
+    from gem_jax.harness.runner import next_chunk
+
+    config = lom_config(gmm_pretrain_steps=2500).replace(steps_per_call=1000, num_steps=5200)
+    step, calls = 0, []
+    while step < config.num_steps:
+        chunk, phase = next_chunk(config, step)
+        calls.append((step, chunk, phase))
+        step += chunk
+    assert calls == [(0, 1000, "pretrain"), (1000, 1000, "pretrain"), (2000, 500, "pretrain"),
+                     (2500, 1000, "main"), (3500, 1000, "main"), (4500, 700, "main")]
+    assert next_chunk(config.replace(gmm_pretrain_steps=0), 4500) == (700, None)

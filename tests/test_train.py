@@ -182,3 +182,43 @@ def test_bc_without_critics_trains_the_same_actor_and_no_critic(data):
     make_policy(bc)  # N = 0: its mean, no critic needed
     with pytest.raises(ValueError, match="train_critics=False is for BC alone"):
         CFG.replace(train_critics=False).validate()
+
+
+def _cost(loop, state, data) -> float:
+    cost = jax.jit(loop).lower(state, data).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def test_phase_programs_match_the_traced_phase_and_drop_idle_work(data):
+    """`phase="pretrain"` / `"main"` (built for one side of gmm_pretrain_steps) give the
+    numbers of the program that reads the phase from state.step, and XLA drops the idle
+    updates: the pretraining program costs a fraction of the traced one."""
+    cfg = CFG.replace(gmm_pretrain_steps=20, gmm_freeze_after_pretrain=True, steps_per_call=20)
+    s0 = init_state(jax.random.PRNGKey(0), cfg, 2, 1)
+    traced = jax.jit(make_train_loop(cfg, 20))
+    pre = make_train_loop(cfg, 20, phase="pretrain")
+    main = make_train_loop(cfg, 20, phase="main")
+    a1, ma1 = traced(s0, data)
+    a2, ma2 = traced(a1, data)
+    b1, mb1 = jax.jit(pre)(s0, data)
+    b2, mb2 = jax.jit(main)(b1, data)
+    close = lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5,
+                                                    atol=1e-6)
+    jax.tree.map(close, a1, b1)
+    jax.tree.map(close, a2, b2)
+    close(ma1["behavior/nll"], mb1["behavior/nll"])
+    assert np.all(np.asarray(mb1["critic/loss"]) == 0)  # nothing but the behavior trained
+    assert np.all(np.asarray(mb1["train/finite"]) == 1)
+    for name in ("critic/loss", "actor/loss", "value/loss", "behavior/nll"):
+        close(ma2[name], mb2[name])
+    full = _cost(make_train_loop(cfg, 20), s0, data)
+    assert _cost(pre, s0, data) < 0.5 * full
+    assert _cost(main, s0, data) < full
+
+
+def test_phase_needs_a_pretraining_and_a_known_name():
+    with pytest.raises(ValueError, match="gmm_pretrain_steps > 0"):
+        make_train_loop(CFG, 5, phase="main")
+    with pytest.raises(ValueError, match="phase must be one of"):
+        make_train_loop(CFG.replace(gmm_pretrain_steps=5), 5, phase="warmup")

@@ -22,8 +22,10 @@ def init_state(key: jax.Array, config: GEMConfig, obs_dim: int, action_dim: int,
     return learner.init_state(key, config, obs_dim, action_dim, obs_norm)
 
 
-def make_train_loop(config: GEMConfig, num_steps: int | None = None):
-    """The pure fused loop `(state, dataset) -> (state, metrics [K])` of `config`'s algorithm."""
+def make_train_loop(config: GEMConfig, num_steps: int | None = None,
+                    phase: str | None = None):
+    """The pure fused loop `(state, dataset) -> (state, metrics [K])` of `config`'s algorithm
+    (`phase`: `learner.make_update`'s)."""
     if config.actor_objective == "lom":
-        return lom.make_train_loop(config, num_steps)
-    return learner.make_train_loop(config, num_steps)
+        return lom.make_train_loop(config, num_steps, phase)
+    return learner.make_train_loop(config, num_steps, phase=phase)

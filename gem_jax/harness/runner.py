@@ -212,10 +212,23 @@ def init_seeds(config: GEMConfig, seeds: list[int], obs_dim: int, action_dim: in
     return jax.vmap(lambda k: init_state(k, config, obs_dim, action_dim, obs_norm))(keys)
 
 
-def make_seed_loop(config: GEMConfig, num_steps: int):
-    """Jitted `(state [S, ...], dataset) -> (state, metrics [S, K])`, state donated."""
-    loop = vmap_seeds(make_train_loop(config, num_steps), in_axes=(0, None))
+def make_seed_loop(config: GEMConfig, num_steps: int, phase: str | None = None):
+    """Jitted `(state [S, ...], dataset) -> (state, metrics [S, K])`, state donated
+    (`phase`: `learner.make_update`'s)."""
+    loop = vmap_seeds(make_train_loop(config, num_steps, phase), in_axes=(0, None))
     return jax.jit(loop, donate_argnums=0)
+
+
+def next_chunk(config: GEMConfig, step: int) -> tuple[int, str | None]:
+    """`(steps, phase)` of the fused call starting at `step`: `steps_per_call` steps, fewer at
+    the end of the run or of the behavior's pretraining (a call never spans both phases, so
+    each runs the program built for it)."""
+    k, pretrain = config.steps_per_call, config.gmm_pretrain_steps
+    if pretrain <= 0:
+        return min(k, config.num_steps - step), None
+    if step < pretrain:
+        return min(k, pretrain - step), "pretrain"
+    return min(k, config.num_steps - step), "main"
 
 
 def find_divergence(metrics: dict, first_step: int) -> str | None:
@@ -415,9 +428,9 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     writers.hparams({"env": env, "algo": algo, "num_seeds": num_seeds,
                      **dataclasses.asdict(config)})
 
-    k = config.steps_per_call
+    chunk, phase = next_chunk(config, min(start_step, config.num_steps - 1))  # a done run too
     t0 = time.perf_counter()
-    loop = make_seed_loop(config, k).lower(state, data).compile()
+    loops = {(chunk, phase): make_seed_loop(config, chunk, phase).lower(state, data).compile()}
     compile_s = time.perf_counter() - t0
     policy = make_policy(config)
 
@@ -427,11 +440,11 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
                disable=not (progress and primary),
                desc=f"{algo} {env}", dynamic_ncols=True)
     while step < config.num_steps:
-        chunk = min(k, config.num_steps - step)
-        if chunk != k:  # the final partial call compiles once more
-            loop = make_seed_loop(config, chunk)
+        chunk, phase = next_chunk(config, step)
+        if (chunk, phase) not in loops:  # a new phase or a partial call compiles once more
+            loops[(chunk, phase)] = make_seed_loop(config, chunk, phase)
         t = time.perf_counter()
-        state, metrics = loop(state, data)
+        state, metrics = loops[(chunk, phase)](state, data)
         metrics = unpad_seeds(fetch(metrics), num_seeds)  # one host transfer: [S, K] each
         train_time += time.perf_counter() - t
         problem = find_divergence(metrics, step)

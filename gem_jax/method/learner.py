@@ -218,13 +218,29 @@ def critics_update(config: GEMConfig, txs: dict, state: GEMState, nets: Networks
 CRITIC_METRICS = ("critic/loss", "critic/q_mean", "critic/q_ensemble_std", "critic/target_mean")
 
 
-def make_update(config: GEMConfig, policy_step=None):
+PHASES = (None, "pretrain", "main")
+
+
+def make_update(config: GEMConfig, policy_step=None, phase: str | None = None):
     """The pure (un-jitted) train step `(state, batch) -> (state, metrics)`; vmappable.
 
     `policy_step` (default `guided_em_step(config)`) updates the policy side; LOM passes
     its own (`related.lom.make_policy_step`). The value, critic, behavior and target
-    updates are the same for every algorithm."""
+    updates are the same for every algorithm.
+
+    `phase` (with `gmm_pretrain_steps > 0`): None reads the phase from `state.step` inside
+    the program (every update computed, the idle ones discarded); "pretrain" / "main" fix
+    it when the program is built, so that XLA drops the discarded work: the pretraining
+    program computes only the behavior update (its other metrics read 0), the main one
+    skips a frozen behavior's gradient. Same numbers as None step for step, up to float32
+    rounding (XLA fuses the programs differently), where the caller keeps each program on
+    its side of `gmm_pretrain_steps` (`harness.runner.next_chunk`). At LOM's hopper sizes
+    XLA counts 5% of the traced program's flops for pretraining, 96% after it."""
     config.validate()
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}.")
+    if phase is not None and config.gmm_pretrain_steps <= 0:
+        raise ValueError(f"phase={phase!r} needs gmm_pretrain_steps > 0; use phase=None.")
     txs = make_optimizers(config)
     policy_step = policy_step or guided_em_step(config)
 
@@ -276,18 +292,22 @@ def make_update(config: GEMConfig, policy_step=None):
             target = optax.incremental_update(critic.params, target, config.target_update_rate)
 
         if config.gmm_pretrain_steps > 0:
-            main_phase = state.step >= config.gmm_pretrain_steps
+            main_phase = (state.step >= config.gmm_pretrain_steps if phase is None
+                          else phase == "main")  # a Python bool: XLA drops the unused side
             value = _select(main_phase, value, state.value)
             critic = _select(main_phase, critic, state.critic)
             changes = {name: _select(main_phase, new, getattr(state, name))
                        for name, new in changes.items()}
             target = _select(main_phase, target, state.target_critic_params)
             if config.gmm_freeze_after_pretrain:
-                behavior = _select(~main_phase, behavior, state.behavior)
+                behavior = _select(jnp.logical_not(main_phase), behavior, state.behavior)
         elif config.gmm_freeze_after_pretrain:
             behavior = state.behavior  # no pretraining phase: frozen from the start
 
         metrics = {**value_info, **critic_info, **policy_info, **behavior_info}
+        if phase == "pretrain":  # nothing but the behavior trains: keep no idle loss alive
+            metrics = {name: value if name.startswith(("behavior/", "diffusion/"))
+                       else jnp.zeros_like(value) for name, value in metrics.items()}
         loss_names = ("value/loss", "critic/loss", "actor/loss", "behavior/nll")
         finite = jnp.all(jnp.stack([jnp.isfinite(metrics[n]) for n in loss_names]))
         # Divergence guard (cheap, no host sync): one reduction over the updated parameters;
@@ -347,15 +367,17 @@ def regression_targets(config: GEMConfig, state_returns, data_returns):
     return (returns - mean) / std
 
 
-def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None):
+def make_train_loop(config: GEMConfig, num_steps: int | None = None, update=None,
+                    phase: str | None = None):
     """Pure `(state, dataset) -> (state, metrics [K])` running K fused steps under `lax.scan`.
 
     Each step draws its minibatch on device from `dataset` (a flat `Batch` already on the
     device) with a key split off `state.key`. K defaults to `config.steps_per_call`.
     Metrics come back stacked per step, `[K]` each, so a host can log and guard them.
-    `update` defaults to `make_update(config)` (LOM passes its own, `related.lom`).
+    `update` defaults to `make_update(config, phase=phase)` (LOM passes its own,
+    `related.lom`).
     """
-    update = update or make_update(config)
+    update = update or make_update(config, phase=phase)
     num_steps = config.steps_per_call if num_steps is None else num_steps
 
     def loop(state: GEMState, dataset: Batch):

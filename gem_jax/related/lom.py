@@ -190,11 +190,13 @@ def make_policy_step(config: GEMConfig):
     return step
 
 
-def make_update(config: GEMConfig):
-    """LOM's pure train step `(state, batch) -> (state, metrics)`."""
-    return learner.make_update(config, make_policy_step(config))
+def make_update(config: GEMConfig, phase: str | None = None):
+    """LOM's pure train step `(state, batch) -> (state, metrics)` (`phase`: see
+    `learner.make_update`)."""
+    return learner.make_update(config, make_policy_step(config), phase)
 
 
-def make_train_loop(config: GEMConfig, num_steps: int | None = None):
+def make_train_loop(config: GEMConfig, num_steps: int | None = None,
+                    phase: str | None = None):
     """LOM's fused loop: `learner.make_train_loop` with LOM's update."""
-    return learner.make_train_loop(config, num_steps, make_update(config))
+    return learner.make_train_loop(config, num_steps, make_update(config, phase))
