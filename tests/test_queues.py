@@ -122,14 +122,17 @@ echo "$@" >> {log}
 '''
 
 
-def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None) -> list[str]:
+def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None,
+               keep: bool = False, with_stderr: bool = False):
     """`script` on a copy of the queues (and, where given, of the policy manifest) with a
-    logging stand-in Python; returns the commands it ran, script path first."""
+    logging stand-in Python; returns the commands it ran, script path first (and its stderr,
+    `with_stderr`). `keep`: the copy goes into what the test already put in tmp_path/repo."""
     import shutil
     import sys
 
     repo = tmp_path / "repo"
-    shutil.rmtree(repo, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(repo, ignore_errors=True)
     shutil.copytree(QUEUES, repo / "experiments" / "queues")
     if manifest is not None:
         (repo / "gem_jax/data/policies").mkdir(parents=True)
@@ -142,7 +145,8 @@ def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None) 
     done = subprocess.run(["bash", str(repo / "experiments/queues" / script), *args], env=env,
                           capture_output=True, text=True, cwd=repo)
     assert done.returncode == 0, done.stderr
-    return log.read_text().splitlines()
+    calls = log.read_text().splitlines()
+    return (calls, done.stderr) if with_stderr else calls
 
 
 def test_antmaze_queue_rebuilds_no_dataset_the_manifest_records(tmp_path):
@@ -159,6 +163,21 @@ def test_antmaze_queue_rebuilds_no_dataset_the_manifest_records(tmp_path):
     assert [c.split()[0] for c in calls] == ["experiments/suite.py", *[
         "experiments/make_dataset.py"] * 6, "tools/ship_ant_policy.py"]
     assert calls[-2].endswith("--dataset=antmaze-large-diverse")
+
+
+def test_lom_queue_on_a_fresh_machine_runs_only_what_is_not_committed(tmp_path):
+    """lom.sh where steps 1-2b are committed and no run directory exists (another machine):
+    only the hopper suite and the page run, and no skipped step copies a file it never wrote."""
+    import shutil
+
+    results = QUEUES.parent / "results"
+    repo = tmp_path / "repo" / "experiments/results"
+    shutil.copytree(results / "lom", repo / "lom")
+    shutil.copytree(results / "maze2d", repo / "maze2d")
+    calls, stderr = run_logged(tmp_path, "lom.sh", keep=True, with_stderr=True)
+    assert [c.split()[0] for c in calls] == ["experiments/suite.py",
+                                             "experiments/side_by_side.py"]
+    assert "cannot stat" not in stderr, stderr
 
 
 def test_hopper_queue_adds_the_e2_comparison_only_when_asked(tmp_path):

@@ -19,9 +19,11 @@ nav2d_done=1
 for f in nav2d_gem_tune nav2d_bc_test nav2d_iql_test nav2d_lom_test; do
   [ -f "$OUT/$f.json" ] || nav2d_done=0
 done
-[ -f "$ROOT/nav2d/compare.md" ] || [ $nav2d_done = 1 ] || "$PY" experiments/compare.py --env=nav2d \
-  --algos=bc,iql,gem,lom --seeds=3 --steps=20000 --eval_episodes=10 --out="$ROOT/nav2d" \
-  --config.hidden_dims="(128,128)" --progress=false && cp "$ROOT/nav2d/compare.md" "$OUT/compare_nav2d.md" && cp "$ROOT/nav2d/compare.csv" "$OUT/compare_nav2d.csv"
+[ -f "$ROOT/nav2d/compare.md" ] || [ $nav2d_done = 1 ] || { "$PY" experiments/compare.py \
+  --env=nav2d --algos=bc,iql,gem,lom --seeds=3 --steps=20000 --eval_episodes=10 \
+  --out="$ROOT/nav2d" --config.hidden_dims="(128,128)" --progress=false && \
+  cp "$ROOT/nav2d/compare.md" "$OUT/compare_nav2d.md" && \
+  cp "$ROOT/nav2d/compare.csv" "$OUT/compare_nav2d.csv"; }
 for algo in bc iql gem lom; do
   [ -d "$ROOT/nav2d/$algo" ] && [ ! -f "$OUT/nav2d_trace_$algo.png" ] && \
     "$PY" experiments/probes/nav2d_trace.py --workdir="$ROOT/nav2d/$algo" --out="$ROOT/nav2d/trace_$algo" && \
@@ -32,23 +34,23 @@ done
 # 1a. nav2d on test episodes, GEM tuned: tune.py chooses GEM's knobs on validation episodes
 #     (nav2d preset grid, N = 64) and scores them on test (env seeds from 500000); BC, IQL and
 #     LOM have no knobs and are scored on the same test episodes (N = 0).
-[ -f "$OUT/nav2d_gem_tune.json" ] || "$PY" experiments/tune.py --workdir="$ROOT/nav2d/gem" \
+[ -f "$OUT/nav2d_gem_tune.json" ] || { "$PY" experiments/tune.py --workdir="$ROOT/nav2d/gem" \
   --num_candidates=16,64 --lcb_lambda=0,1 --beta_start=0.1,0.3,1 --beta_end=0.1,3 \
   --top_k=1,16 --eval_episodes=10 --progress=false && \
-  cp "$ROOT/nav2d/gem/tune.json" "$OUT/nav2d_gem_tune.json"
+  cp "$ROOT/nav2d/gem/tune.json" "$OUT/nav2d_gem_tune.json"; }
 for algo in bc iql lom; do
-  [ -f "$OUT/nav2d_${algo}_test.json" ] || "$PY" experiments/evaluate.py \
+  [ -f "$OUT/nav2d_${algo}_test.json" ] || { "$PY" experiments/evaluate.py \
     --workdir="$ROOT/nav2d/$algo" --seed=500000 --eval_episodes=10 --num_candidates=0 \
     --out="$ROOT/nav2d/$algo/sweep_test" --progress=false && \
-    cp "$ROOT/nav2d/$algo/sweep_test/sweep.json" "$OUT/nav2d_${algo}_test.json"
+    cp "$ROOT/nav2d/$algo/sweep_test/sweep.json" "$OUT/nav2d_${algo}_test.json"; }
 done
 
 # 1b. LOM's critic: ours bootstraps on IQL's value, the paper's is TD3+BC's SARSA
 #     (--config.critic_target=sarsa); ours stays the default only if it measures equal or better.
-[ -f "$OUT/compare_nav2d_lom_sarsa.md" ] || "$PY" experiments/compare.py --env=nav2d --algos=lom \
-  --seeds=3 --steps=20000 --eval_episodes=10 --out="$ROOT/nav2d_sarsa" \
+[ -f "$OUT/compare_nav2d_lom_sarsa.md" ] || { "$PY" experiments/compare.py --env=nav2d \
+  --algos=lom --seeds=3 --steps=20000 --eval_episodes=10 --out="$ROOT/nav2d_sarsa" \
   --config.hidden_dims="(128,128)" --config.critic_target=sarsa --progress=false && \
-  cp "$ROOT/nav2d_sarsa/compare.md" "$OUT/compare_nav2d_lom_sarsa.md"
+  cp "$ROOT/nav2d_sarsa/compare.md" "$OUT/compare_nav2d_lom_sarsa.md"; }
 
 # 2. maze2d-umaze and -medium: LOM at the fidelity table's budget (its GEM and IQL rows are
 #    experiments/results/fidelity_mazes.json), and BC, which that table has on maze2d-large
