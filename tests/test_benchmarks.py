@@ -72,6 +72,24 @@ def test_train_throughput_script_schema(tmp_path):
     np.testing.assert_allclose(row["steps_per_s"], 4 / (row["call_ms"] / 1e3))
 
 
+def test_lom_phases_script_times_three_programs_and_the_phases_drop_flops(tmp_path):
+    """The per-phase programs compute less than the traced one (XLA's cost analysis, not a
+    time): pretraining keeps the behavior's update alone, the main phase drops the frozen
+    behavior's gradient."""
+    result = run_script(tmp_path, "lom_phases", "--hidden=16,16", "--steps_per_call=4",
+                        "--repeats=2", "--rounds=2", "--dataset_size=64")
+    traced, pretrain, main = result["results"]
+    assert [r["program"] for r in result["results"]] == ["traced", "pretrain", "main"]
+    positive(*(r["steps_per_s"] for r in result["results"]))
+    assert traced["flops_share"] == 1.0 and traced["speedup"] == 1.0
+    assert pretrain["flops_share"] < 0.5 and main["flops_share"] < 1.0
+    np.testing.assert_allclose(main["speedup"], main["steps_per_s"] / traced["steps_per_s"])
+    assert len(main["call_ms_rounds"]) == 2  # the programs took turns, two rounds
+    np.testing.assert_allclose(main["gflop_per_s"], main["gflop_per_step"] * main["steps_per_s"])
+    np.testing.assert_allclose(main["steps_per_s"], 4 / (np.median(main["call_ms_rounds"]) / 1e3))
+    assert result["sizes"]["num_critics"] == 3  # hopper-medium's LOM_DATASETS row
+
+
 def test_int_list_flags_parse_and_reject_bad_entries():
     sys.path.insert(0, ROOT)
     from benchmarks.common import parse_int_list

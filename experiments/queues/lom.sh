@@ -90,11 +90,10 @@ for maze in maze2d-umaze maze2d-medium; do
 done
 
 # 3. hopper-medium: LOM (and LOM with the paper's SARSA critic) in the locomotion suite's
-#    root, beside its BC / IQL / GEM rows; one seed at a time (--seed_shards, pooled). Cost,
-#    from the run's log on 2026-12-07 (AMD EPYC 2 vCPUs, (256, 256)): 28-32 steps/s with one
-#    program for both phases, ~45 steps/s after the pretraining since each phase has its own
-#    (3763976): ~1.7 h a seed; its hyper-Q regression scores the critics at every behavior
-#    mode of every batch state.
+#    root, beside its BC / IQL / GEM rows; one seed at a time (--seed_shards, pooled). Cost
+#    (AMD EPYC 2 vCPUs, (256, 256); benchmarks/RESULTS.md, "LOM's two phases"): the 50k-step
+#    behavior pretraining ~2 min, then 31-40 steps/s, ~2-2.5 h a seed; its hyper-Q
+#    regression scores the critics at every behavior mode of every batch state.
 "$PY" experiments/suite.py --datasets=hopper-medium \
   --algos="lom,lom-sarsa=lom:--config.critic_target=sarsa" --seed_shards=lom,lom-sarsa \
   --root="$RUNS/locomotion" --steps=300000 --progress=false \
