@@ -4,8 +4,8 @@
 # trains them), tier by tier, with locomotion.sh's own flags, so each pair or seed kept here
 # counts there. A GEM seed (~2.2 h with its tune) or a LOM seed (~2-2.5 h) started late in a
 # sitting is lost where the next sitting gets another machine; a BC pair (~45 min at
-# (256, 256) with its data and evaluations) is not. Stop the main queue where its next training run starts (nothing is
-# lost then) and run this in the time that is left:
+# (256, 256) with its data and evaluations) is not. Stop the main queue where its next
+# training run starts (nothing is lost then) and run this in the time that is left:
 #
 #   nohup bash experiments/queues/fill.sh > ~/gem-runs/fill.log 2>&1 &        # BC pairs
 #   nohup bash experiments/queues/fill.sh iql > ~/gem-runs/fill.log 2>&1 &    # IQL seeds
