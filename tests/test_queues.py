@@ -133,7 +133,7 @@ def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None,
     repo = tmp_path / "repo"
     if not keep:
         shutil.rmtree(repo, ignore_errors=True)
-    shutil.copytree(QUEUES, repo / "experiments" / "queues")
+    shutil.copytree(QUEUES, repo / "experiments" / "queues", dirs_exist_ok=keep)
     if manifest is not None:
         (repo / "gem_jax/data/policies").mkdir(parents=True)
         (repo / "gem_jax/data/policies/manifest.json").write_text(json.dumps(manifest))
@@ -178,6 +178,16 @@ def test_lom_queue_on_a_fresh_machine_runs_only_what_is_not_committed(tmp_path):
     assert [c.split()[0] for c in calls] == ["experiments/suite.py",
                                              "experiments/side_by_side.py"]
     assert "cannot stat" not in stderr, stderr
+    args = lambda line: dict(a[2:].split("=", 1) for a in line.split()[1:] if "=" in a)
+    assert (args(calls[0])["algos"], args(calls[0])["seed_shards"]) == ("lom", "lom")
+    # --with-sarsa: the SARSA critic's row after LOM's, in a table of its own, then the page
+    calls = run_logged(tmp_path, "lom.sh", "--with-sarsa", keep=True)
+    assert [c.split()[0] for c in calls] == ["experiments/suite.py",
+                                             "experiments/side_by_side.py"] * 2
+    sarsa = args(calls[2])
+    assert sarsa["algos"].startswith("lom-sarsa=lom:--config.critic_target=sarsa")
+    assert sarsa["out"].endswith("lom/lom_hopper_sarsa") and sarsa["seed_shards"] == "lom-sarsa"
+    assert f"hopper-medium:lom-sarsa:{sarsa['out']}.json" in calls[3]
 
 
 def test_hopper_queue_adds_the_e2_comparison_only_when_asked(tmp_path):

@@ -24,7 +24,7 @@ lom_page() {
   done
   rows+=(--row="hopper-medium:bc:$H" --row="hopper-medium:iql:$H" --row="hopper-medium:gem:$H"
          --row="hopper-medium:lom:$out/lom_hopper.json"
-         --row="hopper-medium:lom-sarsa:$out/lom_hopper.json")
+         --row="hopper-medium:lom-sarsa:$out/lom_hopper_sarsa.json")
   "$PY" experiments/side_by_side.py "${rows[@]}" \
     --published=experiments/results/generative/published.json --out="$out/side_by_side"
 }
