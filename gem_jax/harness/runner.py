@@ -289,7 +289,9 @@ def empo_support(dataset, scale: np.ndarray, workdir: pathlib.Path, seed: int,
 
 def train_row(metrics: dict, step: int, steps_per_s: float) -> dict:
     """One `metrics` row: each metric's mean over seeds and the call's steps (the CSV
-    columns), `step`, `steps_per_s`, and `per_seed` (each metric's mean per seed; JSONL only)."""
+    columns), `step`, `steps_per_s` (the train steps per second since the previous row: a
+    phase of another speed, such as LOM's pretraining, does not linger in it; the summary's
+    is the whole run's), and `per_seed` (each metric's mean per seed; JSONL only)."""
     row = {name: float(np.mean(v)) for name, v in metrics.items()}
     row.update(step=step, steps_per_s=steps_per_s)
     row["per_seed"] = {name: np.mean(np.asarray(v), axis=1).tolist()
@@ -435,6 +437,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
     policy = make_policy(config)
 
     step, train_time, steps_done, result = start_step, 0.0, 0, None
+    logged = (0, 0.0)  # (steps_done, train_time) at the last metrics row
     last_save = time.monotonic()
     bar = tqdm(total=config.num_steps, initial=start_step, unit="step",
                disable=not (progress and primary),
@@ -466,7 +469,9 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
             if config.planning_reset_critic:
                 state = reset_critics(config, state, dataset.obs_dim, dataset.action_dim)
         if crossed(config.log_every):
-            row = train_row(metrics, step, steps_done / max(train_time, 1e-9))
+            row = train_row(metrics, step, (steps_done - logged[0]) / max(
+                train_time - logged[1], 1e-9))
+            logged = (steps_done, train_time)
             train_log.write(row)
             writers.scalars({k_: v for k_, v in row.items() if k_ != "step"}, step)
             bar.set_postfix(critic=f"{row['critic/loss']:.3g}", nll=f"{row['behavior/nll']:.3g}")
