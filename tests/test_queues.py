@@ -123,10 +123,11 @@ echo "$@" >> {log}
 
 
 def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None,
-               keep: bool = False, with_stderr: bool = False):
+               keep: bool = False, with_stderr: bool = False, queues: str | None = None):
     """`script` on a copy of the queues (and, where given, of the policy manifest) with a
     logging stand-in Python; returns the commands it ran, script path first (and its stderr,
-    `with_stderr`). `keep`: the copy goes into what the test already put in tmp_path/repo."""
+    `with_stderr`). `keep`: the copy goes into what the test already put in tmp_path/repo;
+    `queues`: all.sh's QUEUES."""
     import shutil
     import sys
 
@@ -142,6 +143,8 @@ def run_logged(tmp_path, script: str, *args: str, manifest: dict | None = None,
     fake.write_text(LOGGING_PYTHON.format(python=sys.executable, log=log))
     fake.chmod(0o755)
     env = {"PATH": "/usr/bin:/bin", "PYTHON": str(fake), "GEM_RUNS": str(tmp_path / "runs")}
+    if queues is not None:
+        env["QUEUES"] = queues
     done = subprocess.run(["bash", str(repo / "experiments/queues" / script), *args], env=env,
                           capture_output=True, text=True, cwd=repo)
     assert done.returncode == 0, done.stderr
@@ -188,6 +191,22 @@ def test_lom_queue_on_a_fresh_machine_runs_only_what_is_not_committed(tmp_path):
     assert sarsa["algos"].startswith("lom-sarsa=lom:--config.critic_target=sarsa")
     assert sarsa["out"].endswith("lom/lom_hopper_sarsa") and sarsa["seed_shards"] == "lom-sarsa"
     assert f"hopper-medium:lom-sarsa:{sarsa['out']}.json" in calls[3]
+
+
+def test_lom_queue_run_by_all_sh_reaches_its_page(tmp_path):
+    """all.sh runs each queue as `bash lom.sh` from the queues folder, so `$0` is relative there,
+    while common.sh has moved to the repository root: the page step must not look for pages.sh
+    beside `$0` (session 33's queue ended with "./pages.sh: No such file or directory")."""
+    import shutil
+
+    results = QUEUES.parent / "results"
+    repo = tmp_path / "repo" / "experiments/results"
+    shutil.copytree(results / "lom", repo / "lom")
+    shutil.copytree(results / "maze2d", repo / "maze2d")
+    calls, stderr = run_logged(tmp_path, "all.sh", keep=True, with_stderr=True, queues="lom")
+    assert "No such file" not in stderr, stderr
+    assert [c.split()[0] for c in calls] == ["experiments/suite.py",
+                                             "experiments/side_by_side.py"]
 
 
 def test_hopper_queue_adds_the_e2_comparison_only_when_asked(tmp_path):

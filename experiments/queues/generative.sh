@@ -66,4 +66,4 @@ for algo in idql sfbc; do run_sharded hopper-medium "$algo" 300000 "(256,256)"; 
 
 # 3. The side-by-side page from the committed result files (pages.sh):
 #    experiments/results/generative/side_by_side.{md,json,png}.
-bash "$(dirname "$0")/pages.sh" generative
+bash experiments/queues/pages.sh generative

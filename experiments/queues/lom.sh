@@ -104,7 +104,7 @@ done
 
 # 4. The side-by-side page from the committed result files (pages.sh):
 #    experiments/results/lom/side_by_side.{md,json,png}.
-bash "$(dirname "$0")/pages.sh" lom
+bash experiments/queues/pages.sh lom
 
 # 5. --with-sarsa: hopper-medium's LOM with the paper's SARSA critic as well (another ~7 h of
 #    the two cores; nav2d's 1b already decided the default critic), then the page again.
@@ -112,5 +112,5 @@ if [ "${1:-}" = --with-sarsa ]; then
   "$PY" experiments/suite.py --datasets=hopper-medium \
     --algos="lom-sarsa=lom:--config.critic_target=sarsa" --seed_shards=lom-sarsa \
     --root="$RUNS/locomotion" --steps=300000 --progress=false --out="$OUT/lom_hopper_sarsa"
-  bash "$(dirname "$0")/pages.sh" lom
+  bash experiments/queues/pages.sh lom
 fi
