@@ -168,15 +168,20 @@ def test_antmaze_queue_rebuilds_no_dataset_the_manifest_records(tmp_path):
     assert calls[-2].endswith("--dataset=antmaze-large-diverse")
 
 
-def test_lom_queue_on_a_fresh_machine_runs_only_what_is_not_committed(tmp_path):
-    """lom.sh where steps 1-2b are committed and no run directory exists (another machine):
-    only the hopper suite and the page run, and no skipped step copies a file it never wrote."""
+def copy_committed_lom_steps(tmp_path):
+    """The committed results lom.sh's steps 1-2b read (as on a fresh machine) into tmp_path/repo."""
     import shutil
 
     results = QUEUES.parent / "results"
     repo = tmp_path / "repo" / "experiments/results"
     shutil.copytree(results / "lom", repo / "lom")
     shutil.copytree(results / "maze2d", repo / "maze2d")
+
+
+def test_lom_queue_on_a_fresh_machine_runs_only_what_is_not_committed(tmp_path):
+    """lom.sh where steps 1-2b are committed and no run directory exists (another machine):
+    only the hopper suite and the page run, and no skipped step copies a file it never wrote."""
+    copy_committed_lom_steps(tmp_path)
     calls, stderr = run_logged(tmp_path, "lom.sh", keep=True, with_stderr=True)
     assert [c.split()[0] for c in calls] == ["experiments/suite.py",
                                              "experiments/side_by_side.py"]
@@ -197,12 +202,7 @@ def test_lom_queue_run_by_all_sh_reaches_its_page(tmp_path):
     """all.sh runs each queue as `bash lom.sh` from the queues folder, so `$0` is relative there,
     while common.sh has moved to the repository root: the page step must not look for pages.sh
     beside `$0` (session 33's queue ended with "./pages.sh: No such file or directory")."""
-    import shutil
-
-    results = QUEUES.parent / "results"
-    repo = tmp_path / "repo" / "experiments/results"
-    shutil.copytree(results / "lom", repo / "lom")
-    shutil.copytree(results / "maze2d", repo / "maze2d")
+    copy_committed_lom_steps(tmp_path)
     calls, stderr = run_logged(tmp_path, "all.sh", keep=True, with_stderr=True, queues="lom")
     assert "No such file" not in stderr, stderr
     assert [c.split()[0] for c in calls] == ["experiments/suite.py",
