@@ -23,12 +23,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 MEANS = jnp.array([[[0.5, 0.5], [-0.5, 0.0], [2.0, -3.0]]])  # [B=1, K=3, A=2]
 
 
-def fake_nets(target):
-    """Behavior GMM with MEANS; two critics -|a - target|^2 and -|a - target|^2 - 0.1 (the
-    min is the second)."""
+def fake_nets(target, logits=(0.0, 0.0, 0.0)):
+    """Behavior GMM with MEANS and `logits`; two critics -|a - target|^2 and
+    -|a - target|^2 - 0.1 (the min is the second)."""
     def behavior_apply(params, obs):
         means = jnp.broadcast_to(MEANS, (obs.shape[0], *MEANS.shape[1:]))
-        return G.GMM(jnp.zeros(means.shape[:-1]), means, jnp.zeros_like(means))
+        weights = jnp.broadcast_to(jnp.asarray(logits), means.shape[:-1])
+        return G.GMM(weights, means, jnp.zeros_like(means))
 
     def critic_apply(params, obs, actions):
         q = -jnp.sum((actions - jnp.asarray(target)) ** 2, -1)
@@ -57,6 +58,15 @@ def test_best_mode_acts_with_the_mean_the_critic_prefers():
     for target, want in (([0.6, 0.4], [0.5, 0.5]), ([-0.4, 0.1], [-0.5, 0.0]),
                          ([0.9, -2.0], [1.0, -1.0])):
         policy = lom_modes.mode_policy(fake_nets(target), hyper_q, "best_mode")
+        actions, _ = policy((params(), None), jnp.zeros((1, 3)), None, 0, None)
+        np.testing.assert_allclose(actions, [want])
+
+
+def test_behavior_mode_acts_with_the_heaviest_components_mean_whatever_the_critic():
+    hyper_q = SimpleNamespace(apply=lambda h, obs: jnp.array([[9.0, 0.0, 0.0]]))
+    for logits, want in (((0.0, 2.0, 1.0), [-0.5, 0.0]), ((-1.0, -3.0, 0.5), [1.0, -1.0])):
+        # the critic and the hyper-Q both prefer the first mean; the weights decide alone
+        policy = lom_modes.mode_policy(fake_nets([0.5, 0.5], logits), hyper_q, "behavior_mode")
         actions, _ = policy((params(), None), jnp.zeros((1, 3)), None, 0, None)
         np.testing.assert_allclose(actions, [want])
 
@@ -100,11 +110,13 @@ def test_probe_on_a_tiny_nav2d_lom_run(tiny_nav2d, tmp_path):
                  "--num_candidates=8", "--num_states=32", "--noprogress")
     assert probed.returncode == 0, probed.stderr[-2000:]
     report = json.loads((workdir / "lom_modes" / "lom_modes.json").read_text())
-    assert list(report["rollouts"]) == ["policy", "hyper", "best_mode", "samples"]
+    assert list(report["rollouts"]) == ["policy", "hyper", "best_mode", "samples",
+                                        "behavior_mode"]
     assert all(len(r["seed_scores"]) == 2 for r in report["rollouts"].values())
     s = report["stats_mean"]
     assert 0.0 <= s["hyper_agrees_with_critic"] <= 1.0 and s["mode_sigma"] > 0.0
     assert s["policy_to_nearest_mode"] <= s["policy_to_hyper_mode"] + 1e-6
+    assert s["q"]["behavior_mode"] <= s["q"]["best_mode"] + 1e-6  # best_mode: the max over means
     # `policy` is LOM as evaluate.py scores it (N = 0): the same episodes, the same scores.
     evaluated = run("evaluate", f"--workdir={workdir}", "--seed=7", "--eval_episodes=2",
                     "--num_candidates=0", f"--out={tmp_path / 'sweep'}", "--noprogress")

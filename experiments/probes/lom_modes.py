@@ -1,4 +1,4 @@
-"""Where LOM loses return: four policies from one LOM run, each undoing one of its steps.
+"""Where LOM loses return: five policies from one LOM run, each undoing one of its steps.
 
     python experiments/probes/lom_modes.py --workdir=runs/lom/maze2d-umaze --seed=700000
 
@@ -12,11 +12,14 @@ rolls out
   LOM without its hyper-Q's fit);
 * `samples`: the argmax of the critic (the ensemble mean, λ = 0) over π(s) and
   `--num_candidates` behavior samples (GEM's select step with β = 0 on `source=behavior`: no
-  single mode).
-Each step down the list removes one of LOM's restrictions; where the score jumps is where LOM
-loses it. On `--num_states` dataset states it also reports the critic's value (the min over
-the target ensemble, as LOM trains) of each policy's action and of the dataset's action, the
-hyper-Q's agreement with the critic over mode means, and the mixture's shape.
+  single mode);
+* `behavior_mode`: the mean of the behavior GMM's heaviest component, no critic at all (the
+  mixture LOM pretrains, as a behavior-cloning policy).
+Each of the first four steps down the list removes one of LOM's restrictions; where the score
+jumps is where LOM loses it. On `--num_states` dataset states it also reports the critic's
+value (the min over the target ensemble, as LOM trains) of each policy's action and of the
+dataset's action, the hyper-Q's agreement with the critic over mode means, and the mixture's
+shape.
 Writes `lom_modes.json` and `lom_modes.md` to `--out` (default `<workdir>/lom_modes`).
 """
 
@@ -76,7 +79,8 @@ def body() -> int:
     select = {"policy": make_policy(config, num_candidates=0),
               "samples": make_policy(config, num_candidates=FLAGS.num_candidates,
                                      source="behavior", top_k=1)}
-    chosen = {name: mode_policy(nets, hyper_q, name) for name in ("hyper", "best_mode")}
+    chosen = {name: mode_policy(nets, hyper_q, name) for name in ("hyper", "best_mode",
+                                                                "behavior_mode")}
     scores = {name: [] for name in POLICIES}
     stats = []
     for i, seed in enumerate(meta["seeds"]):  # a handful of seeds, at the edge

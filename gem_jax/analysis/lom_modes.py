@@ -1,6 +1,7 @@
-"""The four policies and the statistics of `experiments/probes/lom_modes.py` (pure): a LOM
+"""The five policies and the statistics of `experiments/probes/lom_modes.py` (pure): a LOM
 run's policy against the mean of the mode its hyper-Q picks, the mean of the mode its critic
-prefers and the critic's pick among behavior samples (method §8), on the same episodes."""
+prefers, the critic's pick among behavior samples (method §8) and, with no critic at all, the
+mean of the behavior GMM's heaviest component, on the same episodes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 
 from gem_jax.related import lom
 
-POLICIES = ("policy", "hyper", "best_mode", "samples")
+POLICIES = ("policy", "hyper", "best_mode", "samples", "behavior_mode")
 
 
 def mode_means(nets, behavior_params, obs):
@@ -26,16 +27,20 @@ def min_q(nets, critic_params, obs, actions):
 
 def mode_policy(nets, hyper_q, chooser: str):
     """`policy(params, raw obs [B, obs], key, t, knobs)` acting with one component's mean:
-    u*(s) by the hyper-Q (`"hyper"`) or by the critic over the K means (`"best_mode"`).
+    u*(s) by the hyper-Q (`"hyper"`), by the critic over the K means (`"best_mode"`) or by
+    the mixture's own weights (`"behavior_mode"`: the behavior model alone, no critic).
     `params = (PolicyParams, hyper-Q params)`; audits are zeros (no candidate set)."""
 
     def policy(params, observations, key, t, knobs):
         del key, t, knobs
         p, h = params
         obs = (observations - p.obs_norm.mean) / p.obs_norm.std  # [B, obs]
-        means = mode_means(nets, p.behavior, obs)  # [B, K, A]
+        behavior = nets.behavior_apply(p.behavior, obs)
+        means = jnp.clip(behavior.means, -1.0, 1.0)  # [B, K, A]
         if chooser == "hyper":
             scores = hyper_q.apply(h, obs)  # [B, K]
+        elif chooser == "behavior_mode":
+            scores = behavior.logits  # [B, K]
         else:
             scores = min_q(nets, p.critic, obs, means)  # [B, K]
         u = jnp.argmax(scores, axis=-1)  # [B]
@@ -78,6 +83,8 @@ def state_stats(nets, hyper_q, p, h, target_critic, obs, data_actions, key, n, c
         "hyper": jnp.take_along_axis(q_modes, u_hyper[:, None], 1)[:, 0],
         "best_mode": q_modes.max(-1),
         "samples": min_q(nets, target_critic, obs, pool).max(-1),
+        "behavior_mode": jnp.take_along_axis(
+            q_modes, behavior.logits.argmax(-1)[:, None], 1)[:, 0],
         "dataset_action": min_q(nets, target_critic, obs, data_actions),
     }
     draws = lom.mode_samples(behavior, key_m, 4 * n, config.lom_action_noise)  # [4n, B, K, A]
