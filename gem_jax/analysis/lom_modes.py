@@ -13,11 +13,6 @@ from gem_jax.related import lom
 POLICIES = ("policy", "hyper", "best_mode", "samples", "behavior_mode")
 
 
-def mode_means(nets, behavior_params, obs):
-    """The K component means in the action box: `[B, obs] -> [B, K, A]`."""
-    return jnp.clip(nets.behavior_apply(behavior_params, obs).means, -1.0, 1.0)
-
-
 def min_q(nets, critic_params, obs, actions):
     """`min_e Q_e(s, a)` for actions `[B, ..., A]` of states `[B, obs]` -> `[B, ...]`
     (`related.lom.min_q`, which takes the state axis second to last)."""
@@ -36,7 +31,7 @@ def mode_policy(nets, hyper_q, chooser: str):
         p, h = params
         obs = (observations - p.obs_norm.mean) / p.obs_norm.std  # [B, obs]
         behavior = nets.behavior_apply(p.behavior, obs)
-        means = jnp.clip(behavior.means, -1.0, 1.0)  # [B, K, A]
+        means = jnp.clip(behavior.means, -1.0, 1.0)  # [B, K, A], in the action box
         if chooser == "hyper":
             scores = hyper_q.apply(h, obs)  # [B, K]
         elif chooser == "behavior_mode":
