@@ -143,10 +143,10 @@ def idql(config: GEMConfig | None = None) -> GEMConfig:
     """IDQL (method §9): IQL's critic and value, a diffusion model of the data's actions
     (T = 5, VP schedule, EMA 0.001 for sampling: IDQL's actor_tau), and at deployment the
     argmax of the critic over N = 64 diffusion samples (no anchor, no support term:
-    beta = 0). The argmax is of
-    the ensemble mean (lambda = 0; IDQL's code: the min of its two critics), and the model
-    takes one step per critic step (IDQL: two) (ours, both). IQL's Gaussian actor still
-    trains beside it (cheap) so the anchor ablations have an anchor."""
+    beta = 0). The argmax is of the ensemble mean (lambda = 0; IDQL's code: the min of its
+    two critics), and the model takes one step per critic step (IDQL: two) (ours, both).
+    IQL's Gaussian actor still trains beside it (cheap) so the anchor ablations have an
+    anchor."""
     return _diffusion_candidates(iql(config), 64)
 
 
