@@ -89,6 +89,38 @@ def test_idql_state_round_trips_through_a_checkpoint(tmp_path):
     assert jax.tree.leaves(params.diffusion)[0].ndim >= 1 and restored.diffusion is not None
 
 
+def test_idql_and_sfbc_policies_load_and_export_as_their_select_step(tmp_path):
+    """`load_policy` / `export_policy` (method §5) serve a diffusion run as they serve GEM:
+    the loaded policy is the select step with `source="diffusion"` (N = 16 samples of the
+    EMA model), and the exported artifact gives the same actions for the same key."""
+    import gem_jax
+
+    for name, config in (("idql", idql_config()), ("sfbc", presets.sfbc(SMALL))):
+        state = jax.vmap(lambda k, c=config: learners.init_state(k, c, 3, 2))(
+            jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)]))
+        extra = {}
+        if config.planning_iterations > 0:  # SfBC's state carries its planned returns [S, M]
+            state = state.replace(returns=jnp.zeros((2, 7), jnp.float32))
+            extra = {"num_transitions": 7}
+        workdir = tmp_path / name
+        meta = ckpt.make_meta(config, 3, 2, [0, 1], env="toy", action_scale=[0.5, 2.0],
+                              **extra)
+        ckpt.save(ckpt.make_manager(workdir), 5, state, meta)
+        obs = jax.random.normal(jax.random.PRNGKey(4), (4, 3))  # [B, obs]
+        key = jax.random.PRNGKey(9)
+        want, _ = make_policy(config)(seed_params(policy_params(state), 1), obs, key, 0,
+                                      SelectKnobs.from_config(config))  # [B, A] in [-1, 1]
+        policy = gem_jax.load_policy(workdir, seed_index=1)
+        got = policy(obs, key)  # [B, A] env units
+        np.testing.assert_allclose(got, np.asarray(want) * np.array([0.5, 2.0]), rtol=1e-5,
+                                   atol=1e-6)
+        # Not the anchor's action in disguise: another key draws other diffusion samples.
+        assert not np.allclose(got, policy(obs, jax.random.PRNGKey(10)))
+        exported = gem_jax.export_policy(workdir, tmp_path / f"{name}.bin", batch_size=None,
+                                         seed_index=1, platforms=("cpu",))
+        np.testing.assert_allclose(exported.call(obs, key), got, rtol=1e-5, atol=1e-6)
+
+
 def test_sfbc_regresses_on_returns_and_draws_the_better_mode():
     """SfBC: the critic fits the MC return (here the one-step reward), the softmax draw over
     diffusion samples keeps the rewarded mode."""
