@@ -379,3 +379,22 @@ EXPECTED_RUN = {
 @pytest.mark.parametrize("case", list(EXPECTED_RUN))
 def test_bad_input_against_a_run_is_one_line(bad_run, case):
     assert_one_line_error(bad_run[case], EXPECTED_RUN[case])
+
+
+def test_summary_line_of_a_run_without_evaluation():
+    """`--eval_episodes=0` (the queues' shards) prints "not evaluated", not NaNs."""
+    from gem_jax.harness.cli import summary_line
+
+    nan = float("nan")
+    summary = {"normalized_score": {"mean": nan, "std": nan}, "support_z": nan,
+               "violation": nan, "collapse_dist": nan, "behavior_z": nan,
+               "steps_per_s": 54.2, "compile_s": 14.6}
+    line = summary_line("idql", "maze2d-umaze", summary, "runs/x")
+    assert line == ("idql on maze2d-umaze: trained, not evaluated (--eval_episodes=0; tune.py "
+                    "or evaluate.py scores it), 54 steps/s (compile 14.6 s) -> "
+                    "runs/x/summary.json")
+    summary.update(normalized_score={"mean": 93.84, "std": 3.5}, support_z=0.25, violation=0.0125,
+                   collapse_dist=0.1, behavior_z=-0.5)
+    line = summary_line("gem", "nav2d", summary, "runs/x")
+    assert line.startswith("gem on nav2d: normalised score 93.8 ± 3.5, SupportZ 0.25, "
+                           "Violation 0.013, CollapseDist 0.100, BehaviorZ -0.50, 54 steps/s")

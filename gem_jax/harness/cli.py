@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import math
 import os
 import sys
 import warnings
@@ -212,10 +213,20 @@ def run_cli(algo: str, env: str, config: GEMConfig, workdir: str, **kwargs) -> i
     status = guard(body)
     if status:
         return status
-    score = summary["normalized_score"]
-    print(f"{algo} on {env}: normalised score {score['mean']:.1f} ± {score['std']:.1f}, "
-          f"SupportZ {summary['support_z']:.2f}, Violation {summary['violation']:.3f}, "
-          f"CollapseDist {summary['collapse_dist']:.3f}, BehaviorZ {summary['behavior_z']:.2f}, "
-          f"{summary['steps_per_s']:.0f} steps/s "
-          f"(compile {summary['compile_s']:.1f} s) -> {workdir}/summary.json")
+    print(summary_line(algo, env, summary, workdir))
     return 0
+
+
+def summary_line(algo: str, env: str, summary: dict, workdir: str) -> str:
+    """The one line `train.py` prints at the end of a run. A run trained without evaluation
+    (`--eval_episodes=0`, its scores all NaN) says so instead of printing NaNs."""
+    score = summary["normalized_score"]
+    speed = (f"{summary['steps_per_s']:.0f} steps/s (compile {summary['compile_s']:.1f} s) "
+             f"-> {workdir}/summary.json")
+    if not math.isfinite(score["mean"]):
+        return (f"{algo} on {env}: trained, not evaluated (--eval_episodes=0; tune.py or "
+                f"evaluate.py scores it), {speed}")
+    return (f"{algo} on {env}: normalised score {score['mean']:.1f} ± {score['std']:.1f}, "
+            f"SupportZ {summary['support_z']:.2f}, Violation {summary['violation']:.3f}, "
+            f"CollapseDist {summary['collapse_dist']:.3f}, "
+            f"BehaviorZ {summary['behavior_z']:.2f}, {speed}")
