@@ -125,3 +125,38 @@ def test_save_and_load_policy_roundtrip(tmp_path, monkeypatch):
     assert (policy["uniform_steps"], policy["total_steps"]) == (5_000, 20_000)
     with pytest.raises(FileNotFoundError, match="train_sac.py"):
         loco.load_policy("walker2d", "expert")
+
+
+def test_interrupted_build_leaves_nothing_that_loads_and_a_rebuild_completes(minari_dir,
+                                                                            monkeypatch):
+    """The dataset is staged (`minari_io.write_dataset`): killed after Minari wrote it but
+    before it was moved into place, nothing is at its path; the next build completes, and
+    Minari's metadata nags (no e-mail, no permalink) stay quiet."""
+    import warnings
+
+    import minari
+
+    from gem_jax.data import storage
+
+    ds_id = "gem/hopper/staged-v0"
+    real_create = minari.create_dataset_from_buffers
+
+    def create_then_die(*args, **kwargs):
+        real_create(*args, **kwargs)
+        assert storage.datasets_root() != minari_dir / "datasets"  # writing to the stage
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", create_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        loco.build_locomotion_dataset("hopper-medium", 1_000, progress=False,
+                                      dataset_id_override=ds_id)
+    assert not storage.dataset_dir(ds_id).exists() and not storage.is_on_disk(ds_id)
+    assert not list((minari_dir / "datasets").glob(".gem_jax_staging_*"))
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", real_create)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loco.build_locomotion_dataset("hopper-medium", 1_000, progress=False,
+                                      dataset_id_override=ds_id)
+    assert not [w for w in caught if "highly recommended" in str(w.message)]
+    assert minari.load_dataset(ds_id).total_steps == 1_000

@@ -19,13 +19,14 @@ snapshot axis `[P, ...]`, `snapshot_steps [P]`, `uniform_steps` and `total_steps
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import jax
 import numpy as np
 from flax import serialization
 
-from gem_jax.data import rollouts
+from gem_jax.data import minari_io, rollouts, storage
 
 ENV_IDS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
 # D4RL's reference returns (random, expert), d4rl/infos.py.
@@ -219,42 +220,29 @@ def build_locomotion_dataset(
     """Roll out the shipped policies and write dataset `name` with Minari; returns its id.
 
     An existing local dataset of the same id is replaced. `num_steps=None` is the recipe's
-    size (10^6; medium-replay: what the buffer held at the medium stopping point).
+    size (10^6; medium-replay: what the buffer held at the medium stopping point). The
+    dataset is staged and moved into place once complete (`minari_io.write_dataset`): a
+    build killed midway leaves nothing that loads, and the next build starts afresh.
     """
-    import minari
-    from minari.data_collector.episode_buffer import EpisodeBuffer
-
     env, level = parse_name(name)
     ds_id = dataset_id_override or dataset_id(name)
     episodes = generate_episodes(name, num_steps, seed, progress)
-    buffers = [
-        EpisodeBuffer(
-            id=i,
-            observations=ep["observations"],
-            actions=ep["actions"],
-            rewards=ep["rewards"],
-            terminations=ep["terminations"],
-            truncations=ep["truncations"],
-            infos=ep["infos"],
-        )
-        for i, ep in enumerate(episodes)
-    ]
-    if ds_id in minari.list_local_datasets():
-        minari.delete_dataset(ds_id)
+    # The old copy goes, complete or not (an unfinished write by an earlier version).
+    shutil.rmtree(storage.dataset_dir(ds_id), ignore_errors=True)
     low, high = REF_SCORES[env]
-    minari.create_dataset_from_buffers(
+    minari_io.write_dataset(
         ds_id,
-        buffers,
+        episodes,
         env=ENV_IDS[env],
         eval_env=ENV_IDS[env],
-        algorithm_name="SAC",
         ref_min_score=low,
         ref_max_score=high,
-        author="gem-jax",
+        algorithm_name="SAC",
         description=(
             f"{name} by the D4RL recipe on {ENV_IDS[env]} (D4RL used v2), rolled out "
             f"from the shipped SAC policy with seed={seed}; see "
             "gem_jax/data/locomotion.py."
         ),
+        progress=progress,
     )
     return ds_id
