@@ -277,7 +277,7 @@ def test_sfbc_run_plans_once_and_its_checkpoint_resumes(tiny_nav2d, tmp_path):
         planning_chunk=8192).validate()
     workdir = tmp_path / "sfbc"
     summary = runner.run_training("nav2d", config, workdir, num_seeds=2, progress=False)
-    assert summary["steps"] == 40
+    assert summary["steps"] == 40 and summary["planning_s"] > 0  # timed apart from steps/s
     state, meta = ckpt.restore(workdir)
     assert state.returns.shape == (2, meta["num_transitions"])
     dataset = runner.open_dataset("nav2d", progress=False)  # the MC returns it started from
@@ -285,8 +285,9 @@ def test_sfbc_run_plans_once_and_its_checkpoint_resumes(tiny_nav2d, tmp_path):
     planned = np.asarray(state.returns)
     assert np.all(np.isfinite(planned)) and not np.allclose(planned[0], mc)
     assert not np.allclose(planned[0], planned[1])  # each seed plans with its own models
-    runner.run_training("nav2d", config.replace(num_steps=60), workdir, num_seeds=2,
-                        resume=True, progress=False)
+    again = runner.run_training("nav2d", config.replace(num_steps=60), workdir, num_seeds=2,
+                                resume=True, progress=False)
+    assert again["planning_s"] == 0.0
     resumed, _ = ckpt.restore(workdir)
     np.testing.assert_array_equal(resumed.returns, planned)  # no planning after step 20
     assert int(np.asarray(resumed.step)[0]) == 60

@@ -438,6 +438,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
 
     step, train_time, steps_done, result = start_step, 0.0, 0, None
     logged = (0, 0.0)  # (steps_done, train_time) at the last metrics row
+    planning_s = 0.0  # SfBC's in-sample planning, outside train_time (steps/s)
     last_save = time.monotonic()
     bar = tqdm(total=config.num_steps, initial=start_step, unit="step",
                disable=not (progress and primary),
@@ -464,8 +465,13 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         for at in (p for p in plan_at if prev < p <= step):  # SfBC: new critic targets
             bar.write(f"step {step}: in-sample planning ({plan_at.index(at) + 1} of "
                       f"{len(plan_at)}) over {ends.shape[0]} transitions")
+            t = time.perf_counter()
             state = plan_seeds(config, dataset.action_dim, state, data, ends,
                                progress and primary)
+            jax.block_until_ready(state.returns)
+            seconds = time.perf_counter() - t
+            planning_s += seconds
+            bar.write(f"step {step}: planning done in {seconds:.0f} s")
             if config.planning_reset_critic:
                 state = reset_critics(config, state, dataset.obs_dim, dataset.action_dim)
         if crossed(config.log_every):
@@ -515,6 +521,7 @@ def _train(cleanup: contextlib.ExitStack, env: str, config: GEMConfig, workdir, 
         "per_seed": final.get("per_seed", []),
         "steps_per_s": steps_done / max(train_time, 1e-9),
         "compile_s": compile_s,
+        "planning_s": planning_s,  # this call's planning (a resumed run: since the resume)
         "devices": [str(d) for d in jax.devices()],
         "seed_devices": 1 if mesh is None else mesh.size,  # devices the seed axis spans
         "config": dataclasses.asdict(config),
